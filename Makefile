@@ -1,0 +1,33 @@
+# The two commands of the README: `make run` and `make test`. Both install what is missing first.
+VENV  := .venv
+BIN   := $(VENV)/bin
+HOST  ?= 127.0.0.1
+PORT  ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: run test bootstrap lint format bench clean
+
+bootstrap:
+	@bash .ci/bootstrap
+
+run: bootstrap
+	@$(BIN)/adsbin migrate
+	@$(BIN)/adsbin demo
+	@$(BIN)/adsbin serve --host $(HOST) --port $(PORT)
+
+test: bootstrap lint
+	@$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: bootstrap
+	@$(BIN)/ruff check .
+	@$(BIN)/mypy control_plane shared player_agent provisioning
+
+format: bootstrap
+	@$(BIN)/ruff check --fix .
+	@$(BIN)/ruff format .
+
+bench: bootstrap
+	@for b in bench/bench_*.py; do [ -e "$$b" ] && $(BIN)/python "$$b"; done; true
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

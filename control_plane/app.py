@@ -1,0 +1,88 @@
+"""The control plane's FastAPI application, assembled from each domain's router.
+
+`create_app(settings)` builds everything an app instance owns (engine, sessions, key ring, token
+service) on `app.state`, so tests can run several apps side by side with different settings.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+from sqlalchemy import text
+
+from control_plane import __version__
+from control_plane.auth import router as auth_router
+from control_plane.auth import webhooks as auth_webhooks
+from control_plane.auth.keys import KeyRing
+from control_plane.auth.ratelimit import SlidingWindowLimiter
+from control_plane.auth.tokens import TokenService
+from control_plane.db import make_engine, make_sessionmaker
+from control_plane.errors import install_error_handlers
+from control_plane.middleware import BodySizeLimit
+from control_plane.orgs import router as orgs_router
+from control_plane.orgs import service as orgs_service
+from control_plane.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+def bootstrap_admin(app: FastAPI) -> None:
+    """Create the super-admin named by ADSBIN_BOOTSTRAP_ADMIN_EMAIL/_PASSWORD, once."""
+    settings: Settings = app.state.settings
+    if not (settings.bootstrap_admin_email and settings.bootstrap_admin_password):
+        return
+    with app.state.sessionmaker() as session:
+        if orgs_service.get_user_by_email(session=session, email=settings.bootstrap_admin_email):
+            return
+        orgs_service.ensure_superuser(session=session, email=settings.bootstrap_admin_email,
+                                      password=settings.bootstrap_admin_password
+                                      .get_secret_value())
+        log.info("created the bootstrap super-admin %s", settings.bootstrap_admin_email)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A control-plane app on these settings (the environment's by default)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        bootstrap_admin(app)
+        yield
+        app.state.engine.dispose()
+
+    app = FastAPI(title="ADSBIN control plane", version=__version__, lifespan=lifespan,
+                  openapi_url="/openapi.json",
+                  description="Marketplace for digital out-of-home advertising in small venues.")
+    engine = make_engine(settings.database_url)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.keyring = KeyRing(settings.keys_dir)
+    app.state.tokens = TokenService(settings, app.state.keyring)
+    app.state.login_limiter = SlidingWindowLimiter(limit=settings.login_attempts_per_minute,
+                                                   window_s=60)
+
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, default_limit=settings.max_body_bytes)
+
+    app.include_router(auth_router.well_known)
+    app.include_router(auth_router.router)
+    app.include_router(orgs_router.router)
+    app.include_router(auth_webhooks.router)
+
+    @app.get("/healthz", tags=["ops"], summary="Liveness and database reachability")
+    def healthz() -> dict[str, Any]:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
+    return app

@@ -1,0 +1,82 @@
+"""FastAPI dependencies: the calling principal, and permission checks attached to routes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from control_plane.auth import service as auth_service
+from control_plane.auth.exceptions import BEARER
+from control_plane.auth.policy import Action, Principal, Resource, authorize
+from control_plane.auth.tokens import TokenService
+from control_plane.db import DbSession
+from control_plane.errors import Forbidden, Unauthenticated
+
+
+def bearer_token(request: Request) -> str:
+    """The bearer credential of the request, or 401."""
+    header = request.headers.get("authorization", "")
+    scheme, _, credential = header.partition(" ")
+    if scheme.lower() != "bearer" or not credential.strip():
+        raise Unauthenticated("sign in: send Authorization: Bearer <token>", headers=BEARER)
+    return credential.strip()
+
+
+def get_token_service(request: Request) -> TokenService:
+    """The app's token service."""
+    service: TokenService = request.app.state.tokens
+    return service
+
+
+Tokens = Annotated[TokenService, Depends(get_token_service)]
+
+
+def get_principal(request: Request, session: DbSession, tokens: Tokens) -> Principal:
+    """Who is calling: a user (JWT from any trusted issuer) or an org's API key."""
+    credential = bearer_token(request)
+    if credential.startswith(auth_service.API_KEY_PREFIX):
+        return auth_service.principal_from_api_key(session=session, secret=credential)
+    verified = tokens.verify(credential)
+    return auth_service.principal_from_token(session=session, token=verified)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def get_user_principal(principal: CurrentPrincipal) -> Principal:
+    """The calling user; API keys are refused."""
+    if principal.is_api_key:
+        raise Forbidden("API keys may only read analytics; sign in as a user", code="user_only")
+    return principal
+
+
+CurrentUser = Annotated[Principal, Depends(get_user_principal)]
+
+
+def require(resource: Resource, action: Action) -> Callable[[Principal], Principal]:
+    """A dependency that lets the call through only if the principal may `action` `resource`."""
+
+    def check(principal: CurrentPrincipal) -> Principal:
+        authorize(principal, resource, action)
+        return principal
+
+    return check
+
+
+def require_superadmin(principal: CurrentUser) -> Principal:
+    """Only super-admins pass."""
+    if not principal.is_superadmin:
+        raise Forbidden("only super-admins may do this", code="superadmin_only")
+    return principal
+
+
+SuperAdmin = Annotated[Principal, Depends(require_superadmin)]
+
+
+def require_org_context(principal: CurrentPrincipal) -> Principal:
+    """The principal, which must be acting in an org."""
+    if principal.org_id is None:
+        raise Forbidden("this token acts in no org; ask for one with org_id", code="no_org")
+    return principal

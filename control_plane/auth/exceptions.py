@@ -1,0 +1,27 @@
+"""Errors of the identity domain."""
+
+from __future__ import annotations
+
+from control_plane.errors import AppError, Conflict, Unauthenticated
+
+BEARER = {"WWW-Authenticate": "Bearer"}
+
+
+class InvalidToken(Unauthenticated):
+    code = "invalid_token"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message, code=code, headers=BEARER)
+
+
+class IssuerUnavailable(AppError):
+    status_code = 503
+    code = "issuer_unavailable"
+
+
+class InvalidCredentials(Unauthenticated):
+    code = "invalid_credentials"
+
+
+class EmailTaken(Conflict):
+    code = "email_taken"

@@ -1,0 +1,51 @@
+"""A small in-process sliding-window rate limiter (per key, e.g. email + client address).
+
+It guards login and pairing-code guesses on one process; with several API processes each keeps
+its own window, which still bounds guessing to N × the limit.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+
+
+class SlidingWindowLimiter:
+    """At most `limit` hits per `window_s` for each key."""
+
+    def __init__(self, *, limit: int, window_s: float, max_keys: int = 100_000) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self.max_keys = max_keys
+        self._hits: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def hit(self, key: str) -> float | None:
+        """Count a hit; None if allowed, else the seconds until the next one is."""
+        now = time.monotonic()
+        with self._lock:
+            hits = self._hits.get(key)
+            if hits is None:
+                if len(self._hits) >= self.max_keys:
+                    self._evict(now)
+                hits = self._hits[key] = deque()
+            while hits and hits[0] <= now - self.window_s:
+                hits.popleft()
+            if len(hits) >= self.limit:
+                return max(0.0, hits[0] + self.window_s - now)
+            hits.append(now)
+            return None
+
+    def reset(self, key: str) -> None:
+        """Forget the hits of `key` (e.g. after a successful login)."""
+        with self._lock:
+            self._hits.pop(key, None)
+
+    def _evict(self, now: float) -> None:
+        stale = [k for k, v in self._hits.items() if not v or v[-1] <= now - self.window_s]
+        for k in stale:
+            del self._hits[k]
+        if len(self._hits) >= self.max_keys:  # still full: drop the oldest half
+            for k in list(self._hits)[: self.max_keys // 2]:
+                del self._hits[k]

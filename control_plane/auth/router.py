@@ -1,0 +1,136 @@
+"""HTTP routes of the identity domain: signup, tokens, me, JWKS, API keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, status
+
+from control_plane.auth import service as auth_service
+from control_plane.auth.dependencies import CurrentPrincipal, CurrentUser, Tokens, require
+from control_plane.auth.models import ApiKey
+from control_plane.auth.policy import Action, Principal, Resource, authorize
+from control_plane.auth.schemas import (
+    AcceptInvitation,
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyPage,
+    ApiKeyRead,
+    MeResponse,
+    SignupRequest,
+    SignupResponse,
+    TokenRequest,
+    TokenResponse,
+)
+from control_plane.db import DbSession
+from control_plane.errors import NotFound, RateLimited
+from control_plane.orgs import service as orgs_service
+from control_plane.orgs.models import OrgKind, Role
+from control_plane.orgs.schemas import MembershipRead, OrgRead, UserRead
+
+router = APIRouter(prefix="/v1", tags=["identity"])
+well_known = APIRouter(tags=["identity"])
+
+
+@well_known.get("/.well-known/jwks.json", summary="The built-in issuer's public keys")
+def jwks(tokens: Tokens) -> dict[str, Any]:
+    tokens.keyring.reload()
+    return tokens.keyring.jwks()
+
+
+def _check_login_rate(request: Request, email: str) -> None:
+    client = request.client.host if request.client else "unknown"
+    wait_s = request.app.state.login_limiter.hit(f"{client}:{email.lower()}")
+    if wait_s is not None:
+        raise RateLimited("too many sign-in attempts; wait and try again",
+                          details={"retry_after_s": round(wait_s, 1)},
+                          headers={"Retry-After": str(max(1, round(wait_s)))})
+
+
+@router.post("/auth/signup", response_model=SignupResponse, status_code=status.HTTP_201_CREATED,
+             summary="Create a user and their org (the caller becomes its admin)")
+def signup(body: SignupRequest, session: DbSession, tokens: Tokens) -> SignupResponse:
+    user, org = orgs_service.signup(session=session, email=body.email, password=body.password,
+                                    name=body.name, org_name=body.org_name,
+                                    org_kind=OrgKind(body.org_kind))
+    token, ttl = tokens.issue(user_id=user.id, org_id=org.id, org_role=Role.admin)
+    return SignupResponse(access_token=token, expires_in=ttl, user=UserRead.model_validate(user),
+                          org=OrgRead.model_validate(org))
+
+
+@router.post("/auth/token", response_model=TokenResponse, summary="Sign in with a password")
+def token(body: TokenRequest, request: Request, session: DbSession,
+          tokens: Tokens) -> TokenResponse:
+    _check_login_rate(request, body.email)
+    user, membership = auth_service.login(session=session, email=body.email,
+                                          password=body.password, org_id=body.org_id)
+    request.app.state.login_limiter.reset(
+        f"{request.client.host if request.client else 'unknown'}:{body.email.lower()}")
+    access_token, ttl = tokens.issue(user_id=user.id,
+                                     org_id=membership.org_id if membership else None,
+                                     org_role=membership.role if membership else None)
+    return TokenResponse(access_token=access_token, expires_in=ttl)
+
+
+@router.post("/auth/invitations/accept", response_model=TokenResponse,
+             summary="Set a password with an invitation token and sign in")
+def accept_invitation(body: AcceptInvitation, session: DbSession,
+                      tokens: Tokens) -> TokenResponse:
+    user = orgs_service.accept_invitation(session=session, token=body.token,
+                                          password=body.password, name=body.name)
+    memberships = orgs_service.memberships_of(session=session, user_id=user.id)
+    first = memberships[0] if memberships else None
+    access_token, ttl = tokens.issue(user_id=user.id, org_id=first.org_id if first else None,
+                                     org_role=first.role if first else None)
+    return TokenResponse(access_token=access_token, expires_in=ttl)
+
+
+@router.get("/me", response_model=MeResponse, summary="The signed-in user and their orgs")
+def me(principal: CurrentUser, session: DbSession) -> MeResponse:
+    assert principal.user_id is not None
+    user = orgs_service.get_user(session=session, user_id=principal.user_id)
+    assert user is not None
+    memberships = orgs_service.memberships_of(session=session, user_id=user.id)
+    return MeResponse(
+        user=UserRead.model_validate(user), org_id=principal.org_id, role=principal.role,
+        memberships=[MembershipRead(org=OrgRead.model_validate(m.org), role=Role(m.role))
+                     for m in memberships])
+
+
+def _api_key_read(api_key: ApiKey) -> ApiKeyRead:
+    return ApiKeyRead(id=api_key.id, org_id=api_key.org_id, name=api_key.name,
+                      prefix=api_key.prefix, scopes=api_key.scopes.split(),
+                      created_at=api_key.created_at, last_used_at=api_key.last_used_at,
+                      revoked_at=api_key.revoked_at)
+
+
+@router.post("/api-keys", response_model=ApiKeyCreated, status_code=status.HTTP_201_CREATED,
+             summary="A read-only key for analytics consumers (the secret is shown once)")
+def create_api_key(body: ApiKeyCreate, session: DbSession,
+                   principal: Principal = Depends(require(Resource.api_key, Action.create)),
+                   ) -> ApiKeyCreated:
+    if principal.org_id is None:
+        raise NotFound("org not found", code="org_not_found")
+    api_key, secret = auth_service.create_api_key(session=session, org_id=principal.org_id,
+                                                  name=body.name, created_by=principal.user_id)
+    return ApiKeyCreated(**_api_key_read(api_key).model_dump(), key=secret)
+
+
+@router.get("/api-keys", response_model=ApiKeyPage, summary="The org's API keys")
+def list_api_keys(session: DbSession,
+                  principal: Principal = Depends(require(Resource.api_key, Action.read)),
+                  ) -> ApiKeyPage:
+    if principal.org_id is None:
+        return ApiKeyPage(items=[])
+    return ApiKeyPage(items=[_api_key_read(k) for k in
+                             auth_service.list_api_keys(session=session,
+                                                        org_id=principal.org_id)])
+
+
+@router.delete("/api-keys/{key_id}", response_model=ApiKeyRead, summary="Revoke an API key")
+def revoke_api_key(key_id: str, session: DbSession, principal: CurrentPrincipal) -> ApiKeyRead:
+    api_key = auth_service.get_api_key(session=session, key_id=key_id)
+    if api_key is None:
+        raise NotFound("api key not found")
+    authorize(principal, Resource.api_key, Action.delete, owner_org_id=api_key.org_id)
+    return _api_key_read(auth_service.revoke_api_key(session=session, api_key=api_key))

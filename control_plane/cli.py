@@ -1,0 +1,146 @@
+"""The `adsbin` command line: serve, migrate, admin, demo (agent and provisioning join later)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.orm import Session, sessionmaker
+
+from control_plane.settings import get_settings
+
+app = typer.Typer(help="ADSBIN: digital out-of-home advertising for small venues.",
+                  no_args_is_help=True, add_completion=False)
+admin_app = typer.Typer(help="Administration.", no_args_is_help=True)
+keys_app = typer.Typer(help="The built-in token issuer's signing keys.", no_args_is_help=True)
+app.add_typer(admin_app, name="admin")
+app.add_typer(keys_app, name="keys")
+console = Console()
+err = Console(stderr=True)
+
+
+def _fail(message: str, hint: str) -> None:
+    err.print(f"[bold red]error:[/] {message}\n[dim]next:[/] {hint}")
+    raise typer.Exit(code=1)
+
+
+def _sessionmaker() -> sessionmaker[Session]:
+    from control_plane.db import make_engine, make_sessionmaker
+
+    return make_sessionmaker(make_engine(get_settings().database_url))
+
+
+def _check_migrated() -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from control_plane import migrate
+
+    try:
+        behind = migrate.pending(get_settings().database_url)
+    except OperationalError as exc:
+        _fail(f"cannot reach the database: {exc.orig}",
+              "check ADSBIN_DATABASE_URL and that the server is up")
+    else:
+        if behind:
+            _fail("the database is not migrated to this version", "run: adsbin migrate")
+
+
+@app.command()
+def migrate(revision: Annotated[str, typer.Option(help="Target revision")] = "head") -> None:
+    """Upgrade the database schema (Alembic) to the newest revision."""
+    from sqlalchemy.exc import OperationalError
+
+    from control_plane import migrate as migrations
+
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        migrations.upgrade(settings.database_url, revision)
+    except OperationalError as exc:
+        _fail(f"cannot reach the database: {exc.orig}",
+              "check ADSBIN_DATABASE_URL and that the server is up")
+    console.print(f"[green]database migrated[/] to {revision} ({_redact(settings.database_url)})")
+
+
+@admin_app.command("create-superuser")
+def create_superuser(
+    email: Annotated[str, typer.Option(help="The super-admin's email")],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True,
+                                          confirmation_prompt=True)],
+    name: Annotated[str, typer.Option()] = "Super-admin",
+) -> None:
+    """Create a super-admin, or make an existing user one (and set their password)."""
+    from email_validator import EmailNotValidError, validate_email
+
+    from control_plane.orgs import service as orgs_service
+
+    if len(password) < 10:
+        _fail("the password is too short", "use at least 10 characters")
+    try:
+        validate_email(email, check_deliverability=False)
+    except EmailNotValidError as exc:
+        _fail(f"not a valid email: {exc}", "give an address like admin@example.com")
+    _check_migrated()
+    with _sessionmaker()() as session:
+        user, created = orgs_service.ensure_superuser(session=session, email=email,
+                                                      password=password, name=name)
+    console.print(f"[green]{'created' if created else 'promoted'}[/] super-admin {user.email}")
+
+
+@app.command()
+def demo() -> None:
+    """Seed the demo orgs and logins (idempotent) and print them."""
+    from control_plane.demo import seed_demo
+
+    _check_migrated()
+    with _sessionmaker()() as session:
+        logins = seed_demo(session=session)
+    table = Table(title="Demo logins")
+    for column in ("email", "password", "what"):
+        table.add_column(column)
+    for login in logins:
+        table.add_row(login.email, login.password, login.what)
+    console.print(table)
+
+
+@keys_app.command("rotate")
+def rotate_keys() -> None:
+    """Make a new signing key; older keys stay published until retired."""
+    from control_plane.auth.keys import KeyRing
+
+    key = KeyRing(get_settings().keys_dir).rotate()
+    console.print(f"new signing key [bold]{key.kid}[/]")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    log_level: Annotated[str, typer.Option()] = "info",
+) -> None:
+    """Serve the API (and, later, the dashboard, worker, scheduler and embedded broker)."""
+    import uvicorn
+
+    from control_plane.app import create_app
+
+    _check_migrated()
+    logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    settings = get_settings()
+    console.print(f"[bold green]ADSBIN control plane[/] on http://{host}:{port}  "
+                  f"(API docs: http://{host}:{port}/docs, public URL {settings.public_url})")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def main() -> None:
+    """Entry point of the `adsbin` console script."""
+    sys.exit(app())

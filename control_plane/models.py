@@ -1,0 +1,10 @@
+"""Every domain's tables, imported in one place so that `Base.metadata` is complete.
+
+Alembic's autogenerate and the tests' schema checks read the metadata through this module.
+"""
+
+from control_plane.auth import models as auth_models
+from control_plane.db import Base
+from control_plane.orgs import models as orgs_models
+
+__all__ = ["Base", "auth_models", "orgs_models"]

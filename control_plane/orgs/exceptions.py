@@ -1,0 +1,21 @@
+"""Errors of the organisations domain."""
+
+from __future__ import annotations
+
+from control_plane.errors import Conflict, NotFound
+
+
+class OrgNotFound(NotFound):
+    code = "org_not_found"
+
+
+class MemberNotFound(NotFound):
+    code = "member_not_found"
+
+
+class AlreadyMember(Conflict):
+    code = "already_member"
+
+
+class LastAdmin(Conflict):
+    code = "last_admin"

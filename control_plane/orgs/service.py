@@ -1,0 +1,239 @@
+"""Organisations, users and memberships: the tenancy every other domain asks about.
+
+Other domains call these functions, never the tables. Functions take the session and keyword
+arguments, commit nothing unless they say so, and know nothing of HTTP.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from control_plane.auth.exceptions import EmailTaken
+from control_plane.auth.passwords import hash_password
+from control_plane.db import utcnow
+from control_plane.errors import Invalid
+from control_plane.orgs.exceptions import AlreadyMember, LastAdmin, MemberNotFound, OrgNotFound
+from control_plane.orgs.models import Invitation, Membership, Org, OrgKind, Role, User, UserStatus
+
+INVITATION_TTL = timedelta(days=7)
+PLATFORM_ORG_NAME = "ADSBIN Platform"
+
+
+def normalize_email(email: str) -> str:
+    """The form an email is stored and compared in."""
+    return email.strip().lower()
+
+
+def hash_token(token: str) -> str:
+    """The stored form of a high-entropy secret (sha256 is enough for 256-bit random tokens)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def get_user(*, session: Session, user_id: str) -> User | None:
+    """The user with this id, if any."""
+    return session.get(User, user_id)
+
+
+def get_user_by_email(*, session: Session, email: str) -> User | None:
+    """The user with this email, if any (case-insensitive)."""
+    return session.scalar(select(User).where(User.email == normalize_email(email)))
+
+
+def get_user_by_external_id(*, session: Session, external_id: str) -> User | None:
+    """The user synced from Clerk under this id, if any."""
+    return session.scalar(select(User).where(User.external_id == external_id))
+
+
+def get_org(*, session: Session, org_id: str) -> Org | None:
+    """The org with this id, if any."""
+    return session.get(Org, org_id)
+
+
+def get_org_by_external_id(*, session: Session, external_id: str) -> Org | None:
+    """The org synced from Clerk under this id, if any."""
+    return session.scalar(select(Org).where(Org.external_id == external_id))
+
+
+def list_orgs(*, session: Session) -> list[Org]:
+    """Every org (super-admins only)."""
+    return list(session.scalars(select(Org).order_by(Org.created_at, Org.id)))
+
+
+def get_membership(*, session: Session, org_id: str, user_id: str) -> Membership | None:
+    """The user's membership of the org, if any."""
+    return session.scalar(select(Membership).where(Membership.org_id == org_id,
+                                                   Membership.user_id == user_id))
+
+
+def memberships_of(*, session: Session, user_id: str) -> list[Membership]:
+    """The user's memberships, oldest first."""
+    return list(session.scalars(select(Membership).where(Membership.user_id == user_id)
+                                .order_by(Membership.created_at, Membership.id)))
+
+
+def create_user(*, session: Session, email: str | None, name: str, password: str | None,
+                status: UserStatus = UserStatus.active, is_superadmin: bool = False,
+                external_id: str | None = None) -> User:
+    """A new user; `EmailTaken` if the email is in use."""
+    email = normalize_email(email) if email else None
+    if email and get_user_by_email(session=session, email=email):
+        raise EmailTaken("an account with this email already exists", details={"email": email})
+    user = User(email=email, name=name, status=status, is_superadmin=is_superadmin,
+                external_id=external_id,
+                password_hash=hash_password(password) if password else None)
+    session.add(user)
+    try:
+        session.flush()
+    except IntegrityError as exc:  # a concurrent signup with the same email won the race
+        session.rollback()
+        raise EmailTaken("an account with this email already exists",
+                         details={"email": email}) from exc
+    return user
+
+
+def create_org(*, session: Session, name: str, kind: OrgKind,
+               external_id: str | None = None) -> Org:
+    """A new org."""
+    org = Org(name=name.strip(), kind=kind, external_id=external_id)
+    session.add(org)
+    session.flush()
+    return org
+
+
+def add_membership(*, session: Session, org_id: str, user_id: str, role: Role) -> Membership:
+    """Make the user a member of the org with `role`; `AlreadyMember` if they are."""
+    if get_membership(session=session, org_id=org_id, user_id=user_id):
+        raise AlreadyMember("this user is already a member of the org")
+    membership = Membership(org_id=org_id, user_id=user_id, role=role)
+    session.add(membership)
+    session.flush()
+    return membership
+
+
+def signup(*, session: Session, email: str, password: str, name: str, org_name: str,
+           org_kind: OrgKind) -> tuple[User, Org]:
+    """A new user with a new org of which they are the admin; committed."""
+    user = create_user(session=session, email=email, name=name, password=password)
+    org = create_org(session=session, name=org_name, kind=org_kind)
+    add_membership(session=session, org_id=org.id, user_id=user.id, role=Role.admin)
+    session.commit()
+    return user, org
+
+
+def platform_org(*, session: Session) -> Org:
+    """The platform's own org, where super-admins are members; created on first use."""
+    org = session.scalar(select(Org).where(Org.kind == OrgKind.platform).order_by(Org.created_at))
+    return org or create_org(session=session, name=PLATFORM_ORG_NAME, kind=OrgKind.platform)
+
+
+def ensure_superuser(*, session: Session, email: str, password: str,
+                     name: str = "Super-admin") -> tuple[User, bool]:
+    """Make `email` a super-admin with this password (creating the user if needed); committed.
+
+    Returns the user and whether it was created.
+    """
+    user = get_user_by_email(session=session, email=email)
+    created = user is None
+    if user is None:
+        user = create_user(session=session, email=email, name=name, password=password,
+                           is_superadmin=True)
+    else:
+        user.is_superadmin = True
+        user.status = UserStatus.active
+        user.password_hash = hash_password(password)
+    org = platform_org(session=session)
+    if not get_membership(session=session, org_id=org.id, user_id=user.id):
+        add_membership(session=session, org_id=org.id, user_id=user.id, role=Role.admin)
+    session.commit()
+    return user, created
+
+
+def list_members(*, session: Session, org_id: str) -> list[Membership]:
+    """The org's memberships, oldest first."""
+    return list(session.scalars(select(Membership).where(Membership.org_id == org_id)
+                                .order_by(Membership.created_at, Membership.id)))
+
+
+def invite_member(*, session: Session, org_id: str, email: str, role: Role,
+                  name: str = "") -> tuple[Membership, str | None, datetime | None]:
+    """Add a user to the org by email; committed.
+
+    A known user joins at once. An unknown email gets an invited account and a one-time token
+    (returned, stored only hashed) with which they set their password.
+    """
+    user = get_user_by_email(session=session, email=email)
+    token = expires_at = None
+    if user is None:
+        user = create_user(session=session, email=email, name=name, password=None,
+                           status=UserStatus.invited)
+    membership = add_membership(session=session, org_id=org_id, user_id=user.id, role=role)
+    if user.status == UserStatus.invited:
+        token = secrets.token_urlsafe(32)
+        expires_at = utcnow() + INVITATION_TTL
+        session.add(Invitation(org_id=org_id, user_id=user.id, token_hash=hash_token(token),
+                               expires_at=expires_at))
+    session.commit()
+    return membership, token, expires_at
+
+
+def accept_invitation(*, session: Session, token: str, password: str, name: str | None) -> User:
+    """Set the invited user's password from a valid invitation token; committed."""
+    invitation = session.scalar(select(Invitation).where(
+        Invitation.token_hash == hash_token(token)))
+    if invitation is None or invitation.accepted_at is not None:
+        raise Invalid("this invitation is not valid (already used or never issued)",
+                      code="invalid_invitation")
+    if invitation.expires_at <= utcnow():
+        raise Invalid("this invitation has expired; ask an org admin to invite you again",
+                      code="invitation_expired")
+    user = session.get(User, invitation.user_id)
+    assert user is not None  # the foreign key cascades deletes
+    user.password_hash = hash_password(password)
+    user.status = UserStatus.active
+    if name:
+        user.name = name
+    invitation.accepted_at = utcnow()
+    session.commit()
+    return user
+
+
+def _admin_count(session: Session, org_id: str) -> int:
+    return session.scalar(select(func.count()).select_from(Membership).where(
+        Membership.org_id == org_id, Membership.role == Role.admin)) or 0
+
+
+def change_role(*, session: Session, org_id: str, user_id: str, role: Role) -> Membership:
+    """Change a member's role; an org keeps at least one admin; committed."""
+    membership = get_membership(session=session, org_id=org_id, user_id=user_id)
+    if membership is None:
+        raise MemberNotFound("member not found")
+    if membership.role == Role.admin and role != Role.admin and _admin_count(session, org_id) <= 1:
+        raise LastAdmin("an org must keep at least one admin")
+    membership.role = role
+    session.commit()
+    return membership
+
+
+def remove_member(*, session: Session, org_id: str, user_id: str) -> None:
+    """Remove a member; an org keeps at least one admin; committed."""
+    membership = get_membership(session=session, org_id=org_id, user_id=user_id)
+    if membership is None:
+        raise MemberNotFound("member not found")
+    if membership.role == Role.admin and _admin_count(session, org_id) <= 1:
+        raise LastAdmin("an org must keep at least one admin")
+    session.delete(membership)
+    session.commit()
+
+
+def require_org(*, session: Session, org_id: str) -> Org:
+    """The org with this id, or `OrgNotFound`."""
+    org = get_org(session=session, org_id=org_id)
+    if org is None:
+        raise OrgNotFound("org not found")
+    return org

@@ -1,0 +1,89 @@
+"""Settings of the control plane: one pydantic-settings class read from `ADSBIN_*` variables.
+
+Every backend is chosen here (database, object store, broker, queue, providers); swapping one is a
+setting, never a code change. Derived defaults (the SQLite file, the local object store) live under
+`data_dir`, so one variable moves a whole installation.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything the control plane can be told from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="ADSBIN_", env_file=None, extra="ignore")
+
+    data_dir: Path = Path("./var")
+    database_url: str = ""
+    storage_url: str = ""
+    s3_endpoint_url: str | None = None
+    mqtt_url: str | None = None
+    mqtt_port: int = 18830
+    queue_url: str | None = None
+    public_url: str = "http://127.0.0.1:8000"
+
+    # identity
+    issuer: str = ""
+    access_token_ttl_s: int = 3600
+    token_leeway_s: int = 10
+    jwks_refetch_cooldown_s: float = 30.0
+    authorized_parties: list[str] = Field(default_factory=list)
+    clerk_issuer: str | None = None
+    clerk_jwks_url: str | None = None
+    clerk_secret_key: SecretStr | None = None
+    clerk_webhook_secret: SecretStr | None = None
+    bootstrap_admin_email: str | None = None
+    bootstrap_admin_password: SecretStr | None = None
+
+    # request hygiene
+    max_body_bytes: int = 1_048_576
+    login_attempts_per_minute: int = 10
+
+    # providers (offline mode when unset)
+    stripe_api_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    resend_api_key: SecretStr | None = None
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_from: str | None = None
+    vapid_private_key: SecretStr | None = None
+    coconut_api_key: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _derive_defaults(self) -> Settings:
+        self.data_dir = self.data_dir.expanduser()
+        if not self.database_url:
+            self.database_url = f"sqlite:///{(self.data_dir / 'adsbin.db').resolve()}"
+        if not self.storage_url:
+            self.storage_url = f"file://{(self.data_dir / 'objects').resolve()}"
+        self.public_url = self.public_url.rstrip("/")
+        if not self.issuer:
+            self.issuer = self.public_url
+        return self
+
+    @property
+    def keys_dir(self) -> Path:
+        """Where the built-in issuer keeps its RS256 signing keys."""
+        return self.data_dir / "keys"
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether the database is the embedded SQLite file."""
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def clerk_enabled(self) -> bool:
+        """Whether tokens from a Clerk instance are accepted as well as our own."""
+        return bool(self.clerk_issuer)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,61 @@
+"""Small helpers the tests share: sign up, sign in, and read the error body."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class Account:
+    """A signed-up user, their org and a token acting in it."""
+
+    email: str
+    token: str
+    user_id: str
+    org_id: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+def signup(client: TestClient, kind: str = "advertiser", *, email: str | None = None) -> Account:
+    """A new user with a new org of `kind`, via the API."""
+    email = email or f"user-{secrets.token_hex(4)}@example.com"
+    r = client.post("/v1/auth/signup", json={
+        "email": email, "password": PASSWORD, "name": "Test User",
+        "org_name": f"{kind} org", "org_kind": kind})
+    assert r.status_code == 201, r.text
+    body = r.json()
+    return Account(email, body["access_token"], body["user"]["id"], body["org"]["id"])
+
+
+def login(client: TestClient, email: str, password: str = PASSWORD,
+          org_id: str | None = None) -> str:
+    """An access token for a password login."""
+    body: dict[str, Any] = {"email": email, "password": password}
+    if org_id:
+        body["org_id"] = org_id
+    r = client.post("/v1/auth/token", json=body)
+    assert r.status_code == 200, r.text
+    return str(r.json()["access_token"])
+
+
+def bearer(token: str) -> dict[str, str]:
+    """Authorization header for a token or API key."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+def error_code(response: Any) -> str:
+    """The `error.code` of an API.md error body (asserting the body has that shape)."""
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert set(body["error"]) == {"code", "message", "details"}, body
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    return str(body["error"]["code"])
