@@ -23,17 +23,17 @@ class DemoLogin:
 
 DEMO_ORGS = [
     ("Demo Advertiser Co.", OrgKind.advertiser, [
-        ("advertiser@demo.adsbin.test", "Ada Advertiser", Role.admin,
+        ("advertiser@demo.example.com", "Ada Advertiser", Role.admin,
          "advertiser admin: creatives, campaigns, invoices"),
     ]),
     ("Demo Venues Ltd.", OrgKind.venue, [
-        ("venue@demo.adsbin.test", "Victor Venue", Role.admin,
+        ("venue@demo.example.com", "Victor Venue", Role.admin,
          "venue owner: venues, screens, earnings"),
-        ("tech@demo.adsbin.test", "Tess Technician", Role.technician,
+        ("tech@demo.example.com", "Tess Technician", Role.technician,
          "field technician: pairs screens"),
     ]),
 ]
-SUPERADMIN = DemoLogin("admin@demo.adsbin.test", DEMO_PASSWORD,
+SUPERADMIN = DemoLogin("admin@demo.example.com", DEMO_PASSWORD,
                        "super-admin: approvals, revenue share, everything")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -35,9 +36,9 @@ def _postgres_unavailable(reason: str) -> None:
     pytest.skip(f"PostgreSQL unreachable ({reason}); set ADSBIN_TEST_POSTGRES_URL")
 
 
-@pytest.fixture(scope="session")
-def postgres_database() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for this test session; dropped afterwards."""
+@contextmanager
+def new_postgres_database() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database (`adsbin_test_<random>`), dropped afterwards."""
     admin_url = make_url(POSTGRES_URL)
     name = f"adsbin_test_{secrets.token_hex(4)}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
@@ -53,6 +54,23 @@ def postgres_database() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A PostgreSQL database for this test session."""
+    with new_postgres_database() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database of each kind that nothing has touched (not even migrations)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+    else:
+        with new_postgres_database() as url:
+            yield url
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])

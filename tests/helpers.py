@@ -59,3 +59,8 @@ def error_code(response: Any) -> str:
     assert set(body["error"]) == {"code", "message", "details"}, body
     assert isinstance(body["error"]["message"], str) and body["error"]["message"]
     return str(body["error"]["code"])
+
+
+def with_settings(settings: Any, **updates: Any) -> Any:
+    """A copy of `settings` with `updates`, validated like the environment would be."""
+    return type(settings)(**{**settings.model_dump(), **updates})

@@ -108,7 +108,9 @@ def authorize(principal: Principal, resource: Resource, action: Action, *,
     if principal.is_superadmin:
         return
     if owner_org_id is not None and owner_org_id != principal.org_id:
-        raise NotFound(f"{resource.value.replace('_', ' ')} not found")
+        # the same body as for an id that does not exist: nothing tells the two apart
+        raise NotFound(f"{resource.value.replace('_', ' ')} not found",
+                       code=f"{resource.value}_not_found")
     if not allowed(principal, resource, action):
         raise Forbidden(f"your role may not {action.value} {resource.value.replace('_', ' ')}s",
                         details={"resource": resource.value, "action": action.value,

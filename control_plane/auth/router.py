@@ -131,6 +131,6 @@ def list_api_keys(session: DbSession,
 def revoke_api_key(key_id: str, session: DbSession, principal: CurrentPrincipal) -> ApiKeyRead:
     api_key = auth_service.get_api_key(session=session, key_id=key_id)
     if api_key is None:
-        raise NotFound("api key not found")
+        raise NotFound("api key not found", code="api_key_not_found")
     authorize(principal, Resource.api_key, Action.delete, owner_org_id=api_key.org_id)
     return _api_key_read(auth_service.revoke_api_key(session=session, api_key=api_key))

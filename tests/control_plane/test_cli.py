@@ -1,0 +1,103 @@
+"""The `adsbin` command line, run as a user would: migrate, demo, create-superuser, serve."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.live import free_port
+
+ADSBIN = str(Path(sys.executable).parent / "adsbin")
+
+
+@pytest.fixture
+def env(tmp_path, empty_db_url):
+    return {**os.environ, "ADSBIN_DATA_DIR": str(tmp_path / "var"),
+            "ADSBIN_DATABASE_URL": empty_db_url, "NO_COLOR": "1", "COLUMNS": "200"}
+
+
+def run(env, *args, input=None):
+    return subprocess.run([ADSBIN, *args], env=env, capture_output=True, text=True,
+                          input=input, timeout=120, check=False)
+
+
+def test_commands_before_migrating_say_what_to_do(env):
+    r = run(env, "demo")
+    assert r.returncode == 1
+    assert "adsbin migrate" in r.stderr
+
+
+def test_migrate_demo_superuser_serve(env):
+    r = run(env, "migrate")
+    assert r.returncode == 0, r.stderr
+    assert "database migrated" in r.stdout
+    first = run(env, "demo")
+    again = run(env, "demo")
+    assert first.returncode == again.returncode == 0, first.stderr
+    assert "venue@demo.example.com" in first.stdout and "adsbin-demo" in first.stdout
+    assert first.stdout == again.stdout  # idempotent
+
+    r = run(env, "admin", "create-superuser", "--email", "Boss@Example.com",
+            "--password", "a long enough password")
+    assert r.returncode == 0 and "created super-admin boss@example.com" in r.stdout
+    r = run(env, "admin", "create-superuser", "--email", "boss@example.com",
+            "--password", "short")
+    assert r.returncode == 1 and "at least 10 characters" in r.stderr
+
+    port = free_port()
+    server = subprocess.Popen([ADSBIN, "serve", "--port", str(port)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "server did not come up"
+            time.sleep(0.2)
+        for email, role in (("venue@demo.example.com", "admin"),
+                            ("tech@demo.example.com", "technician")):
+            r = httpx.post(f"{base}/v1/auth/token",
+                           json={"email": email, "password": "adsbin-demo"})
+            assert r.status_code == 200, r.text
+            me = httpx.get(f"{base}/v1/me",
+                           headers={"Authorization": f"Bearer {r.json()['access_token']}"})
+            assert me.json()["role"] == role
+        r = httpx.post(f"{base}/v1/auth/token",
+                       json={"email": "boss@example.com", "password": "a long enough password"})
+        token = r.json()["access_token"]
+        me = httpx.get(f"{base}/v1/me", headers={"Authorization": f"Bearer {token}"}).json()
+        assert me["user"]["is_superadmin"] is True
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=20)
+    assert f"http://127.0.0.1:{port}" in output
+
+
+def test_bootstrap_admin_from_the_environment(env):
+    assert run(env, "migrate").returncode == 0
+    env = {**env, "ADSBIN_BOOTSTRAP_ADMIN_EMAIL": "ops@example.com",
+           "ADSBIN_BOOTSTRAP_ADMIN_PASSWORD": "unattended-setup-pw"}
+    from control_plane.app import create_app
+    from control_plane.settings import Settings
+
+    settings = Settings(data_dir=Path(env["ADSBIN_DATA_DIR"]),
+                        database_url=env["ADSBIN_DATABASE_URL"],
+                        bootstrap_admin_email=env["ADSBIN_BOOTSTRAP_ADMIN_EMAIL"],
+                        bootstrap_admin_password=env["ADSBIN_BOOTSTRAP_ADMIN_PASSWORD"])
+    from fastapi.testclient import TestClient
+
+    for _ in range(2):  # the second start finds the admin and changes nothing
+        with TestClient(create_app(settings)) as client:
+            r = client.post("/v1/auth/token", json={"email": "ops@example.com",
+                                                    "password": "unattended-setup-pw"})
+            assert r.status_code == 200
