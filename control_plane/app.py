@@ -27,6 +27,8 @@ from control_plane.middleware import BodySizeLimit
 from control_plane.orgs import router as orgs_router
 from control_plane.orgs import service as orgs_service
 from control_plane.settings import Settings, get_settings
+from control_plane.storage import router as storage_router
+from control_plane.storage.registry import make_object_store
 
 log = logging.getLogger(__name__)
 
@@ -64,16 +66,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.keyring = KeyRing(settings.keys_dir)
     app.state.tokens = TokenService(settings, app.state.keyring)
+    app.state.object_store = make_object_store(settings)
     app.state.login_limiter = SlidingWindowLimiter(limit=settings.login_attempts_per_minute,
                                                    window_s=60)
 
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit, default_limit=settings.max_body_bytes)
+    app.add_middleware(BodySizeLimit, default_limit=settings.max_body_bytes,
+                       limits_by_prefix={"/v1/storage/": settings.max_upload_bytes})
 
     app.include_router(auth_router.well_known)
     app.include_router(auth_router.router)
     app.include_router(orgs_router.router)
     app.include_router(auth_webhooks.router)
+    app.include_router(storage_router.router)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness and database reachability")
     def healthz() -> dict[str, Any]:

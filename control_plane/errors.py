@@ -106,6 +106,7 @@ _STATUS_CODES = {
     409: "conflict",
     413: "too_large",
     415: "unsupported_media",
+    416: "range_not_satisfiable",
     422: "validation_error",
     429: "rate_limited",
 }

@@ -23,6 +23,7 @@ class Settings(BaseSettings):
     database_url: str = ""
     storage_url: str = ""
     s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
     mqtt_url: str | None = None
     mqtt_port: int = 18830
     queue_url: str | None = None
@@ -43,6 +44,7 @@ class Settings(BaseSettings):
 
     # request hygiene
     max_body_bytes: int = 1_048_576
+    max_upload_bytes: int = 1_073_741_824
     login_attempts_per_minute: int = 10
 
     # providers (offline mode when unset)

@@ -122,3 +122,49 @@ def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
     """An HTTP client of the app (lifespan run)."""
     with TestClient(app) as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def moto_s3() -> Iterator[str]:
+    """A real S3-compatible server (moto_server) on loopback for the session; yields its URL."""
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from tests.live import free_port
+
+    port = free_port()
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(url, timeout=1)
+            break
+        except httpx.TransportError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                raise RuntimeError("moto_server did not start") from None
+            time.sleep(0.1)
+    try:
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@pytest.fixture
+def s3_bucket(moto_s3: str) -> str:
+    """A new, empty bucket on the session's S3 server."""
+    import boto3
+
+    name = f"adsbin-{secrets.token_hex(4)}"
+    boto3.client("s3", endpoint_url=moto_s3, region_name="us-east-1").create_bucket(Bucket=name)
+    return name
