@@ -23,6 +23,7 @@ from control_plane.auth.ratelimit import SlidingWindowLimiter
 from control_plane.auth.tokens import TokenService
 from control_plane.db import make_engine, make_sessionmaker
 from control_plane.errors import install_error_handlers
+from control_plane.jobs.queue import JobContext, JobQueue
 from control_plane.middleware import BodySizeLimit
 from control_plane.orgs import router as orgs_router
 from control_plane.orgs import service as orgs_service
@@ -54,7 +55,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         bootstrap_admin(app)
+        consumer = None
+        if settings.run_worker:
+            consumer = app.state.jobs.consumer(workers=settings.queue_workers, embedded=True)
+            consumer.start()
         yield
+        if consumer is not None:
+            consumer.stop(graceful=True)
         app.state.engine.dispose()
 
     app = FastAPI(title="ADSBIN control plane", version=__version__, lifespan=lifespan,
@@ -67,6 +74,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.keyring = KeyRing(settings.keys_dir)
     app.state.tokens = TokenService(settings, app.state.keyring)
     app.state.object_store = make_object_store(settings)
+    app.state.jobs = JobQueue(JobContext(settings, app.state.sessionmaker,
+                                         app.state.object_store))
     app.state.login_limiter = SlidingWindowLimiter(limit=settings.login_attempts_per_minute,
                                                    window_s=60)
 

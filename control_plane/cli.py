@@ -135,6 +135,23 @@ def serve(
     uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
 
 
+@app.command()
+def worker(
+    workers: Annotated[int, typer.Option(help="Worker threads")] = 2,
+    log_level: Annotated[str, typer.Option()] = "info",
+) -> None:
+    """Consume background jobs (run `adsbin serve` with ADSBIN_RUN_WORKER=false beside it)."""
+    from control_plane.app import create_app
+
+    _check_migrated()
+    logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    settings = get_settings()
+    app_ = create_app(settings)  # the same wiring (database, object store, job kinds) as the API
+    where = settings.queue_url or f"{settings.data_dir / 'queue.db'} (SQLite)"
+    console.print(f"[bold green]ADSBIN worker[/]: {workers} threads on {where}; Ctrl-C stops")
+    app_.state.jobs.consumer(workers=workers).run()
+
+
 def _redact(url: str) -> str:
     from sqlalchemy.engine import make_url
 

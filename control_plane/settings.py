@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     mqtt_url: str | None = None
     mqtt_port: int = 18830
     queue_url: str | None = None
+    queue_name: str = "adsbin"
+    queue_workers: int = 2
+    run_worker: bool = True  # `adsbin serve` consumes jobs in-process unless told not to
+    job_retry_base_s: float = 2.0
+    job_retry_max_s: float = 300.0
     public_url: str = "http://127.0.0.1:8000"
 
     # identity

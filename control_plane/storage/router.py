@@ -53,7 +53,8 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     return check_range(size, offset, end - offset + 1)
 
 
-@router.api_route("/{key:path}", methods=["GET", "HEAD"], summary="Download by signed URL")
+@router.head("/{key:path}", include_in_schema=False)
+@router.get("/{key:path}", summary="Download by signed URL (Range supported)")
 def download(key: str, request: Request, expires: Signed = None,
              signature: Signed = None) -> Response:
     store = _local_store(request)

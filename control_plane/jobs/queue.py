@@ -1,0 +1,186 @@
+"""The job queue: handlers registered by name, run by huey consumers, tracked in the `jobs` table.
+
+huey carries only a job id; the job's kind, payload, attempts and errors live in our database, so
+the API can show the status of the thing a job works on, whichever backend runs it (huey on
+SQLite in the data dir by default, on Redis with `ADSBIN_QUEUE_URL=redis://…`). A failing handler
+is retried with exponential backoff up to its attempt limit; then the job is `failed`, its error
+is kept, and the handler's `on_failure` leaves a clear error on the thing it processed.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from huey import Huey, RedisHuey, SqliteHuey
+from huey.consumer import Consumer
+from huey.exceptions import RetryTask
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from control_plane.db import utcnow
+from control_plane.jobs.models import Job, JobStatus
+from control_plane.settings import Settings
+from control_plane.storage.base import ObjectStore
+
+log = logging.getLogger(__name__)
+ERROR_MAX_CHARS = 2000
+
+
+@dataclass
+class JobContext:
+    """What a handler may use: settings, database sessions, the object store, the queue."""
+
+    settings: Settings
+    sessionmaker: sessionmaker[Session]
+    object_store: ObjectStore
+    queue: JobQueue | None = None
+
+
+Handler = Callable[[JobContext, dict[str, Any]], None]
+FailureHandler = Callable[[JobContext, dict[str, Any], str], None]
+
+
+@dataclass(frozen=True)
+class JobKind:
+    """A registered kind of job."""
+
+    name: str
+    handler: Handler
+    max_attempts: int
+    on_failure: FailureHandler | None = None
+
+
+@dataclass
+class Registry:
+    """Job kinds by name; domains register theirs when their module is imported."""
+
+    kinds: dict[str, JobKind] = field(default_factory=dict)
+
+    def job(self, name: str, *, max_attempts: int = 5,
+            on_failure: FailureHandler | None = None) -> Callable[[Handler], Handler]:
+        """Register the decorated function as the handler of jobs named `name`."""
+
+        def register(handler: Handler) -> Handler:
+            self.kinds[name] = JobKind(name, handler, max_attempts, on_failure)
+            return handler
+
+        return register
+
+
+registry = Registry()
+
+
+def make_huey(settings: Settings) -> Huey:
+    """The huey instance the settings name: SQLite in the data dir, or Redis."""
+    if settings.queue_url:
+        if not settings.queue_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"ADSBIN_QUEUE_URL must be a redis:// URL, not "
+                             f"{settings.queue_url!r}")
+        return RedisHuey(settings.queue_name, url=settings.queue_url, results=False)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return SqliteHuey(settings.queue_name, filename=str(settings.data_dir / "queue.db"),
+                      results=False)
+
+
+class JobQueue:
+    """Enqueue jobs by name, and run them (in a consumer) against the `jobs` table."""
+
+    def __init__(self, context: JobContext, *, kinds: Registry = registry) -> None:
+        self.context = context
+        context.queue = self
+        self.kinds = kinds
+        self.huey = make_huey(context.settings)
+        self._task = self.huey.task(name="adsbin.run_job")(self._run)
+
+    def enqueue(self, kind: str, *, subject: str | None = None,
+                session: Session | None = None, **payload: Any) -> str:
+        """Record a job and queue it; its id. With `session`, the caller commits the record."""
+        job_kind = self.kinds.kinds.get(kind)
+        if job_kind is None:
+            raise ValueError(f"no job kind {kind!r} is registered")
+        job = Job(kind=kind, subject=subject, payload=payload,
+                  max_attempts=job_kind.max_attempts)
+        if session is None:
+            with self.context.sessionmaker() as own:
+                own.add(job)
+                own.commit()
+        else:
+            session.add(job)
+            session.commit()
+        self._task(job.id)
+        return job.id
+
+    def _backoff_s(self, attempts: int) -> float:
+        settings = self.context.settings
+        return float(min(settings.job_retry_base_s * 2 ** (attempts - 1),
+                         settings.job_retry_max_s))
+
+    def _run(self, job_id: str) -> None:
+        with self.context.sessionmaker() as session:
+            job = session.get(Job, job_id)
+            if job is None or job.status in (JobStatus.succeeded, JobStatus.failed):
+                return  # deleted, or a duplicate delivery of a finished job
+            kind = self.kinds.kinds.get(job.kind)
+            job.status = JobStatus.running
+            job.attempts += 1
+            session.commit()
+            payload, attempts, max_attempts = dict(job.payload), job.attempts, job.max_attempts
+        try:
+            if kind is None:
+                raise LookupError(f"no handler for job kind {job.kind!r} in this process")
+            kind.handler(self.context, payload)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"[:ERROR_MAX_CHARS]
+            log.warning("job %s (%s) attempt %d failed: %s", job_id, payload, attempts, error,
+                        exc_info=log.isEnabledFor(logging.DEBUG))
+            final = attempts >= max_attempts or kind is None
+            self._finish(job_id, JobStatus.failed if final else JobStatus.retrying, error)
+            if final:
+                if kind is not None and kind.on_failure is not None:
+                    try:
+                        kind.on_failure(self.context, payload, error)
+                    except Exception:
+                        log.error("on_failure of job %s failed:\n%s", job_id,
+                                  traceback.format_exc())
+                return
+            raise RetryTask(error, delay=self._backoff_s(attempts)) from exc
+        self._finish(job_id, JobStatus.succeeded, None)
+
+    def _finish(self, job_id: str, status: JobStatus, error: str | None) -> None:
+        with self.context.sessionmaker() as session:
+            job = session.get(Job, job_id)
+            if job is None:
+                return
+            job.status = status
+            job.last_error = error
+            if status in (JobStatus.succeeded, JobStatus.failed):
+                job.finished_at = utcnow()
+            session.commit()
+
+    def consumer(self, *, workers: int = 2, embedded: bool = False) -> Consumer:
+        """A huey consumer of this queue; `embedded` ones leave signal handling to the host."""
+        consumer_class = EmbeddedConsumer if embedded else Consumer
+        return consumer_class(self.huey, workers=workers, worker_type="thread", periodic=False,
+                              initial_delay=0.05, max_delay=1.0, check_worker_health=False)
+
+
+class EmbeddedConsumer(Consumer):  # type: ignore[misc]
+    """A consumer that runs inside another server (uvicorn owns the signals there)."""
+
+    def _set_signal_handlers(self) -> None:
+        pass
+
+
+def get_job(*, session: Session, job_id: str) -> Job | None:
+    """The job with this id, if any."""
+    return session.get(Job, job_id)
+
+
+def latest_job(*, session: Session, subject: str) -> Job | None:
+    """The newest job about `subject` (e.g. "media:med_x"), if any."""
+    return session.scalar(select(Job).where(Job.subject == subject)
+                          .order_by(Job.created_at.desc(), Job.id.desc()).limit(1))
