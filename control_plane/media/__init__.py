@@ -1,0 +1,1 @@
+"""Media assets: uploads, validation, renditions."""
