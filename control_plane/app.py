@@ -24,6 +24,8 @@ from control_plane.auth.tokens import TokenService
 from control_plane.db import make_engine, make_sessionmaker
 from control_plane.errors import install_error_handlers
 from control_plane.jobs.queue import JobContext, JobQueue
+from control_plane.media import processing as _media_jobs  # noqa: F401 - registers its job
+from control_plane.media import router as media_router
 from control_plane.middleware import BodySizeLimit
 from control_plane.orgs import router as orgs_router
 from control_plane.orgs import service as orgs_service
@@ -81,13 +83,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, default_limit=settings.max_body_bytes,
-                       limits_by_prefix={"/v1/storage/": settings.max_upload_bytes})
+                       limits_by_prefix={
+                           "/v1/storage/": settings.max_upload_bytes,
+                           # multipart framing adds a little to the largest file allowed
+                           "/v1/media": max(settings.max_image_bytes,
+                                            settings.max_video_bytes) + 1_048_576})
 
     app.include_router(auth_router.well_known)
     app.include_router(auth_router.router)
     app.include_router(orgs_router.router)
     app.include_router(auth_webhooks.router)
     app.include_router(storage_router.router)
+    app.include_router(media_router.router)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness and database reachability")
     def healthz() -> dict[str, Any]:

@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     # request hygiene
     max_body_bytes: int = 1_048_576
     max_upload_bytes: int = 1_073_741_824
+    max_image_bytes: int = 50 * 1024 * 1024
+    max_video_bytes: int = 1024 * 1024 * 1024
+    max_image_pixels: int = 50_000_000
+    max_video_duration_s: float = 3600
+    upload_url_ttl_s: int = 3600
     login_attempts_per_minute: int = 10
 
     # providers (offline mode when unset)

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from control_plane.db import utcnow
+from control_plane.errors import AppError
 from control_plane.jobs.models import Job, JobStatus
 from control_plane.settings import Settings
 from control_plane.storage.base import ObjectStore
@@ -134,10 +135,12 @@ class JobQueue:
                 raise LookupError(f"no handler for job kind {job.kind!r} in this process")
             kind.handler(self.context, payload)
         except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"[:ERROR_MAX_CHARS]
+            error = (exc.message if isinstance(exc, AppError)
+                     else f"{type(exc).__name__}: {exc}")[:ERROR_MAX_CHARS]
             log.warning("job %s (%s) attempt %d failed: %s", job_id, payload, attempts, error,
                         exc_info=log.isEnabledFor(logging.DEBUG))
-            final = attempts >= max_attempts or kind is None
+            # A domain error says the input is wrong: trying again cannot make it right.
+            final = attempts >= max_attempts or kind is None or isinstance(exc, AppError)
             self._finish(job_id, JobStatus.failed if final else JobStatus.retrying, error)
             if final:
                 if kind is not None and kind.on_failure is not None:

@@ -1,0 +1,151 @@
+"""Media assets: taking uploads in (streamed, hashed, validated, stored once), and reading them.
+
+An upload is spooled to a temporary file while its sha256 is computed, then probed; only a file
+that passes becomes an object at `media/<sha256>/original` (stored once, however many times or
+orgs upload it) and a `processing` media row, and a job makes its renditions. A rejected file
+leaves nothing behind: the spool is deleted and nothing was stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from control_plane.errors import NotFound
+from control_plane.jobs.queue import JobQueue
+from control_plane.media.models import Fit, Media, MediaStatus
+from control_plane.media.probe import MediaInfo, MediaTooLarge, probe_file, sniff_mime
+from control_plane.settings import Settings
+from control_plane.storage.base import ObjectStore
+
+SPOOL_CHUNK = 1 << 20
+DEFAULT_TARGETS: tuple[tuple[int, int], ...] = ((1920, 1080), (1080, 1920), (1280, 720))
+
+
+class MediaNotFound(NotFound):
+    code = "media_not_found"
+
+
+@dataclass(frozen=True)
+class Spooled:
+    """An upload written to a temporary file, with its hash and size."""
+
+    path: Path
+    sha256: str
+    size: int
+
+
+def upload_limit(settings: Settings) -> int:
+    """The largest upload of any kind."""
+    return max(settings.max_image_bytes, settings.max_video_bytes)
+
+
+def spool(source: BinaryIO | Iterable[bytes], *, path: Path, limit: int) -> Spooled:
+    """Copy the upload to `path`, hashing as it goes; `MediaTooLarge` past `limit` bytes."""
+    digest = hashlib.sha256()
+    size = 0
+    chunks: Iterable[bytes] = (iter(lambda: source.read(SPOOL_CHUNK), b"")
+                               if hasattr(source, "read") else source)
+    with path.open("wb") as out:
+        for chunk in chunks:
+            size += len(chunk)
+            if size > limit:
+                raise MediaTooLarge(f"uploads are limited to {limit} bytes",
+                                    details={"limit_bytes": limit})
+            digest.update(chunk)
+            out.write(chunk)
+    return Spooled(path, digest.hexdigest(), size)
+
+
+def _check_kind_limit(settings: Settings, spooled: Spooled) -> None:
+    with spooled.path.open("rb") as f:
+        mime = sniff_mime(f.read(64)) or ""
+    limit = settings.max_image_bytes if mime.startswith("image/") else settings.max_video_bytes
+    if spooled.size > limit:
+        kind = "images" if mime.startswith("image/") else "videos"
+        raise MediaTooLarge(f"{kind} are limited to {limit} bytes",
+                            details={"limit_bytes": limit, "size_bytes": spooled.size})
+
+
+def probe(settings: Settings, spooled: Spooled) -> MediaInfo:
+    """Validate the spooled upload (type, size per kind, integrity); what it is."""
+    if spooled.size == 0:
+        return probe_file(spooled.path)  # raises EmptyMedia with the standard message
+    _check_kind_limit(settings, spooled)
+    return probe_file(spooled.path, max_image_pixels=settings.max_image_pixels,
+                      max_video_duration_s=settings.max_video_duration_s)
+
+
+def original_key(sha256: str) -> str:
+    """Where the original bytes of a content hash are stored."""
+    return f"media/{sha256}/original"
+
+
+def ingest(*, session: Session, store: ObjectStore, queue: JobQueue, settings: Settings,
+           org_id: str, user_id: str | None, spooled: Spooled, filename: str,
+           fit: Fit) -> tuple[Media, bool]:
+    """Validate and store an upload for the org; (media, whether it is new). Committed.
+
+    The same bytes with the same fit uploaded again by the same org return the existing media.
+    """
+    info = probe(settings, spooled)
+    existing = _find(session, org_id, spooled.sha256, fit)
+    if existing is not None:
+        return existing, False
+    key = original_key(spooled.sha256)
+    if not store.exists(key):
+        store.put_file(key, spooled.path, content_type=info.mime)
+    media = Media(org_id=org_id, sha256=spooled.sha256, kind=info.kind, mime=info.mime,
+                  size_bytes=spooled.size, filename=filename[:255], fit=fit,
+                  status=MediaStatus.processing, info=info.as_dict(), original_key=key,
+                  created_by=user_id)
+    session.add(media)
+    try:
+        session.commit()
+    except IntegrityError:  # the same upload raced in on another request
+        session.rollback()
+        raced = _find(session, org_id, spooled.sha256, fit)
+        assert raced is not None
+        return raced, False
+    queue.enqueue("media.process", subject=f"media:{media.id}", media_id=media.id)
+    return media, True
+
+
+def _find(session: Session, org_id: str, sha256: str, fit: str) -> Media | None:
+    return session.scalar(select(Media).where(Media.org_id == org_id, Media.sha256 == sha256,
+                                              Media.fit == fit))
+
+
+def get_media(*, session: Session, media_id: str) -> Media:
+    """The media with this id, or `MediaNotFound`."""
+    media = session.get(Media, media_id)
+    if media is None:
+        raise MediaNotFound("media not found")
+    return media
+
+
+def list_media(*, session: Session, org_id: str | None) -> list[Media]:
+    """The org's media (every org's when None), newest first."""
+    query = select(Media).order_by(Media.created_at.desc(), Media.id)
+    if org_id is not None:
+        query = query.where(Media.org_id == org_id)
+    return list(session.scalars(query))
+
+
+def rendition_targets(*, session: Session) -> list[tuple[int, int]]:
+    """The screen sizes renditions are made for (the default set until screens exist)."""
+    return list(DEFAULT_TARGETS)
+
+
+def new_upload_key(org_id: str) -> tuple[str, str]:
+    """(upload id, object key) for a direct-to-storage upload by the org."""
+    upload_id = f"upl_{secrets.token_urlsafe(12)}"
+    return upload_id, f"uploads/{org_id}/{upload_id}"
