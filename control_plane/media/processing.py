@@ -27,25 +27,30 @@ def _rows(media: Media, outputs: list[dict[str, Any]]) -> list[Rendition]:
     return [Rendition(media_id=media.id, **output) for output in outputs]
 
 
+# (role, name, output): output has path, mime, width, height, size, sha256
+Produced = list[tuple[str, str, Any]]
+
+
 def _image_outputs(source: Path, media: Media, targets: list[tuple[int, int]],
-                   workdir: Path) -> list[tuple[str, Any]]:
-    outputs: list[tuple[str, Any]] = []
+                   workdir: Path) -> Produced:
+    outputs: Produced = []
     for width, height in targets:
         name = f"{width}x{height}-{media.fit}"
-        outputs.append(("image", images.render(source, width=width, height=height,
-                                               fit=media.fit, workdir=workdir, name=name)))
-    outputs.append(("thumbnail", images.thumbnail(source, workdir=workdir)))
+        outputs.append(("image", name, images.render(source, width=width, height=height,
+                                                     fit=media.fit, workdir=workdir, name=name)))
+    outputs.append(("thumbnail", "thumbnail", images.thumbnail(source, workdir=workdir)))
     return outputs
 
 
 def _video_outputs(source: Path, media: Media, targets: list[tuple[int, int]],
-                   workdir: Path) -> list[tuple[str, Any]]:
-    from control_plane.media.transcode import FfmpegTranscoder, VideoTarget
+                   workdir: Path) -> Produced:
+    from control_plane.media.transcode import FfmpegTranscoder, VideoTarget, is_fit
 
     info = MediaInfo(**media.info)
-    video_targets = [VideoTarget(w, h, media.fit) for w, h in targets]
+    fit = media.fit if is_fit(media.fit) else "letterbox"
+    video_targets = [VideoTarget(w, h, fit) for w, h in targets]
     outputs = FfmpegTranscoder().transcode(source, info, video_targets, workdir)
-    return [(o.role, o) for o in outputs]
+    return [(o.role, o.target.name if o.target is not None else o.role, o) for o in outputs]
 
 
 @registry.job("media.process", max_attempts=3,
@@ -67,9 +72,7 @@ def process_media(ctx: JobContext, payload: dict[str, Any]) -> None:
         make = _image_outputs if media.kind == "image" else _video_outputs
         produced = make(source, media, targets, workdir)
         rows = []
-        for role, output in produced:
-            name = output.name if role in ("image", "thumbnail") else (
-                output.target.name if output.target is not None else role)
+        for role, name, output in produced:
             key = f"media/{media.sha256}/{media.fit}/{name}{_suffix(output.mime)}"
             ctx.object_store.put_file(key, output.path, content_type=output.mime)
             rows.append({"role": role, "name": name, "width": output.width,

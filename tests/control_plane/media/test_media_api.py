@@ -195,3 +195,44 @@ def test_who_may_upload(api, tmp_path):
         with path.open("rb") as f:
             r = client.post("/v1/media", headers=bearer(token), files={"file": ("a.png", f)})
         assert r.status_code == 403, r.text
+
+
+@pytest.mark.parametrize("sample", ["mp4", "mov_other_codec"])
+def test_video_upload_is_converted_for_every_screen(api, tmp_path, sample):
+    _, client = api
+    account = signup(client, "advertiser")
+    r = _upload(client, account, getattr(media_samples, sample)(tmp_path))
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["kind"] == "video" and body["metadata"]["duration_ms"] > 0
+    ready = _wait_ready(client, account, body["id"], timeout_s=180)
+    assert ready["status"] == "ready", ready
+    by_name = {r["name"]: r for r in ready["renditions"]}
+    assert {"1920x1080-letterbox", "1080x1920-letterbox", "1280x720-letterbox", "poster",
+            "thumbnail"} == set(by_name)
+    video = by_name["1280x720-letterbox"]
+    assert (video["mime"], video["width"], video["height"]) == ("video/mp4", 1280, 720)
+    assert abs(video["duration_ms"] - body["metadata"]["duration_ms"]) < 200
+    r = client.get(video["url"], headers={"Range": "bytes=0-15"})
+    assert r.status_code == 206 and r.content[4:8] == b"ftyp"
+    assert _fetch_image(client, by_name["poster"]["url"]).format == "JPEG"
+
+
+def test_a_video_that_cannot_be_converted_fails_with_a_clear_error(api, tmp_path, monkeypatch):
+    _, client = api
+    account = signup(client, "advertiser")
+    from control_plane.media import transcode
+
+    # ffmpeg missing on the worker: the job is retried, then fails and says why on the media
+    original = transcode.FfmpegTranscoder.__init__
+
+    def no_ffmpeg(self, **kwargs):
+        original(self, ffmpeg="/nonexistent/ffmpeg")
+
+    monkeypatch.setattr(transcode.FfmpegTranscoder, "__init__", no_ffmpeg)
+    body = _upload(client, account, media_samples.mp4(tmp_path, seconds=1.0)).json()
+    failed = _wait_ready(client, account, body["id"])
+    assert failed["status"] == "failed"
+    assert failed["error"]["code"] == "processing_failed" and failed["error"]["message"]
+    assert failed["job"]["status"] == "failed"
+    assert failed["renditions"] == []
