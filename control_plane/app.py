@@ -24,8 +24,10 @@ from control_plane.auth.tokens import TokenService
 from control_plane.db import make_engine, make_sessionmaker
 from control_plane.errors import install_error_handlers
 from control_plane.jobs.queue import JobContext, JobQueue
+from control_plane.media import hosted as _hosted_jobs  # noqa: F401 - registers its job
 from control_plane.media import processing as _media_jobs  # noqa: F401 - registers its job
 from control_plane.media import router as media_router
+from control_plane.media import webhooks as media_webhooks
 from control_plane.middleware import BodySizeLimit
 from control_plane.orgs import router as orgs_router
 from control_plane.orgs import service as orgs_service
@@ -95,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_webhooks.router)
     app.include_router(storage_router.router)
     app.include_router(media_router.router)
+    app.include_router(media_webhooks.router)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness and database reachability")
     def healthz() -> dict[str, Any]:

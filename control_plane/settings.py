@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     twilio_from: str | None = None
     vapid_private_key: SecretStr | None = None
     coconut_api_key: SecretStr | None = None
+    coconut_base_url: str = "https://api.coconut.co"
 
     @model_validator(mode="after")
     def _derive_defaults(self) -> Settings:

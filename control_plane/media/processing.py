@@ -63,6 +63,13 @@ def process_media(ctx: JobContext, payload: dict[str, Any]) -> None:
         if media is None:
             return
         targets = rendition_targets(session=session)
+    if media.kind == "video":
+        from control_plane.media import hosted
+
+        coconut = hosted.coconut_for(ctx.settings, ctx.object_store)
+        if coconut is not None:  # Coconut converts; its notification finishes the media
+            hosted.submit(ctx, coconut, media, targets)
+            return
     tmp_root = ctx.settings.data_dir / "tmp"
     tmp_root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=tmp_root, prefix="media-") as work:
