@@ -101,3 +101,37 @@ def test_bootstrap_admin_from_the_environment(env):
             r = client.post("/v1/auth/token", json={"email": "ops@example.com",
                                                     "password": "unattended-setup-pw"})
             assert r.status_code == 200
+
+
+def test_worker_process_consumes_jobs(env, tmp_path):
+    """`adsbin worker` as its own process finishes media that an API without a worker took in."""
+    from fastapi.testclient import TestClient
+
+    from control_plane.app import create_app
+    from control_plane.settings import Settings
+    from tests import media_samples
+    from tests.helpers import signup
+
+    assert run(env, "migrate").returncode == 0
+    settings = Settings(data_dir=Path(env["ADSBIN_DATA_DIR"]),
+                        database_url=env["ADSBIN_DATABASE_URL"], run_worker=False)
+    with TestClient(create_app(settings)) as client:
+        account = signup(client, "advertiser")
+        with media_samples.png(tmp_path).open("rb") as f:
+            media_id = client.post("/v1/media", headers=account.headers,
+                                   files={"file": ("a.png", f)}).json()["id"]
+        worker = subprocess.Popen([ADSBIN, "worker", "--workers", "1"], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                body = client.get(f"/v1/media/{media_id}", headers=account.headers).json()
+                if body["status"] != "processing":
+                    break
+                assert time.monotonic() < deadline, "the worker did not process the job"
+                time.sleep(0.2)
+        finally:
+            worker.terminate()
+            output, _ = worker.communicate(timeout=30)
+    assert body["status"] == "ready" and len(body["renditions"]) == 4, body
+    assert "ADSBIN worker" in output
