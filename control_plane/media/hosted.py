@@ -18,8 +18,9 @@ import boto3
 
 from control_plane.jobs.queue import JobContext, registry
 from control_plane.media.coconut import CoconutTranscoder
-from control_plane.media.models import Media, MediaStatus, Rendition
+from control_plane.media.models import Media
 from control_plane.media.probe import MediaInfo, probe_file
+from control_plane.media.processing import mark_failed, mark_ready
 from control_plane.media.transcode import TranscodeFailed, VideoTarget, file_digest, is_fit
 from control_plane.settings import Settings
 from control_plane.storage.base import ObjectStore
@@ -83,8 +84,6 @@ def coconut_job_id(media: Media) -> str | None:
 
 
 def _finish_failed(ctx: JobContext, payload: dict[str, Any], error: str) -> None:
-    from control_plane.media.processing import mark_failed
-
     mark_failed(ctx, payload["media_id"], error)
 
 
@@ -111,16 +110,7 @@ def finish(ctx: JobContext, payload: dict[str, Any]) -> None:
                          "sha256": sha256, "duration_ms": info.duration_ms, "key": key})
     if not any(r["role"] == "video" for r in rows):
         raise TranscodeFailed("Coconut finished without producing a video")
-    with ctx.sessionmaker() as session:
-        media = session.get(Media, payload["media_id"])
-        if media is None:
-            return
-        media.renditions.clear()
-        session.flush()
-        media.renditions.extend(Rendition(media_id=media.id, **row) for row in rows)
-        media.status = MediaStatus.ready
-        media.error_code = media.error_message = None
-        session.commit()
+    mark_ready(ctx, payload["media_id"], rows)
 
 
 def _safe_name(name: str) -> str:

@@ -23,10 +23,6 @@ def _suffix(mime: str) -> str:
     return {"image/jpeg": ".jpg", "image/png": ".png", "video/mp4": ".mp4"}.get(mime, "")
 
 
-def _rows(media: Media, outputs: list[dict[str, Any]]) -> list[Rendition]:
-    return [Rendition(media_id=media.id, **output) for output in outputs]
-
-
 # (role, name, output): output has path, mime, width, height, size, sha256
 Produced = list[tuple[str, str, Any]]
 
@@ -86,13 +82,18 @@ def process_media(ctx: JobContext, payload: dict[str, Any]) -> None:
                          "height": output.height, "mime": output.mime,
                          "size_bytes": output.size, "sha256": output.sha256,
                          "duration_ms": getattr(output, "duration_ms", None), "key": key})
+    mark_ready(ctx, payload["media_id"], rows)
+
+
+def mark_ready(ctx: JobContext, media_id: str, rows: list[dict[str, Any]]) -> None:
+    """Replace the media's renditions with `rows` (in one transaction); it is ready."""
     with ctx.sessionmaker() as session:
-        media = session.get(Media, payload["media_id"])
+        media = session.get(Media, media_id)
         if media is None:
             return
         media.renditions.clear()
         session.flush()
-        media.renditions.extend(_rows(media, rows))
+        media.renditions.extend(Rendition(media_id=media.id, **row) for row in rows)
         media.status = MediaStatus.ready
         media.error_code = media.error_message = None
         session.commit()
