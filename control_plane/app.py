@@ -34,6 +34,8 @@ from control_plane.orgs import service as orgs_service
 from control_plane.settings import Settings, get_settings
 from control_plane.storage import router as storage_router
 from control_plane.storage.registry import make_object_store
+from control_plane.taxonomy import router as taxonomy_router
+from control_plane.venues import router as venues_router
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +100,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(storage_router.router)
     app.include_router(media_router.router)
     app.include_router(media_webhooks.router)
+    app.include_router(taxonomy_router.router)
+    app.include_router(venues_router.router)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness and database reachability")
     def healthz() -> dict[str, Any]:

@@ -8,5 +8,6 @@ from control_plane.db import Base
 from control_plane.jobs import models as jobs_models
 from control_plane.media import models as media_models
 from control_plane.orgs import models as orgs_models
+from control_plane.venues import models as venues_models
 
-__all__ = ["Base", "auth_models", "jobs_models", "media_models", "orgs_models"]
+__all__ = ["Base", "auth_models", "jobs_models", "media_models", "orgs_models", "venues_models"]

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from control_plane.errors import NotFound
 from control_plane.jobs.queue import JobQueue
-from control_plane.media.models import Fit, Media, MediaStatus
+from control_plane.media.models import Fit, Media, MediaStatus, Rendition
 from control_plane.media.probe import MediaInfo, MediaTooLarge, probe_file, sniff_mime
 from control_plane.settings import Settings
 from control_plane.storage.base import ObjectStore
@@ -141,8 +141,26 @@ def list_media(*, session: Session, org_id: str | None) -> list[Media]:
 
 
 def rendition_targets(*, session: Session) -> list[tuple[int, int]]:
-    """The screen sizes renditions are made for (the default set until screens exist)."""
-    return list(DEFAULT_TARGETS)
+    """The display sizes renditions are made for: every screen's, or a default set until
+    screens exist."""
+    from control_plane.venues import service as venues_service  # venues build on media
+
+    sizes = venues_service.display_sizes(session=session)
+    return sorted(sizes) if sizes else list(DEFAULT_TARGETS)
+
+
+def request_renditions(*, session: Session, queue: JobQueue, size: tuple[int, int]) -> int:
+    """Send the ready media that lack a rendition of `size` back through processing; how many.
+    """
+    width, height = size
+    wanted = {fit: f"{width}x{height}-{fit}" for fit in Fit}
+    have = {tuple(row) for row in session.execute(select(Rendition.media_id, Rendition.name)
+                               .where(Rendition.name.in_(wanted.values())))}
+    missing = [m.id for m in session.scalars(select(Media).where(
+        Media.status == MediaStatus.ready)) if (m.id, wanted[Fit(m.fit)]) not in have]
+    for media_id in missing:
+        queue.enqueue("media.process", subject=f"media:{media_id}", media_id=media_id)
+    return len(missing)
 
 
 def new_upload_key(org_id: str) -> tuple[str, str]:

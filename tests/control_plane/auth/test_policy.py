@@ -67,6 +67,10 @@ MATRIX = [
     ("POST", "/v1/api-keys", {"name": "k"}, (201, 403, 403, 201, 201, 403)),
     ("DELETE", "/v1/api-keys/{key_a}", None, (200, 403, 403, 404, 200, 403)),
     ("GET", "/v1/me", None, (200, 200, 200, 200, 200, 403)),
+    ("GET", "/v1/venues", None, (200, 200, 200, 403, 200, 403)),
+    ("POST", "/v1/venues", {"name": "V {actor}", "lat": 1.0, "lon": 2.0, "timezone": "UTC",
+                            "venue_type_id": 1}, (201, 201, 403, 403, 201, 403)),
+    ("GET", "/v1/media", None, (200, 200, 403, 200, 200, 403)),
 ]
 
 

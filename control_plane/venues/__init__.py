@@ -1,0 +1,1 @@
+"""Venues and their screens: where ads play, when the venue is open, what it refuses to show."""

@@ -1,0 +1,59 @@
+"""Tables of venues and screens."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Float, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from control_plane.db import Base, UTCDateTime, id_column_type, new_id, utcnow
+
+
+class Orientation(enum.StrEnum):
+    landscape = "landscape"
+    portrait = "portrait"
+
+
+class Venue(Base):
+    __tablename__ = "venues"
+
+    id: Mapped[str] = mapped_column(id_column_type(), primary_key=True,
+                                    default=lambda: new_id("ven"))
+    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str] = mapped_column(String(500), default="")
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    timezone: Mapped[str] = mapped_column(String(64))
+    venue_type_id: Mapped[int] = mapped_column(Integer)
+    opening_hours: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    blocked_categories: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    screens: Mapped[list[Screen]] = relationship(back_populates="venue",
+                                                 cascade="all, delete-orphan",
+                                                 order_by="Screen.created_at")
+
+
+class Screen(Base):
+    __tablename__ = "screens"
+
+    id: Mapped[str] = mapped_column(id_column_type(), primary_key=True,
+                                    default=lambda: new_id("scr"))
+    venue_id: Mapped[str] = mapped_column(ForeignKey("venues.id", ondelete="CASCADE"),
+                                          index=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    width_px: Mapped[int] = mapped_column(Integer)
+    height_px: Mapped[int] = mapped_column(Integer)
+    orientation: Mapped[str] = mapped_column(String(20), default=Orientation.landscape)
+    audience_multiplier: Mapped[float] = mapped_column(Float, default=1.0)
+    audience_source: Mapped[str] = mapped_column(String(200), default="default")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    venue: Mapped[Venue] = relationship(back_populates="screens")

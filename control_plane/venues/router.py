@@ -1,0 +1,138 @@
+"""HTTP routes of venues and screens."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Request, status
+
+from control_plane.auth.dependencies import CurrentPrincipal, require_org_context
+from control_plane.auth.policy import Action, Principal, Resource, authorize
+from control_plane.db import DbSession
+from control_plane.media import service as media_service
+from control_plane.venues import service as venues_service
+from control_plane.venues.models import Orientation, Screen, Venue
+from control_plane.venues.schemas import (
+    ScreenCreate,
+    ScreenPage,
+    ScreenRead,
+    ScreenUpdate,
+    VenueCreate,
+    VenuePage,
+    VenueRead,
+    VenueUpdate,
+)
+
+router = APIRouter(prefix="/v1", tags=["venues"])
+Id = Annotated[str, Path(max_length=40)]
+
+
+def screen_read(screen: Screen) -> ScreenRead:
+    """The API shape of a screen."""
+    return ScreenRead(id=screen.id, venue_id=screen.venue_id, org_id=screen.org_id,
+                      name=screen.name, width_px=screen.width_px, height_px=screen.height_px,
+                      orientation=Orientation(screen.orientation),
+                      audience_multiplier=screen.audience_multiplier,
+                      audience_source=screen.audience_source, status="unpaired",
+                      created_at=screen.created_at)
+
+
+def _venue(venue_id: Id, session: DbSession, principal: CurrentPrincipal,
+           action: Action) -> Venue:
+    venue = venues_service.get_venue(session=session, venue_id=venue_id)
+    authorize(principal, Resource.venue, action, owner_org_id=venue.org_id)
+    return venue
+
+
+def _screen(screen_id: Id, session: DbSession, principal: CurrentPrincipal,
+            action: Action) -> Screen:
+    screen = venues_service.get_screen(session=session, screen_id=screen_id)
+    authorize(principal, Resource.screen, action, owner_org_id=screen.org_id)
+    return screen
+
+
+def _renditions_for(request: Request, session: DbSession, screen: Screen) -> None:
+    media_service.request_renditions(session=session, queue=request.app.state.jobs,
+                                     size=venues_service.display_size(screen))
+
+
+@router.post("/venues", response_model=VenueRead, status_code=status.HTTP_201_CREATED,
+             summary="Register a venue")
+def create_venue(body: VenueCreate, session: DbSession,
+                 principal: Principal = Depends(require_org_context)) -> VenueRead:
+    authorize(principal, Resource.venue, Action.create)
+    assert principal.org_id is not None
+    venue = venues_service.create_venue(session=session, org_id=principal.org_id, venue_in=body)
+    return VenueRead.model_validate(venue)
+
+
+@router.get("/venues", response_model=VenuePage, summary="The org's venues")
+def list_venues(session: DbSession,
+                principal: Principal = Depends(require_org_context)) -> VenuePage:
+    authorize(principal, Resource.venue, Action.read)
+    org_id = None if principal.is_superadmin else principal.org_id
+    return VenuePage(items=[VenueRead.model_validate(v) for v in
+                            venues_service.list_venues(session=session, org_id=org_id)])
+
+
+@router.get("/venues/{venue_id}", response_model=VenueRead, summary="One venue")
+def get_venue(venue_id: Id, session: DbSession, principal: CurrentPrincipal) -> VenueRead:
+    return VenueRead.model_validate(_venue(venue_id, session, principal, Action.read))
+
+
+@router.patch("/venues/{venue_id}", response_model=VenueRead, summary="Change a venue")
+def update_venue(venue_id: Id, body: VenueUpdate, session: DbSession,
+                 principal: CurrentPrincipal) -> VenueRead:
+    venue = _venue(venue_id, session, principal, Action.update)
+    return VenueRead.model_validate(venues_service.update_venue(session=session, venue=venue,
+                                                                venue_in=body))
+
+
+@router.delete("/venues/{venue_id}", status_code=status.HTTP_204_NO_CONTENT,
+               summary="Delete a venue and its screens")
+def delete_venue(venue_id: Id, session: DbSession, principal: CurrentPrincipal) -> None:
+    venues_service.delete_venue(session=session,
+                                venue=_venue(venue_id, session, principal, Action.delete))
+
+
+@router.post("/venues/{venue_id}/screens", response_model=ScreenRead,
+             status_code=status.HTTP_201_CREATED, summary="Add a screen to a venue")
+def create_screen(venue_id: Id, body: ScreenCreate, request: Request, session: DbSession,
+                  principal: CurrentPrincipal) -> ScreenRead:
+    venue = _venue(venue_id, session, principal, Action.read)
+    authorize(principal, Resource.screen, Action.create, owner_org_id=venue.org_id)
+    screen = venues_service.create_screen(session=session, venue=venue, screen_in=body)
+    _renditions_for(request, session, screen)
+    return screen_read(screen)
+
+
+@router.get("/venues/{venue_id}/screens", response_model=ScreenPage,
+            summary="The venue's screens")
+def list_screens(venue_id: Id, session: DbSession, principal: CurrentPrincipal) -> ScreenPage:
+    venue = _venue(venue_id, session, principal, Action.read)
+    authorize(principal, Resource.screen, Action.read, owner_org_id=venue.org_id)
+    return ScreenPage(items=[screen_read(s) for s in
+                             venues_service.list_screens(session=session, venue_id=venue.id)])
+
+
+@router.get("/screens/{screen_id}", response_model=ScreenRead, summary="One screen")
+def get_screen(screen_id: Id, session: DbSession, principal: CurrentPrincipal) -> ScreenRead:
+    return screen_read(_screen(screen_id, session, principal, Action.read))
+
+
+@router.patch("/screens/{screen_id}", response_model=ScreenRead, summary="Change a screen")
+def update_screen(screen_id: Id, body: ScreenUpdate, request: Request, session: DbSession,
+                  principal: CurrentPrincipal) -> ScreenRead:
+    screen = _screen(screen_id, session, principal, Action.update)
+    before = venues_service.display_size(screen)
+    screen = venues_service.update_screen(session=session, screen=screen, screen_in=body)
+    if venues_service.display_size(screen) != before:
+        _renditions_for(request, session, screen)
+    return screen_read(screen)
+
+
+@router.delete("/screens/{screen_id}", status_code=status.HTTP_204_NO_CONTENT,
+               summary="Delete a screen")
+def delete_screen(screen_id: Id, session: DbSession, principal: CurrentPrincipal) -> None:
+    venues_service.delete_screen(session=session,
+                                 screen=_screen(screen_id, session, principal, Action.delete))

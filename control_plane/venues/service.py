@@ -1,0 +1,123 @@
+"""Venues and screens: create, read, change, delete, always within the owning org.
+
+A screen's display size (its pixels turned by its orientation) is a rendition target: a size
+the network has not had before sends the media lacking it back through the media pipeline.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from control_plane.errors import NotFound
+from control_plane.taxonomy import service as taxonomy
+from control_plane.venues.models import Orientation, Screen, Venue
+from control_plane.venues.schemas import ScreenCreate, ScreenUpdate, VenueCreate, VenueUpdate
+
+
+class VenueNotFound(NotFound):
+    code = "venue_not_found"
+
+
+class ScreenNotFound(NotFound):
+    code = "screen_not_found"
+
+
+def display_size(screen: Screen) -> tuple[int, int]:
+    """(width, height) as the audience sees it: the panel turned to its orientation."""
+    w, h = screen.width_px, screen.height_px
+    portrait = screen.orientation == Orientation.portrait
+    return (min(w, h), max(w, h)) if portrait else (max(w, h), min(w, h))
+
+
+def create_venue(*, session: Session, org_id: str, venue_in: VenueCreate) -> Venue:
+    """A new venue of the org; committed."""
+    taxonomy.check_venue_type(venue_in.venue_type_id)
+    data = venue_in.model_dump()
+    data["blocked_categories"] = taxonomy.check_categories(venue_in.blocked_categories)
+    venue = Venue(org_id=org_id, **data)
+    session.add(venue)
+    session.commit()
+    return venue
+
+
+def get_venue(*, session: Session, venue_id: str) -> Venue:
+    """The venue, or `VenueNotFound`."""
+    venue = session.get(Venue, venue_id)
+    if venue is None:
+        raise VenueNotFound("venue not found")
+    return venue
+
+
+def list_venues(*, session: Session, org_id: str | None) -> list[Venue]:
+    """The org's venues (all when None), oldest first."""
+    query = select(Venue).order_by(Venue.created_at, Venue.id)
+    if org_id is not None:
+        query = query.where(Venue.org_id == org_id)
+    return list(session.scalars(query))
+
+
+def update_venue(*, session: Session, venue: Venue, venue_in: VenueUpdate) -> Venue:
+    """Change the fields given; committed."""
+    changes: dict[str, Any] = venue_in.model_dump(exclude_unset=True)
+    if changes.get("venue_type_id") is not None:
+        taxonomy.check_venue_type(changes["venue_type_id"])
+    if changes.get("blocked_categories") is not None:
+        changes["blocked_categories"] = taxonomy.check_categories(changes["blocked_categories"])
+    for field, value in changes.items():
+        if value is not None:
+            setattr(venue, field, value)
+    session.commit()
+    return venue
+
+
+def delete_venue(*, session: Session, venue: Venue) -> None:
+    """Delete the venue and its screens; committed."""
+    session.delete(venue)
+    session.commit()
+
+
+def create_screen(*, session: Session, venue: Venue, screen_in: ScreenCreate) -> Screen:
+    """A new screen in the venue; committed."""
+    screen = Screen(venue_id=venue.id, org_id=venue.org_id, **screen_in.model_dump())
+    session.add(screen)
+    session.commit()
+    return screen
+
+
+def get_screen(*, session: Session, screen_id: str) -> Screen:
+    """The screen, or `ScreenNotFound`."""
+    screen = session.get(Screen, screen_id)
+    if screen is None:
+        raise ScreenNotFound("screen not found")
+    return screen
+
+
+def list_screens(*, session: Session, venue_id: str) -> list[Screen]:
+    """The venue's screens, oldest first."""
+    return list(session.scalars(select(Screen).where(Screen.venue_id == venue_id)
+                                .order_by(Screen.created_at, Screen.id)))
+
+
+def update_screen(*, session: Session, screen: Screen, screen_in: ScreenUpdate) -> Screen:
+    """Change the fields given; committed."""
+    for field, value in screen_in.model_dump(exclude_unset=True).items():
+        if value is not None:
+            setattr(screen, field, value)
+    session.commit()
+    return screen
+
+
+def delete_screen(*, session: Session, screen: Screen) -> None:
+    """Delete the screen; committed."""
+    session.delete(screen)
+    session.commit()
+
+
+def display_sizes(*, session: Session) -> set[tuple[int, int]]:
+    """Every distinct display size of the network's screens."""
+    rows = session.execute(select(Screen.width_px, Screen.height_px, Screen.orientation)
+                           .distinct()).all()
+    return {display_size(Screen(width_px=w, height_px=h, orientation=o)) for w, h, o in rows}
