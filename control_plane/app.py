@@ -22,6 +22,9 @@ from control_plane.auth.keys import KeyRing
 from control_plane.auth.ratelimit import SlidingWindowLimiter
 from control_plane.auth.tokens import TokenService
 from control_plane.db import make_engine, make_sessionmaker
+from control_plane.devices import router as devices_router
+from control_plane.devices.accounts import ExternalBroker
+from control_plane.devices.broker import EmbeddedBroker
 from control_plane.errors import install_error_handlers
 from control_plane.jobs.queue import JobContext, JobQueue
 from control_plane.media import hosted as _hosted_jobs  # noqa: F401 - registers its job
@@ -54,6 +57,13 @@ def bootstrap_admin(app: FastAPI) -> None:
         log.info("created the bootstrap super-admin %s", settings.bootstrap_admin_email)
 
 
+def make_broker(settings: Settings) -> EmbeddedBroker | ExternalBroker:
+    """The embedded Mosquitto (default), or the rules for a broker that runs elsewhere."""
+    if settings.mqtt_url is None and settings.run_broker:
+        return EmbeddedBroker(settings.data_dir, host=settings.mqtt_host, port=settings.mqtt_port)
+    return ExternalBroker(settings.mqtt_url or f"mqtt://{settings.mqtt_host}:{settings.mqtt_port}")
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A control-plane app on these settings (the environment's by default)."""
     settings = settings or get_settings()
@@ -62,12 +72,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         bootstrap_admin(app)
         consumer = None
+        if isinstance(app.state.broker, EmbeddedBroker):
+            app.state.broker.start()
         if settings.run_worker:
             consumer = app.state.jobs.consumer(workers=settings.queue_workers, embedded=True)
             consumer.start()
         yield
         if consumer is not None:
             consumer.stop(graceful=True)
+        if isinstance(app.state.broker, EmbeddedBroker):
+            app.state.broker.stop()
         app.state.engine.dispose()
 
     app = FastAPI(title="ADSBIN control plane", version=__version__, lifespan=lifespan,
@@ -84,6 +98,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                          app.state.object_store))
     app.state.login_limiter = SlidingWindowLimiter(limit=settings.login_attempts_per_minute,
                                                    window_s=60)
+    app.state.pairing_request_limiter = SlidingWindowLimiter(limit=30, window_s=60)
+    app.state.claim_client_limiter = SlidingWindowLimiter(limit=10, window_s=60)
+    app.state.claim_screen_limiter = SlidingWindowLimiter(limit=10, window_s=300)
+    app.state.broker = make_broker(settings)
+    app.state.mqtt_device_url = settings.mqtt_device_url or app.state.broker.url
 
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, default_limit=settings.max_body_bytes,
@@ -102,6 +121,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(media_webhooks.router)
     app.include_router(taxonomy_router.router)
     app.include_router(venues_router.router)
+    app.include_router(devices_router.device_api)
+    app.include_router(devices_router.screens_api)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness and database reachability")
     def healthz() -> dict[str, Any]:

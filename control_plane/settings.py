@@ -26,6 +26,11 @@ class Settings(BaseSettings):
     s3_region: str = "us-east-1"
     mqtt_url: str | None = None
     mqtt_port: int = 18830
+    mqtt_host: str = "127.0.0.1"  # where the embedded broker listens
+    mqtt_device_url: str | None = None  # how devices reach the broker, if not mqtt_url
+    run_broker: bool = True  # start the embedded broker when ADSBIN_MQTT_URL is unset
+    heartbeat_interval_s: float = 30.0
+    pairing_code_ttl_s: int = 900
     queue_url: str | None = None
     queue_name: str = "adsbin"
     queue_workers: int = 2

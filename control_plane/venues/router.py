@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Request, status
 from control_plane.auth.dependencies import CurrentPrincipal, require_org_context
 from control_plane.auth.policy import Action, Principal, Resource, authorize
 from control_plane.db import DbSession
+from control_plane.devices import service as devices_service
 from control_plane.media import service as media_service
 from control_plane.venues import service as venues_service
 from control_plane.venues.models import Orientation, Screen, Venue
@@ -27,14 +28,18 @@ router = APIRouter(prefix="/v1", tags=["venues"])
 Id = Annotated[str, Path(max_length=40)]
 
 
-def screen_read(screen: Screen) -> ScreenRead:
-    """The API shape of a screen."""
+def screen_read(request: Request, session: DbSession, screen: Screen) -> ScreenRead:
+    """The API shape of a screen, with its device's state."""
+    state = devices_service.screen_state(
+        session=session, screen_id=screen.id,
+        heartbeat_interval_s=request.app.state.settings.heartbeat_interval_s)
     return ScreenRead(id=screen.id, venue_id=screen.venue_id, org_id=screen.org_id,
                       name=screen.name, width_px=screen.width_px, height_px=screen.height_px,
                       orientation=Orientation(screen.orientation),
                       audience_multiplier=screen.audience_multiplier,
-                      audience_source=screen.audience_source, status="unpaired",
-                      created_at=screen.created_at)
+                      audience_source=screen.audience_source, status=state.status,
+                      last_seen_at=state.last_seen_at, now_playing=state.now_playing,
+                      agent_version=state.agent_version, created_at=screen.created_at)
 
 
 def _venue(venue_id: Id, session: DbSession, principal: CurrentPrincipal,
@@ -103,21 +108,23 @@ def create_screen(venue_id: Id, body: ScreenCreate, request: Request, session: D
     authorize(principal, Resource.screen, Action.create, owner_org_id=venue.org_id)
     screen = venues_service.create_screen(session=session, venue=venue, screen_in=body)
     _renditions_for(request, session, screen)
-    return screen_read(screen)
+    return screen_read(request, session, screen)
 
 
 @router.get("/venues/{venue_id}/screens", response_model=ScreenPage,
             summary="The venue's screens")
-def list_screens(venue_id: Id, session: DbSession, principal: CurrentPrincipal) -> ScreenPage:
+def list_screens(venue_id: Id, request: Request, session: DbSession,
+                 principal: CurrentPrincipal) -> ScreenPage:
     venue = _venue(venue_id, session, principal, Action.read)
     authorize(principal, Resource.screen, Action.read, owner_org_id=venue.org_id)
-    return ScreenPage(items=[screen_read(s) for s in
+    return ScreenPage(items=[screen_read(request, session, s) for s in
                              venues_service.list_screens(session=session, venue_id=venue.id)])
 
 
 @router.get("/screens/{screen_id}", response_model=ScreenRead, summary="One screen")
-def get_screen(screen_id: Id, session: DbSession, principal: CurrentPrincipal) -> ScreenRead:
-    return screen_read(_screen(screen_id, session, principal, Action.read))
+def get_screen(screen_id: Id, request: Request, session: DbSession,
+               principal: CurrentPrincipal) -> ScreenRead:
+    return screen_read(request, session, _screen(screen_id, session, principal, Action.read))
 
 
 @router.patch("/screens/{screen_id}", response_model=ScreenRead, summary="Change a screen")
@@ -128,7 +135,7 @@ def update_screen(screen_id: Id, body: ScreenUpdate, request: Request, session: 
     screen = venues_service.update_screen(session=session, screen=screen, screen_in=body)
     if venues_service.display_size(screen) != before:
         _renditions_for(request, session, screen)
-    return screen_read(screen)
+    return screen_read(request, session, screen)
 
 
 @router.delete("/screens/{screen_id}", status_code=status.HTTP_204_NO_CONTENT,

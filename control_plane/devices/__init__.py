@@ -1,0 +1,1 @@
+"""Device fleet: pairing, credentials, heartbeats, commands, the MQTT bridge."""

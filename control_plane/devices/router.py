@@ -1,0 +1,107 @@
+"""HTTP routes of the device fleet: the device API (pairing, heartbeat) and screen pairing."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Request, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from control_plane.auth.dependencies import CurrentPrincipal
+from control_plane.auth.policy import Action, Resource, authorize
+from control_plane.db import DbSession, utcnow
+from control_plane.devices import service as devices_service
+from control_plane.devices.models import Device
+from control_plane.errors import RateLimited, Unauthenticated
+from control_plane.venues import service as venues_service
+from shared.device import Heartbeat, HeartbeatAck, PairingRequest, PairingStatus, PairingTicket
+
+device_api = APIRouter(prefix="/v1/device", tags=["device"])
+screens_api = APIRouter(prefix="/v1/screens", tags=["venues"])
+Id = Annotated[str, Path(max_length=64)]
+
+
+class ClaimRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(min_length=1, max_length=20, examples=["K7P-4QX"])
+
+
+class ClaimResult(BaseModel):
+    screen_id: str
+    device_id: str
+    display: dict[str, int]
+    agent_version: str
+
+
+def _limit(request: Request, limiter_name: str, key: str, what: str) -> None:
+    wait_s = getattr(request.app.state, limiter_name).hit(key)
+    if wait_s is not None:
+        raise RateLimited(f"too many {what}; wait and try again",
+                          details={"retry_after_s": round(wait_s, 1)},
+                          headers={"Retry-After": str(max(1, round(wait_s)))})
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def current_device(request: Request, session: DbSession) -> Device:
+    """The device whose token authenticates this call."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthenticated("send Authorization: Bearer <device_token>",
+                              headers={"WWW-Authenticate": "Bearer"})
+    return devices_service.authenticate(session=session, token=token.strip())
+
+
+CurrentDevice = Annotated[Device, Depends(current_device)]
+
+
+@device_api.post("/pairings", response_model=PairingTicket, status_code=status.HTTP_201_CREATED,
+                 summary="An unpaired agent asks for a pairing code")
+def request_pairing(body: PairingRequest, request: Request, session: DbSession) -> PairingTicket:
+    _limit(request, "pairing_request_limiter", _client(request), "pairing requests")
+    ttl = request.app.state.settings.pairing_code_ttl_s
+    pairing = devices_service.request_pairing(session=session, request=body, ttl_s=ttl)
+    return PairingTicket(pairing_id=pairing.id, code=pairing.code,
+                         expires_at=pairing.expires_at, poll_after_s=devices_service.POLL_AFTER_S)
+
+
+@device_api.get("/pairings/{pairing_id}", response_model=PairingStatus,
+                response_model_exclude_none=True,
+                summary="Pending, claimed (credentials once) or expired")
+def poll_pairing(pairing_id: Id, request: Request, session: DbSession) -> PairingStatus:
+    app = request.app
+    return devices_service.poll(session=session, pairing_id=pairing_id, broker=app.state.broker,
+                                mqtt_url=app.state.mqtt_device_url)
+
+
+@device_api.post("/heartbeat", response_model=HeartbeatAck,
+                 summary="HTTP fallback of the MQTT heartbeat")
+def heartbeat(body: Heartbeat, device: CurrentDevice, session: DbSession) -> HeartbeatAck:
+    devices_service.record_heartbeat(session=session, device=device, heartbeat=body)
+    return HeartbeatAck(server_time=utcnow())
+
+
+@screens_api.post("/{screen_id}/pair", response_model=ClaimResult,
+                  summary="Claim the pairing code an agent shows, for this screen")
+def pair(screen_id: Id, body: ClaimRequest, request: Request, session: DbSession,
+         principal: CurrentPrincipal) -> ClaimResult:
+    screen = venues_service.get_screen(session=session, screen_id=screen_id)
+    authorize(principal, Resource.screen, Action.manage, owner_org_id=screen.org_id)
+    _limit(request, "claim_client_limiter", _client(request), "pairing attempts from here")
+    _limit(request, "claim_screen_limiter", screen.id, "pairing attempts for this screen")
+    device = devices_service.claim(session=session, code=body.code, screen_id=screen.id,
+                                   org_id=screen.org_id, user_id=principal.user_id)
+    return ClaimResult(screen_id=screen.id, device_id=device.id, display=device.display,
+                       agent_version=device.agent_version)
+
+
+@screens_api.delete("/{screen_id}/device", status_code=status.HTTP_204_NO_CONTENT,
+                    summary="Unpair: revoke the device's token and broker login now")
+def unpair(screen_id: Id, request: Request, session: DbSession,
+           principal: CurrentPrincipal) -> None:
+    screen = venues_service.get_screen(session=session, screen_id=screen_id)
+    authorize(principal, Resource.screen, Action.manage, owner_org_id=screen.org_id)
+    devices_service.unpair(session=session, screen_id=screen.id, broker=request.app.state.broker)

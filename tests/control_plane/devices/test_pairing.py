@@ -1,0 +1,195 @@
+"""Pairing over the API: codes, claims, one-time credentials, expiry, reuse, guessing, unpairing;
+and the HTTP heartbeat. One test runs the embedded Mosquitto to show unpairing locks MQTT out."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import time
+from datetime import timedelta
+
+import paho.mqtt.client as mqtt
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from fastapi.testclient import TestClient
+from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import update
+
+from control_plane.app import create_app
+from control_plane.db import utcnow
+from control_plane.devices.models import Pairing
+from tests.helpers import PASSWORD, bearer, error_code, signup, with_settings
+from tests.live import free_port
+
+SCREEN = {"name": "Screen", "width_px": 1920, "height_px": 1080}
+VENUE = {"name": "Gym", "lat": 48.85, "lon": 2.35, "timezone": "Europe/Paris",
+         "venue_type_id": 1}
+
+
+def public_key() -> str:
+    raw = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return base64.b64encode(raw).decode()
+
+
+def ask_code(client):
+    r = client.post("/v1/device/pairings", json={
+        "fingerprint": secrets.token_hex(16), "public_key": public_key(),
+        "display": {"width_px": 1920, "height_px": 1080}, "agent_version": "0.1.0"})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def venue_screen(client):
+    owner = signup(client, "venue")
+    venue = client.post("/v1/venues", headers=owner.headers, json=VENUE).json()
+    screen = client.post(f"/v1/venues/{venue['id']}/screens", headers=owner.headers,
+                         json=SCREEN).json()
+    return owner, screen
+
+
+def test_pairing_happy_path(client):
+    owner, screen = venue_screen(client)
+    ticket = ask_code(client)
+    code = ticket["code"]
+    assert len(code) == 7 and code[3] == "-"
+    assert not set(code.replace("-", "")) & set("0O1I")
+    pending = client.get(f"/v1/device/pairings/{ticket['pairing_id']}").json()
+    assert pending["status"] == "pending" and "device_token" not in pending
+
+    r = client.post(f"/v1/screens/{screen['id']}/pair", headers=owner.headers,
+                    json={"code": code.lower().replace("-", " ")})  # as a person might type it
+    assert r.status_code == 200, r.text
+    first = client.get(f"/v1/device/pairings/{ticket['pairing_id']}").json()
+    assert first["status"] == "claimed" and first["screen_id"] == screen["id"]
+    assert first["device_token"].startswith("adsd_")
+    assert first["mqtt"]["username"] == first["device_id"] and first["mqtt"]["password"]
+    again = client.get(f"/v1/device/pairings/{ticket['pairing_id']}").json()
+    assert again["status"] == "claimed" and "device_token" not in again and "mqtt" not in again
+
+    token = first["device_token"]
+    r = client.post("/v1/device/heartbeat", headers=bearer(token), json={
+        "schema": "adsbin.heartbeat/v1", "sent_at": utcnow().isoformat(),
+        "agent_version": "0.1.1", "now_playing": {"creative_id": "cr_1"},
+        "disk_free_bytes": 10_000_000, "uptime_s": 12.5, "some_future_field": True})
+    assert r.status_code == 200 and "server_time" in r.json()
+    state = client.get(f"/v1/screens/{screen['id']}", headers=owner.headers).json()
+    assert state["status"] == "online" and state["agent_version"] == "0.1.1"
+    assert state["now_playing"] == {"creative_id": "cr_1"} and state["last_seen_at"]
+
+
+def test_expired_used_and_unknown_codes_say_so(client, app):
+    owner, screen = venue_screen(client)
+    _, other_screen = venue_screen(client)
+    r = client.post(f"/v1/screens/{screen['id']}/pair", headers=owner.headers,
+                    json={"code": "ABC-DEF"})
+    assert r.status_code == 404 and error_code(r) == "pairing_code_unknown"
+
+    stale = ask_code(client)
+    with app.state.sessionmaker() as session:
+        session.execute(update(Pairing).where(Pairing.id == stale["pairing_id"])
+                        .values(expires_at=utcnow() - timedelta(seconds=1)))
+        session.commit()
+    r = client.post(f"/v1/screens/{screen['id']}/pair", headers=owner.headers,
+                    json={"code": stale["code"]})
+    assert r.status_code == 409 and error_code(r) == "pairing_code_expired"
+    assert client.get(f"/v1/device/pairings/{stale['pairing_id']}").json()["status"] == "expired"
+
+    ticket = ask_code(client)
+    assert client.post(f"/v1/screens/{screen['id']}/pair", headers=owner.headers,
+                       json={"code": ticket["code"]}).status_code == 200
+    r = client.post(f"/v1/screens/{screen['id']}/pair", headers=owner.headers,
+                    json={"code": ticket["code"]})
+    assert r.status_code == 409 and error_code(r) == "pairing_code_used"
+
+    fresh = ask_code(client)
+    r = client.post(f"/v1/screens/{screen['id']}/pair", headers=owner.headers,
+                    json={"code": fresh["code"]})
+    assert r.status_code == 409 and error_code(r) == "screen_already_paired"
+    # another org cannot claim for a screen that is not theirs, nor see it
+    stranger, _ = venue_screen(client)
+    r = client.post(f"/v1/screens/{screen['id']}/pair", headers=stranger.headers,
+                    json={"code": fresh["code"]})
+    assert r.status_code == 404
+    assert other_screen["status"] == "unpaired"
+
+
+def test_guessing_is_rate_limited(client):
+    owner, screen = venue_screen(client)
+    codes = [client.post(f"/v1/screens/{screen['id']}/pair", headers=owner.headers,
+                         json={"code": f"AAA-{i:03d}"}).status_code for i in range(12)]
+    assert codes[:10] == [404] * 10 and codes[10:] == [429, 429]
+
+
+def test_only_admins_and_technicians_pair(client):
+    owner, screen = venue_screen(client)
+    invite = client.post(f"/v1/orgs/{owner.org_id}/members", headers=owner.headers,
+                         json={"email": "m@example.com", "role": "member"}).json()
+    member = bearer(client.post("/v1/auth/invitations/accept", json={
+        "token": invite["invite_token"], "password": PASSWORD}).json()["access_token"])
+    ticket = ask_code(client)
+    r = client.post(f"/v1/screens/{screen['id']}/pair", headers=member,
+                    json={"code": ticket["code"]})
+    assert r.status_code == 403
+
+
+def test_bad_device_requests(client):
+    r = client.post("/v1/device/pairings", json={
+        "fingerprint": "x" * 16, "public_key": base64.b64encode(b"short").decode(),
+        "display": {"width_px": 1, "height_px": 1}, "agent_version": "1"})
+    assert r.status_code == 422
+    assert client.get("/v1/device/pairings/pair_nope").status_code == 404
+    r = client.post("/v1/device/heartbeat", headers=bearer("adsd_nope_nope"), json={
+        "sent_at": utcnow().isoformat(), "agent_version": "1"})
+    assert r.status_code == 401 and error_code(r) == "invalid_device_token"
+
+
+def _mqtt_connects(url: str, username: str, password: str) -> bool:
+    host, port = url.removeprefix("mqtt://").split(":")
+    result: dict[str, bool] = {}
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.username_pw_set(username, password)
+    client.on_connect = lambda c, u, f, reason, p: result.setdefault("ok", not reason.is_failure)
+    client.connect(host, int(port))
+    client.loop_start()
+    deadline = time.monotonic() + 5
+    while "ok" not in result and time.monotonic() < deadline:
+        time.sleep(0.02)
+    client.disconnect()
+    client.loop_stop()
+    return result.get("ok", False)
+
+
+def test_unpair_refuses_token_and_broker_login(settings):
+    app = create_app(with_settings(settings, run_broker=True, mqtt_port=free_port()))
+    with TestClient(app) as client:
+        owner, screen = venue_screen(client)
+        ticket = ask_code(client)
+        client.post(f"/v1/screens/{screen['id']}/pair", headers=owner.headers,
+                    json={"code": ticket["code"]})
+        creds = client.get(f"/v1/device/pairings/{ticket['pairing_id']}").json()
+        mqtt_creds = creds["mqtt"]
+        assert _mqtt_connects(mqtt_creds["url"], mqtt_creds["username"], mqtt_creds["password"])
+        beat = {"sent_at": utcnow().isoformat(), "agent_version": "1"}
+        assert client.post("/v1/device/heartbeat", headers=bearer(creds["device_token"]),
+                           json=beat).status_code == 200
+        assert client.delete(f"/v1/screens/{screen['id']}/device",
+                             headers=owner.headers).status_code == 204
+        assert client.post("/v1/device/heartbeat", headers=bearer(creds["device_token"]),
+                           json=beat).status_code == 401
+        assert not _mqtt_connects(mqtt_creds["url"], mqtt_creds["username"],
+                                  mqtt_creds["password"])
+        assert client.get(f"/v1/screens/{screen['id']}",
+                          headers=owner.headers).json()["status"] == "unpaired"
+        # and the screen can be paired again
+        again = ask_code(client)
+        assert client.post(f"/v1/screens/{screen['id']}/pair", headers=owner.headers,
+                           json={"code": again["code"]}).status_code == 200
+
+
+@pytest.mark.parametrize("missing", ["fingerprint", "public_key", "display"])
+def test_pairing_request_fields_are_required(client, missing):
+    body = {"fingerprint": "f" * 16, "public_key": public_key(),
+            "display": {"width_px": 10, "height_px": 10}, "agent_version": "1"}
+    del body[missing]
+    assert client.post("/v1/device/pairings", json=body).status_code == 422
