@@ -19,7 +19,8 @@ ADSBIN = str(Path(sys.executable).parent / "adsbin")
 @pytest.fixture
 def env(tmp_path, empty_db_url):
     return {**os.environ, "ADSBIN_DATA_DIR": str(tmp_path / "var"),
-            "ADSBIN_DATABASE_URL": empty_db_url, "NO_COLOR": "1", "COLUMNS": "200"}
+            "ADSBIN_DATABASE_URL": empty_db_url, "ADSBIN_MQTT_PORT": str(free_port()),
+            "NO_COLOR": "1", "COLUMNS": "200"}
 
 
 def run(env, *args, input=None):
