@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request, status
+from fastapi import APIRouter, Depends, Path, Query, Request, status
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from control_plane.auth.dependencies import CurrentPrincipal
@@ -82,6 +85,27 @@ def poll_pairing(pairing_id: Id, request: Request, session: DbSession) -> Pairin
 def heartbeat(body: Heartbeat, device: CurrentDevice, session: DbSession) -> HeartbeatAck:
     devices_service.record_heartbeat(session=session, device=device, heartbeat=body)
     return HeartbeatAck(server_time=utcnow())
+
+
+SPEEDTEST_MAX_BYTES = 64 * 1024 * 1024
+SPEEDTEST_CHUNK = 64 * 1024
+
+
+@device_api.get("/speedtest", summary="Incompressible bytes to time a download (diagnostics)",
+                response_class=StreamingResponse)
+def speedtest(_: CurrentDevice,
+              size: Annotated[int, Query(ge=1, le=SPEEDTEST_MAX_BYTES)] = 8 * 1024 * 1024,
+              ) -> StreamingResponse:
+    chunk = os.urandom(SPEEDTEST_CHUNK)  # random once: the link is measured, not the CPU
+
+    def body() -> Iterator[bytes]:
+        left = size
+        while left > 0:
+            yield chunk[:left]
+            left -= SPEEDTEST_CHUNK
+
+    return StreamingResponse(body(), media_type="application/octet-stream",
+                             headers={"Content-Length": str(size), "Cache-Control": "no-store"})
 
 
 @screens_api.post("/{screen_id}/pair", response_model=ClaimResult,

@@ -193,3 +193,16 @@ def test_pairing_request_fields_are_required(client, missing):
             "display": {"width_px": 10, "height_px": 10}, "agent_version": "1"}
     del body[missing]
     assert client.post("/v1/device/pairings", json=body).status_code == 422
+
+
+def test_speedtest_streams_the_bytes_asked_for(client):
+    owner, screen = venue_screen(client)
+    ticket = ask_code(client)
+    client.post(f"/v1/screens/{screen['id']}/pair", headers=owner.headers,
+                json={"code": ticket["code"]})
+    token = client.get(f"/v1/device/pairings/{ticket['pairing_id']}").json()["device_token"]
+    r = client.get("/v1/device/speedtest?size=200000", headers=bearer(token))
+    assert r.status_code == 200 and len(r.content) == 200_000
+    assert client.get("/v1/device/speedtest?size=200000").status_code == 401
+    assert client.get("/v1/device/speedtest?size=999999999999",
+                      headers=bearer(token)).status_code == 422
