@@ -22,9 +22,12 @@ from control_plane.auth.keys import KeyRing
 from control_plane.auth.ratelimit import SlidingWindowLimiter
 from control_plane.auth.tokens import TokenService
 from control_plane.db import make_engine, make_sessionmaker
+from control_plane.devices import commands_router
+from control_plane.devices import hooks as device_hooks
 from control_plane.devices import router as devices_router
 from control_plane.devices.accounts import ExternalBroker
 from control_plane.devices.broker import EmbeddedBroker
+from control_plane.devices.messaging import start_bridge
 from control_plane.errors import install_error_handlers
 from control_plane.jobs.queue import JobContext, JobQueue
 from control_plane.media import hosted as _hosted_jobs  # noqa: F401 - registers its job
@@ -74,12 +77,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         consumer = None
         if isinstance(app.state.broker, EmbeddedBroker):
             app.state.broker.start()
+        if settings.mqtt_url or isinstance(app.state.broker, EmbeddedBroker):
+            app.state.bridge = start_bridge(settings, app.state.broker,
+                                            settings.mqtt_url or app.state.broker.url,
+                                            app.state.sessionmaker, app.state.object_store)
         if settings.run_worker:
             consumer = app.state.jobs.consumer(workers=settings.queue_workers, embedded=True)
             consumer.start()
         yield
         if consumer is not None:
             consumer.stop(graceful=True)
+        if app.state.bridge is not None:
+            app.state.bridge.stop()
         if isinstance(app.state.broker, EmbeddedBroker):
             app.state.broker.stop()
         app.state.engine.dispose()
@@ -102,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.claim_client_limiter = SlidingWindowLimiter(limit=10, window_s=60)
     app.state.claim_screen_limiter = SlidingWindowLimiter(limit=10, window_s=300)
     app.state.broker = make_broker(settings)
+    app.state.bridge = None
     app.state.mqtt_device_url = settings.mqtt_device_url or app.state.broker.url
 
     install_error_handlers(app)
@@ -123,6 +133,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(venues_router.router)
     app.include_router(devices_router.device_api)
     app.include_router(devices_router.screens_api)
+    app.include_router(commands_router.screens_api)
+    app.include_router(commands_router.device_api)
+    app.include_router(device_hooks.router)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness and database reachability")
     def healthz() -> dict[str, Any]:

@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     mqtt_port: int = 18830
     mqtt_host: str = "127.0.0.1"  # where the embedded broker listens
     mqtt_device_url: str | None = None  # how devices reach the broker, if not mqtt_url
+    mqtt_service_username: str | None = None  # the control plane's login on an external broker
+    mqtt_service_password: SecretStr | None = None
+    mqtt_auth_hook_secret: SecretStr | None = None  # EMQX HTTP auth hooks (/v1/mqtt/*)
+    command_ttl_s: int = 300
     run_broker: bool = True  # start the embedded broker when ADSBIN_MQTT_URL is unset
     heartbeat_interval_s: float = 30.0
     pairing_code_ttl_s: int = 900

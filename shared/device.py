@@ -99,3 +99,26 @@ class HeartbeatAck(Wire):
     """The server's answer to an HTTP heartbeat: its clock, to measure the offset."""
 
     server_time: datetime
+
+
+CommandType = Literal["resync", "screenshot", "reboot", "identify", "clear_cache"]
+
+
+class Command(Wire):
+    """A remote command, sent QoS 1 on the screen's `commands` topic (and listed over HTTP)."""
+
+    schema_: Literal["adsbin.command/v1"] = Field("adsbin.command/v1", alias="schema")
+    id: str
+    type: CommandType
+    expires_at: datetime
+    upload_url: str | None = Field(None, description="screenshot: where to PUT the PNG")
+
+
+class CommandAck(Wire):
+    """The device's word on a command: received it, then did it (or could not)."""
+
+    schema_: Literal["adsbin.command-ack/v1"] = Field("adsbin.command-ack/v1", alias="schema")
+    command_id: str = Field(max_length=64)
+    status: Literal["delivered", "acked", "failed"]
+    result: str | None = Field(None, max_length=500)
+    details: dict[str, Any] | None = None

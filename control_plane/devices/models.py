@@ -57,9 +57,32 @@ class Device(Base):
     display: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     token_prefix: Mapped[str | None] = mapped_column(String(32), unique=True)
     token_hash: Mapped[str | None] = mapped_column(String(64))
+    mqtt_password_hash: Mapped[str | None] = mapped_column(String(64))
     agent_version: Mapped[str] = mapped_column(String(50), default="")
     online: Mapped[bool] = mapped_column(Boolean, default=False)
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     health: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Command(Base):
+    """A remote command to a screen's device, and what became of it."""
+
+    __tablename__ = "commands"
+
+    id: Mapped[str] = mapped_column(id_column_type(), primary_key=True,
+                                    default=lambda: new_id("cmd"))
+    screen_id: Mapped[str] = mapped_column(ForeignKey("screens.id", ondelete="CASCADE"),
+                                           index=True)
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), default="queued")
+    created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    result: Mapped[str | None] = mapped_column(String(500))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    screenshot_key: Mapped[str | None] = mapped_column(String(300))

@@ -142,6 +142,7 @@ def poll(*, session: Session, pairing_id: str, broker: BrokerAccounts,
     token = f"{DEVICE_TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     password = secrets.token_urlsafe(32)
     device.token_prefix, device.token_hash = prefix, _hash(token)
+    device.mqtt_password_hash = _hash(password)
     broker.set_device(username=device.id, password=password, screen_id=device.screen_id)
     session.commit()
     return answer.model_copy(update={
@@ -157,7 +158,7 @@ def unpair(*, session: Session, screen_id: str, broker: BrokerAccounts) -> Devic
     device.status = DeviceStatus.revoked
     device.revoked_at = utcnow()
     device.online = False
-    device.token_hash = None
+    device.token_hash = device.mqtt_password_hash = None
     session.commit()
     broker.remove_device(username=device.id)
     return device
@@ -182,6 +183,13 @@ def record_heartbeat(*, session: Session, device: Device, heartbeat: Heartbeat) 
     device.last_seen_at = utcnow()
     device.agent_version = heartbeat.agent_version
     device.health = heartbeat.model_dump(mode="json", by_alias=True)
+    session.commit()
+
+
+def mark_online(*, session: Session, device_id: str) -> None:
+    """The device connected to the broker. Committed."""
+    session.execute(update(Device).where(Device.id == device_id)
+                    .values(online=True, last_seen_at=utcnow()))
     session.commit()
 
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Request, status
 from control_plane.auth.dependencies import CurrentPrincipal, require_org_context
 from control_plane.auth.policy import Action, Principal, Resource, authorize
 from control_plane.db import DbSession
+from control_plane.devices import commands as commands_service
 from control_plane.devices import service as devices_service
 from control_plane.media import service as media_service
 from control_plane.venues import service as venues_service
@@ -33,13 +34,17 @@ def screen_read(request: Request, session: DbSession, screen: Screen) -> ScreenR
     state = devices_service.screen_state(
         session=session, screen_id=screen.id,
         heartbeat_interval_s=request.app.state.settings.heartbeat_interval_s)
+    shot = commands_service.latest_screenshot(session=session, screen_id=screen.id)
+    shot_url = request.app.state.object_store.signed_url(shot.screenshot_key) \
+        if shot is not None and shot.screenshot_key else None
     return ScreenRead(id=screen.id, venue_id=screen.venue_id, org_id=screen.org_id,
                       name=screen.name, width_px=screen.width_px, height_px=screen.height_px,
                       orientation=Orientation(screen.orientation),
                       audience_multiplier=screen.audience_multiplier,
                       audience_source=screen.audience_source, status=state.status,
                       last_seen_at=state.last_seen_at, now_playing=state.now_playing,
-                      agent_version=state.agent_version, created_at=screen.created_at)
+                      agent_version=state.agent_version, last_screenshot_url=shot_url,
+                      created_at=screen.created_at)
 
 
 def _venue(venue_id: Id, session: DbSession, principal: CurrentPrincipal,

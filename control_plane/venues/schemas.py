@@ -159,6 +159,8 @@ class ScreenRead(BaseModel):
     last_seen_at: datetime | None = None
     now_playing: dict[str, Any] | None = None
     agent_version: str | None = None
+    last_screenshot_url: str | None = Field(None, description="The latest screenshot command's "
+                                                              "picture (signed URL)")
     created_at: datetime
 
 

@@ -1,0 +1,122 @@
+"""HTTP routes of remote commands: venue staff send and watch them; devices list and ack them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from control_plane.auth.dependencies import CurrentPrincipal
+from control_plane.auth.policy import Action, Resource, authorize
+from control_plane.db import DbSession
+from control_plane.devices import commands as commands_service
+from control_plane.devices import service as devices_service
+from control_plane.devices.messaging import publish_command
+from control_plane.devices.models import Command
+from control_plane.devices.router import CurrentDevice
+from control_plane.storage.base import ObjectStore
+from control_plane.venues import service as venues_service
+from shared.device import Command as CommandMessage
+from shared.device import CommandAck, CommandType
+
+screens_api = APIRouter(prefix="/v1/screens", tags=["venues"])
+device_api = APIRouter(prefix="/v1/device", tags=["device"])
+Id = Annotated[str, Path(max_length=64)]
+SCREENSHOT_URL_TTL_S = 3600
+
+
+class CommandCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: CommandType
+    ttl_s: int | None = Field(None, ge=1, le=86_400,
+                              description="Seconds before an unacknowledged command expires")
+
+
+class CommandRead(BaseModel):
+    id: str
+    screen_id: str
+    type: str
+    status: str = Field(description="queued | delivered | acked | failed | expired")
+    created_at: datetime
+    expires_at: datetime
+    delivered_at: datetime | None
+    finished_at: datetime | None
+    result: str | None
+    details: dict[str, Any]
+    screenshot_url: str | None = None
+    published: bool | None = Field(None, description="Whether the broker took it at once "
+                                                     "(devices also poll over HTTP)")
+
+
+def command_read(command: Command, store: ObjectStore) -> CommandRead:
+    """The API shape of a command."""
+    url = (store.signed_url(command.screenshot_key, expires_in_s=SCREENSHOT_URL_TTL_S)
+           if command.screenshot_key and command.status == "acked" else None)
+    return CommandRead(id=command.id, screen_id=command.screen_id, type=command.type,
+                       status=command.status, created_at=command.created_at,
+                       expires_at=command.expires_at, delivered_at=command.delivered_at,
+                       finished_at=command.finished_at, result=command.result,
+                       details=command.details, screenshot_url=url)
+
+
+@screens_api.post("/{screen_id}/commands", response_model=CommandRead,
+                  status_code=status.HTTP_201_CREATED, summary="Send a command to a screen")
+def send(screen_id: Id, body: CommandCreate, request: Request, session: DbSession,
+         principal: CurrentPrincipal) -> CommandRead:
+    screen = venues_service.get_screen(session=session, screen_id=screen_id)
+    authorize(principal, Resource.screen, Action.manage, owner_org_id=screen.org_id)
+    device = devices_service.active_device(session=session, screen_id=screen.id)
+    if device is None:
+        raise devices_service.NotPaired("this screen has no paired device to command")
+    app = request.app
+    command = commands_service.create(
+        session=session, screen_id=screen.id, device_id=device.id, type=body.type,
+        ttl_s=body.ttl_s or app.state.settings.command_ttl_s, user_id=principal.user_id)
+    store = app.state.object_store
+    published = publish_command(getattr(app.state, "bridge", None), screen.id,
+                                commands_service.message(command, store))
+    return command_read(command, store).model_copy(update={"published": published})
+
+
+@screens_api.get("/{screen_id}/commands/{command_id}", response_model=CommandRead,
+                 summary="A command and its status")
+def get_command(screen_id: Id, command_id: Id, request: Request, session: DbSession,
+                principal: CurrentPrincipal) -> CommandRead:
+    screen = venues_service.get_screen(session=session, screen_id=screen_id)
+    authorize(principal, Resource.screen, Action.read, owner_org_id=screen.org_id)
+    command = commands_service.get(session=session, command_id=command_id)
+    if command.screen_id != screen.id:
+        raise commands_service.CommandNotFound("command not found")
+    return command_read(command, request.app.state.object_store)
+
+
+@device_api.get("/commands", response_model=list[CommandMessage],
+                response_model_by_alias=True, summary="Commands still to run (poll fallback)")
+def pending(device: CurrentDevice, request: Request,
+            session: DbSession) -> list[CommandMessage]:
+    store = request.app.state.object_store
+    return [commands_service.message(c, store)
+            for c in commands_service.pending(session=session, device_id=device.id)]
+
+
+class AckBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    status: str = Field(pattern="^(delivered|acked|failed)$")
+    result: str | None = Field(None, max_length=500)
+    details: dict[str, Any] | None = None
+
+
+@device_api.post("/commands/{command_id}/ack", response_model=CommandRead,
+                 summary="HTTP fallback of an ack on the acks topic")
+def ack(command_id: Id, body: AckBody, device: CurrentDevice, request: Request,
+        session: DbSession) -> CommandRead:
+    store = request.app.state.object_store
+    command = commands_service.acknowledge(
+        session=session, device_id=device.id, store=store,
+        ack=CommandAck(command_id=command_id, status=body.status,
+                       result=body.result, details=body.details))
+    return command_read(command, store)

@@ -1,0 +1,91 @@
+"""HTTP auth hooks for an external broker (EMQX's HTTP authenticator and authorizer).
+
+With `ADSBIN_MQTT_URL` pointing at an EMQX cluster, the broker asks these endpoints who may log
+in and which topics they may use; the answers follow the same rules as the embedded Mosquitto's
+ACLs, read from the database (devices log in with their id and the password pairing gave them).
+The broker authenticates itself with the `X-Adsbin-Hook-Secret` header.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Header, Request
+from pydantic import BaseModel, Field
+
+from control_plane.db import DbSession
+from control_plane.devices.models import Device, DeviceStatus
+from control_plane.errors import NotFound, Unauthenticated
+from shared import topics
+
+router = APIRouter(prefix="/v1/mqtt", tags=["broker hooks"])
+
+
+class AuthRequest(BaseModel):
+    username: str = Field(max_length=200)
+    password: str = Field(max_length=200)
+    clientid: str | None = Field(None, max_length=200)
+
+
+class AclRequest(BaseModel):
+    username: str = Field(max_length=200)
+    topic: str = Field(max_length=1000)
+    action: Literal["publish", "subscribe"]
+
+
+class HookAnswer(BaseModel):
+    result: Literal["allow", "deny"]
+    is_superuser: bool = False
+
+
+def _check_secret(request: Request, secret: str | None) -> None:
+    expected = request.app.state.settings.mqtt_auth_hook_secret
+    if expected is None:
+        raise NotFound("the broker hooks are off (set ADSBIN_MQTT_AUTH_HOOK_SECRET)",
+                       code="hooks_not_configured")
+    if not secret or not secrets.compare_digest(secret, expected.get_secret_value()):
+        raise Unauthenticated("a wrong hook secret", code="invalid_hook_secret")
+
+
+def _is_service(request: Request, username: str, password: str | None) -> bool:
+    settings = request.app.state.settings
+    if username != settings.mqtt_service_username or settings.mqtt_service_password is None:
+        return False
+    return password is None or secrets.compare_digest(
+        password, settings.mqtt_service_password.get_secret_value())
+
+
+HookSecret = Annotated[str | None, Header(alias="X-Adsbin-Hook-Secret")]
+
+
+@router.post("/auth", response_model=HookAnswer, summary="May this client log in?")
+def auth(body: AuthRequest, request: Request, session: DbSession,
+         secret: HookSecret = None) -> HookAnswer:
+    _check_secret(request, secret)
+    if _is_service(request, body.username, body.password):
+        return HookAnswer(result="allow")
+    device = session.get(Device, body.username)
+    ok = (device is not None and device.status == DeviceStatus.active
+          and device.mqtt_password_hash is not None
+          and secrets.compare_digest(device.mqtt_password_hash,
+                                     hashlib.sha256(body.password.encode()).hexdigest()))
+    return HookAnswer(result="allow" if ok else "deny")
+
+
+@router.post("/acl", response_model=HookAnswer, summary="May this client use this topic?")
+def acl(body: AclRequest, request: Request, session: DbSession,
+        secret: HookSecret = None) -> HookAnswer:
+    _check_secret(request, secret)
+    if _is_service(request, body.username, None):
+        under = body.topic.startswith(topics.PREFIX.split("/screens")[0] + "/")
+        writes_wildcard = body.action == "publish" and ("+" in body.topic or "#" in body.topic)
+        return HookAnswer(result="allow" if under and not writes_wildcard else "deny")
+    device = session.get(Device, body.username)
+    parsed = topics.parse(body.topic)
+    if device is None or device.status != DeviceStatus.active or parsed is None:
+        return HookAnswer(result="deny")
+    leaves = topics.SERVER_TO_DEVICE if body.action == "subscribe" else topics.DEVICE_TO_SERVER
+    mine = parsed[0] == device.screen_id and parsed[1] in leaves
+    return HookAnswer(result="allow" if mine else "deny")

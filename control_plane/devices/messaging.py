@@ -1,0 +1,106 @@
+"""What the control plane does with messages devices send over MQTT.
+
+The broker's ACLs already guarantee a message on a screen's topic comes from that screen's
+device; these handlers find the device, parse the wire model (ignoring what they do not know)
+and apply it through the same service functions the HTTP fallbacks use.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from pydantic import ValidationError
+from sqlalchemy.orm import Session, sessionmaker
+
+from control_plane.devices import commands as commands_service
+from control_plane.devices import service as devices_service
+from control_plane.devices.accounts import BrokerAccounts, ExternalBroker
+from control_plane.devices.bridge import MqttBridge
+from control_plane.errors import AppError
+from control_plane.settings import Settings
+from control_plane.storage.base import ObjectStore
+from shared import topics
+from shared.device import Command, CommandAck, Heartbeat
+
+log = logging.getLogger(__name__)
+SERVICE_USERNAME = "adsbin-control-plane"
+
+
+class DeviceMessages:
+    """Handlers of the `heartbeat`, `status` and `acks` topics."""
+
+    def __init__(self, sessions: sessionmaker[Session], store: ObjectStore) -> None:
+        self.sessions = sessions
+        self.store = store
+
+    def heartbeat(self, screen_id: str, payload: bytes) -> None:
+        """A device's heartbeat: it is online, and this is its health."""
+        try:
+            beat = Heartbeat.model_validate_json(payload)
+        except ValidationError as exc:
+            log.warning("ignoring a malformed heartbeat from %s: %s", screen_id, exc)
+            return
+        with self.sessions() as session:
+            device = devices_service.active_device(session=session, screen_id=screen_id)
+            if device is not None:
+                devices_service.record_heartbeat(session=session, device=device, heartbeat=beat)
+
+    def status(self, screen_id: str, payload: bytes) -> None:
+        """`online` when a device connects, `offline` when it leaves or its last will fires."""
+        with self.sessions() as session:
+            device = devices_service.active_device(session=session, screen_id=screen_id)
+            if device is None:
+                return
+            if payload.strip() == b"offline":
+                devices_service.mark_offline(session=session, device_id=device.id)
+            elif payload.strip() == b"online":
+                devices_service.mark_online(session=session, device_id=device.id)
+
+    def ack(self, screen_id: str, payload: bytes) -> None:
+        """A device's ack of one of its commands."""
+        try:
+            ack = CommandAck.model_validate_json(payload)
+        except ValidationError as exc:
+            log.warning("ignoring a malformed ack from %s: %s", screen_id, exc)
+            return
+        with self.sessions() as session:
+            device = devices_service.active_device(session=session, screen_id=screen_id)
+            if device is None:
+                return
+            try:
+                commands_service.acknowledge(session=session, device_id=device.id, ack=ack,
+                                             store=self.store)
+            except AppError as exc:
+                log.info("ack from %s not applied: %s", screen_id, exc.message)
+
+
+def start_bridge(settings: Settings, broker: BrokerAccounts, url: str,
+                 sessions: sessionmaker[Session], store: ObjectStore) -> MqttBridge | None:
+    """The running bridge, or None when there are no service credentials for the broker."""
+    if isinstance(broker, ExternalBroker):
+        if not (settings.mqtt_service_username and settings.mqtt_service_password):
+            log.warning("ADSBIN_MQTT_URL is set without ADSBIN_MQTT_SERVICE_USERNAME/_PASSWORD: "
+                        "devices fall back to HTTP for commands and health")
+            return None
+        username = settings.mqtt_service_username
+        password = settings.mqtt_service_password.get_secret_value()
+    else:
+        username, password = SERVICE_USERNAME, secrets.token_urlsafe(32)
+        broker.set_service(username=username, password=password)
+    bridge = MqttBridge(url, username=username, password=password)
+    messages = DeviceMessages(sessions, store)
+    bridge.on("heartbeat", messages.heartbeat)
+    bridge.on("status", messages.status)
+    bridge.on("acks", messages.ack)
+    if not bridge.start():
+        log.warning("the broker at %s did not answer yet; the bridge keeps trying", url)
+    return bridge
+
+
+def publish_command(bridge: MqttBridge | None, screen_id: str, command: Command) -> bool:
+    """Send a command to its screen (QoS 1); whether the broker took it."""
+    if bridge is None:
+        return False
+    return bridge.publish(topics.commands(screen_id),
+                          command.model_dump_json(by_alias=True), qos=1)
