@@ -226,3 +226,20 @@ def test_broker_hooks_answer_the_same_rules(fleet):
 def test_hooks_are_off_without_a_secret(client):
     r = client.post("/v1/mqtt/auth", json={"username": "u", "password": "p"})
     assert r.status_code == 404 and error_code(r) == "hooks_not_configured"
+
+
+def test_the_bridge_reconnects_and_resubscribes_after_a_broker_restart(fleet):
+    app, client = fleet
+    owner, screen, creds = pair(client)
+    broker, bridge = app.state.broker, app.state.bridge
+    broker.stop()
+    until(lambda: not bridge.connected.is_set())
+    broker.start()
+    until(lambda: bridge.connected.is_set(), timeout_s=40)  # paho backs off 1 s → 30 s
+    device = Device(creds)
+    try:
+        device.heartbeat(now_playing={"creative_id": "after-restart"})
+        until(lambda: screen_status(client, owner, screen)["now_playing"] ==
+              {"creative_id": "after-restart"})
+    finally:
+        device.close()
