@@ -19,6 +19,7 @@ admin_app = typer.Typer(help="Administration.", no_args_is_help=True)
 keys_app = typer.Typer(help="The built-in token issuer's signing keys.", no_args_is_help=True)
 app.add_typer(admin_app, name="admin")
 app.add_typer(keys_app, name="keys")
+app.add_typer(__import__("provisioning.cli", fromlist=["app"]).app, name="provision")
 console = Console()
 err = Console(stderr=True)
 

@@ -87,6 +87,12 @@ def heartbeat(body: Heartbeat, device: CurrentDevice, session: DbSession) -> Hea
     return HeartbeatAck(server_time=utcnow())
 
 
+@device_api.get("/time", response_model=HeartbeatAck,
+                summary="The server's clock, to measure the offset (changes nothing)")
+def server_time(_: CurrentDevice) -> HeartbeatAck:
+    return HeartbeatAck(server_time=utcnow())
+
+
 SPEEDTEST_MAX_BYTES = 64 * 1024 * 1024
 SPEEDTEST_CHUNK = 64 * 1024
 
