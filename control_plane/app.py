@@ -21,6 +21,7 @@ from control_plane.auth import webhooks as auth_webhooks
 from control_plane.auth.keys import KeyRing
 from control_plane.auth.ratelimit import SlidingWindowLimiter
 from control_plane.auth.tokens import TokenService
+from control_plane.campaigns import router as campaigns_router
 from control_plane.db import make_engine, make_sessionmaker
 from control_plane.devices import commands_router
 from control_plane.devices import hooks as device_hooks
@@ -131,6 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(media_webhooks.router)
     app.include_router(taxonomy_router.router)
     app.include_router(venues_router.router)
+    app.include_router(campaigns_router.router)
     app.include_router(devices_router.device_api)
     app.include_router(devices_router.screens_api)
     app.include_router(commands_router.screens_api)

@@ -4,6 +4,7 @@ Alembic's autogenerate and the tests' schema checks read the metadata through th
 """
 
 from control_plane.auth import models as auth_models
+from control_plane.campaigns import models as campaigns_models
 from control_plane.db import Base
 from control_plane.devices import models as devices_models
 from control_plane.jobs import models as jobs_models
@@ -11,5 +12,5 @@ from control_plane.media import models as media_models
 from control_plane.orgs import models as orgs_models
 from control_plane.venues import models as venues_models
 
-__all__ = ["Base", "auth_models", "devices_models", "jobs_models", "media_models",
-           "orgs_models", "venues_models"]
+__all__ = ["Base", "auth_models", "campaigns_models", "devices_models", "jobs_models",
+           "media_models", "orgs_models", "venues_models"]

@@ -71,6 +71,11 @@ MATRIX = [
     ("POST", "/v1/venues", {"name": "V {actor}", "lat": 1.0, "lon": 2.0, "timezone": "UTC",
                             "venue_type_id": 1}, (201, 201, 403, 403, 201, 403)),
     ("GET", "/v1/media", None, (200, 200, 403, 200, 200, 403)),
+    ("GET", "/v1/campaigns", None, (403, 403, 403, 200, 200, 200)),
+    ("POST", "/v1/campaigns", {"name": "c", "category": "1002", "budget_cents": 1,
+                               "cpm_cents": 1, "currency": "EUR",
+                               "start_at": "2030-01-01T00:00:00Z",
+                               "end_at": "2030-02-01T00:00:00Z"}, (403, 403, 403, 201, 201, 403)),
 ]
 
 

@@ -1,0 +1,1 @@
+"""Campaigns and their creatives: what advertisers buy, and the reviews it goes through."""

@@ -1,0 +1,149 @@
+"""Wire shapes of campaigns and creatives, with the validation an advertiser's input needs."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+_HHMM = re.compile(r"([01]\d|2[0-3]):[0-5]\d|24:00")
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class Daypart(BaseModel):
+    """Weekdays and a local time range, in each screen's own time zone."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    weekdays: list[Weekday] = Field(min_length=1, max_length=7)
+    start: str = Field(examples=["07:00"])
+    end: str = Field(examples=["10:00"], description="Before `start`: runs past midnight")
+
+    @field_validator("start", "end")
+    @classmethod
+    def _hhmm(cls, value: str) -> str:
+        if not _HHMM.fullmatch(value):
+            raise ValueError("times are HH:MM (00:00 to 24:00)")
+        return value
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Daypart:
+        if self.start == self.end:
+            raise ValueError("a daypart cannot start and end at the same time")
+        return self
+
+
+class Geo(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    radius_km: float = Field(gt=0, le=20_000)
+
+
+class Targeting(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    venue_type_ids: list[int] = Field(default_factory=list, max_length=200,
+                                      description="OpenOOH ids; a parent matches descendants")
+    geo: Geo | None = None
+    screen_ids: list[str] = Field(default_factory=list, max_length=10_000)
+
+
+class CampaignFields(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    category: str = Field(max_length=20, description="IAB Ad Product Taxonomy 2.0 id")
+    start_at: datetime
+    end_at: datetime
+    dayparts: list[Daypart] = Field(default_factory=list, max_length=50,
+                                    description="Empty: all day")
+    targeting: Targeting = Field(default_factory=Targeting)
+    budget_cents: int = Field(gt=0, le=10**12)
+    cpm_cents: int = Field(gt=0, le=10**9, description="Price per thousand impressions")
+    currency: str = Field(pattern="^[A-Z]{3}$", examples=["EUR"])
+    pacing: Literal["even", "asap"] = "even"
+    max_plays_per_hour: int | None = Field(None, ge=1, le=3600)
+    share_of_voice: float | None = Field(None, gt=0, le=1)
+
+    @field_validator("start_at", "end_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("give a time zone (RFC 3339, e.g. 2026-12-01T00:00:00Z)")
+        return value
+
+    @model_validator(mode="after")
+    def _flight(self) -> CampaignFields:
+        if self.end_at <= self.start_at:
+            raise ValueError("end_at must be after start_at")
+        return self
+
+
+class CampaignCreate(CampaignFields):
+    pass
+
+
+class CampaignUpdate(BaseModel):
+    """Fields to change; a non-draft campaign goes back to review."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, min_length=1, max_length=200)
+    category: str | None = Field(None, max_length=20)
+    start_at: datetime | None = None
+    end_at: datetime | None = None
+    dayparts: list[Daypart] | None = Field(None, max_length=50)
+    targeting: Targeting | None = None
+    budget_cents: int | None = Field(None, gt=0, le=10**12)
+    cpm_cents: int | None = Field(None, gt=0, le=10**9)
+    pacing: Literal["even", "asap"] | None = None
+    max_plays_per_hour: int | None = Field(None, ge=1, le=3600)
+    share_of_voice: float | None = Field(None, gt=0, le=1)
+
+
+class CreativeCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    media_id: str = Field(max_length=40)
+    duration_s: int | None = Field(None, ge=5, le=120,
+                                   description="Images: required; videos: their own length "
+                                               "rounded up to a whole second by default")
+
+
+class CreativeRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    media_id: str
+    duration_s: int
+    status: str
+    review_note: str | None
+    created_at: datetime
+
+
+class ReviewNote(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class CampaignRead(CampaignFields):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    org_id: str
+    state: str = Field(description="draft | pending_review | approved | rejected | active | "
+                                   "paused | completed")
+    review_note: str | None
+    creatives: list[CreativeRead]
+    submitted_at: datetime | None
+    reviewed_at: datetime | None
+    created_at: datetime
+
+
+class CampaignPage(BaseModel):
+    items: list[CampaignRead]
