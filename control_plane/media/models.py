@@ -66,7 +66,7 @@ class Rendition(Base):
     height: Mapped[int] = mapped_column(Integer)
     mime: Mapped[str] = mapped_column(String(100))
     size_bytes: Mapped[int] = mapped_column(BigInteger)
-    sha256: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
     duration_ms: Mapped[int | None] = mapped_column(Integer)
     key: Mapped[str] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

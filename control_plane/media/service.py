@@ -163,6 +163,14 @@ def request_renditions(*, session: Session, queue: JobQueue, size: tuple[int, in
     return len(missing)
 
 
+def key_for_sha256(*, session: Session, sha256: str) -> str | None:
+    """Where the file with this content hash is stored: a rendition, or an original."""
+    key = session.scalar(select(Rendition.key).where(Rendition.sha256 == sha256).limit(1))
+    if key is None and session.scalar(select(Media.id).where(Media.sha256 == sha256).limit(1)):
+        key = original_key(sha256)
+    return key
+
+
 def new_upload_key(org_id: str) -> tuple[str, str]:
     """(upload id, object key) for a direct-to-storage upload by the org."""
     upload_id = f"upl_{secrets.token_urlsafe(12)}"

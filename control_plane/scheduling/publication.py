@@ -1,0 +1,61 @@
+"""Publishing a screen's playlist: to the object store when its content changed, then announced
+on the screen's retained MQTT `playlist` topic.
+
+The object at `playlists/<screen_id>.json` is the truth; the MQTT message (version and URL) only
+makes a change reach an online screen in well under a second. Devices also poll
+`GET /v1/device/playlist` with `If-None-Match`, so a lost message costs latency, not correctness.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from pydantic import ValidationError
+
+from control_plane.devices.bridge import MqttBridge
+from control_plane.storage.base import ObjectNotFound, ObjectStore
+from shared import topics
+from shared.playlist import Playlist
+
+log = logging.getLogger(__name__)
+ANNOUNCE_SCHEMA = "adsbin.playlist-announce/v1"
+
+
+def playlist_key(screen_id: str) -> str:
+    """Where a screen's playlist is stored."""
+    return f"playlists/{screen_id}.json"
+
+
+def read(store: ObjectStore, screen_id: str) -> Playlist | None:
+    """The screen's published playlist, or None if it has none (or it does not parse)."""
+    try:
+        raw = store.get(playlist_key(screen_id))
+    except ObjectNotFound:
+        return None
+    try:
+        return Playlist.model_validate_json(raw)
+    except ValidationError:
+        log.error("the stored playlist of %s does not parse; it will be rebuilt", screen_id)
+        return None
+
+
+def announcement(playlist: Playlist, public_url: str) -> bytes:
+    """The retained MQTT message that tells a screen a new version exists."""
+    return json.dumps({"schema": ANNOUNCE_SCHEMA, "screen_id": playlist.screen_id,
+                       "version": playlist.version,
+                       "url": f"{public_url}/v1/device/playlist"}, sort_keys=True).encode()
+
+
+def publish(store: ObjectStore, bridge: MqttBridge | None, playlist: Playlist, *,
+            public_url: str) -> bool:
+    """Store and announce the playlist if its version changed; whether it did."""
+    current = read(store, playlist.screen_id)
+    if current is not None and current.version == playlist.version:
+        return False
+    body = playlist.model_dump_json(by_alias=True).encode()
+    store.put(playlist_key(playlist.screen_id), body, content_type="application/json")
+    if bridge is not None:
+        bridge.publish(topics.playlist(playlist.screen_id), announcement(playlist, public_url),
+                       qos=1, retain=True, wait_s=None)
+    return True
