@@ -39,6 +39,7 @@ from control_plane.middleware import BodySizeLimit
 from control_plane.orgs import router as orgs_router
 from control_plane.orgs import service as orgs_service
 from control_plane.scheduling import device_router as scheduling_device_router
+from control_plane.scheduling import service as _schedule_jobs  # noqa: F401 - registers its job
 from control_plane.settings import Settings, get_settings
 from control_plane.storage import router as storage_router
 from control_plane.storage.registry import make_object_store
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.bridge = start_bridge(settings, app.state.broker,
                                             settings.mqtt_url or app.state.broker.url,
                                             app.state.sessionmaker, app.state.object_store)
+            app.state.jobs.context.bridge = app.state.bridge
         if settings.run_worker:
             consumer = app.state.jobs.consumer(workers=settings.queue_workers, embedded=True)
             consumer.start()

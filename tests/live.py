@@ -30,9 +30,10 @@ def serve_app(app: Any) -> Iterator[str]:
                                            lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
+    # generous: the lifespan may start Mosquitto and the MQTT bridge on a busy machine
+    deadline = time.monotonic() + 60
     while not server.started:
-        if time.monotonic() > deadline:
+        if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.01)
     try:

@@ -39,6 +39,7 @@ class JobContext:
     sessionmaker: sessionmaker[Session]
     object_store: ObjectStore
     queue: JobQueue | None = None
+    bridge: Any = None  # the MQTT bridge, when this process runs one
 
 
 Handler = Callable[[JobContext, dict[str, Any]], None]

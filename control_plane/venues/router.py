@@ -12,6 +12,7 @@ from control_plane.db import DbSession
 from control_plane.devices import commands as commands_service
 from control_plane.devices import service as devices_service
 from control_plane.media import service as media_service
+from control_plane.scheduling import service as scheduling_service
 from control_plane.venues import service as venues_service
 from control_plane.venues.models import Orientation, Screen, Venue
 from control_plane.venues.schemas import (
@@ -61,6 +62,11 @@ def _screen(screen_id: Id, session: DbSession, principal: CurrentPrincipal,
     return screen
 
 
+def _reschedule(request: Request, session: DbSession, screen_ids: list[str]) -> None:
+    scheduling_service.request_rebuild(session=session, queue=request.app.state.jobs,
+                                       screen_ids=screen_ids)
+
+
 def _renditions_for(request: Request, session: DbSession, screen: Screen) -> None:
     media_service.request_renditions(session=session, queue=request.app.state.jobs,
                                      size=venues_service.display_size(screen))
@@ -91,11 +97,12 @@ def get_venue(venue_id: Id, session: DbSession, principal: CurrentPrincipal) -> 
 
 
 @router.patch("/venues/{venue_id}", response_model=VenueRead, summary="Change a venue")
-def update_venue(venue_id: Id, body: VenueUpdate, session: DbSession,
+def update_venue(venue_id: Id, body: VenueUpdate, request: Request, session: DbSession,
                  principal: CurrentPrincipal) -> VenueRead:
     venue = _venue(venue_id, session, principal, Action.update)
-    return VenueRead.model_validate(venues_service.update_venue(session=session, venue=venue,
-                                                                venue_in=body))
+    venue = venues_service.update_venue(session=session, venue=venue, venue_in=body)
+    _reschedule(request, session, [s.id for s in venue.screens])
+    return VenueRead.model_validate(venue)
 
 
 @router.delete("/venues/{venue_id}", status_code=status.HTTP_204_NO_CONTENT,
@@ -113,6 +120,7 @@ def create_screen(venue_id: Id, body: ScreenCreate, request: Request, session: D
     authorize(principal, Resource.screen, Action.create, owner_org_id=venue.org_id)
     screen = venues_service.create_screen(session=session, venue=venue, screen_in=body)
     _renditions_for(request, session, screen)
+    _reschedule(request, session, [screen.id])
     return screen_read(request, session, screen)
 
 
@@ -140,6 +148,7 @@ def update_screen(screen_id: Id, body: ScreenUpdate, request: Request, session: 
     screen = venues_service.update_screen(session=session, screen=screen, screen_in=body)
     if venues_service.display_size(screen) != before:
         _renditions_for(request, session, screen)
+    _reschedule(request, session, [screen.id])
     return screen_read(request, session, screen)
 
 

@@ -1,0 +1,151 @@
+"""What the schedule engine is told about the world: screens, campaigns, and when "now" is.
+
+Plain frozen values, built by the caller from the database (only approved, schedulable
+campaigns; a venue's moderation results as `Screen.excluded`). Times are aware datetimes in
+UTC; dayparts and opening hours are wall-clock times in the screen's own time zone. The checks
+here catch inputs that would make the engine's arithmetic meaningless, nothing more.
+"""
+
+from __future__ import annotations
+
+from dataclasses import KW_ONLY, dataclass, field
+from datetime import datetime, time
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+# The built-in card shown when a venue has no house content of its own; the player agent ships
+# the file, so it is named by this placeholder instead of a real hash.
+DEFAULT_CARD_SHA256 = "builtin:default-card"
+
+Pacing = Literal["even", "asap"]
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ValueError(message)
+
+
+def _aware(value: datetime, name: str) -> None:
+    _require(value.tzinfo is not None and value.utcoffset() is not None,
+             f"{name} must be an aware datetime (UTC)")
+
+
+@dataclass(frozen=True, slots=True)
+class Daypart:
+    """Weekdays (0=Mon..6=Sun) and a wall-clock range in the screen's time zone.
+
+    The range starts on each listed weekday; an `end` at or before `start` runs past midnight
+    into the next day (so `start == end` is a whole day). Minute precision.
+    """
+
+    weekdays: frozenset[int]
+    start: time
+    end: time
+
+    def __post_init__(self) -> None:
+        _require(all(0 <= d <= 6 for d in self.weekdays), "weekdays are 0 (Mon) to 6 (Sun)")
+
+
+@dataclass(frozen=True, slots=True)
+class Creative:
+    """One playable file; it takes ceil(duration / slot length) slots of the loop."""
+
+    id: str
+    media_sha256: str
+    duration_s: int
+
+    def __post_init__(self) -> None:
+        _require(self.duration_s > 0, f"creative {self.id}: duration_s must be positive")
+
+
+@dataclass(frozen=True, slots=True)
+class Campaign:
+    """An approved campaign: flight, targeting, budget and pacing, creatives."""
+
+    id: str
+    advertiser_id: str
+    category: str  # IAB Ad Product Taxonomy 2.0 id
+    start_at: datetime
+    end_at: datetime
+    _: KW_ONLY
+    dayparts: tuple[Daypart, ...] = ()  # empty: all day
+    venue_type_ids: tuple[int, ...] = ()  # empty: any; a parent matches its descendants
+    geo: tuple[float, float, float] | None = None  # lat, lon, radius_km
+    screen_ids: tuple[str, ...] = ()  # empty: any; given: only these
+    budget_cents: int
+    cpm_cents: int
+    pacing: Pacing = "even"
+    delivered_impressions: float = 0.0  # from proof of play
+    max_plays_per_hour: int | None = None  # per screen
+    share_of_voice: float | None = None  # 0 < x <= 1 of a screen's loop slots
+    creatives: tuple[Creative, ...] = ()
+
+    def __post_init__(self) -> None:
+        _aware(self.start_at, "start_at")
+        _aware(self.end_at, "end_at")
+        _require(self.cpm_cents > 0, f"campaign {self.id}: cpm_cents must be positive")
+        _require(self.budget_cents >= 0, f"campaign {self.id}: budget_cents must not be negative")
+        _require(self.pacing in ("even", "asap"), f"campaign {self.id}: pacing is even or asap")
+        _require(self.share_of_voice is None or 0 < self.share_of_voice <= 1,
+                 f"campaign {self.id}: share_of_voice must be in (0, 1]")
+        _require(self.max_plays_per_hour is None or self.max_plays_per_hour >= 0,
+                 f"campaign {self.id}: max_plays_per_hour must not be negative")
+        _require(self.geo is None or self.geo[2] >= 0, f"campaign {self.id}: negative radius")
+
+    @property
+    def remaining_impressions(self) -> float:
+        """What the budget still buys: budget / CPM × 1000, less what was delivered."""
+        return self.budget_cents * 1000 / self.cpm_cents - self.delivered_impressions
+
+
+@dataclass(frozen=True, slots=True)
+class Screen:
+    """A screen in a venue, with what the venue allows and when it is open."""
+
+    id: str
+    venue_id: str
+    timezone: str  # IANA
+    _: KW_ONLY
+    # {"mon": (("08:00", "23:00"),), "fri": (("18:00", "02:00"),)}: an end before its start runs
+    # past midnight, "24:00" may end a range, a weekday left out is closed
+    opening_hours: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    venue_type_id: int
+    lat: float
+    lon: float
+    blocked_categories: tuple[str, ...] = ()
+    audience_multiplier: float = 1.0  # impressions per play
+    house: tuple[Creative, ...] = ()  # empty: the built-in default card
+    excluded: dict[str, str] = field(default_factory=dict)  # campaign id -> venue's reason
+
+    def __post_init__(self) -> None:
+        _require(self.audience_multiplier > 0, f"screen {self.id}: multiplier must be positive")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"screen {self.id}: {self.timezone!r} is not an IANA zone") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Params:
+    """When the plan starts and how long it lasts, and the loop's shape."""
+
+    now: datetime
+    horizon_h: int = 48
+    loop_s: int = 60
+    slot_s: int = 10
+
+    def __post_init__(self) -> None:
+        _aware(self.now, "now")
+        _require(self.horizon_h > 0, "horizon_h must be positive")
+        _require(self.slot_s > 0 and self.loop_s > 0 and self.loop_s % self.slot_s == 0,
+                 "loop_s must be a positive multiple of slot_s")
+
+    @property
+    def slots_per_loop(self) -> int:
+        """How many slots one loop has."""
+        return self.loop_s // self.slot_s
+
+
+def default_card(slot_s: int) -> Creative:
+    """The built-in card that fills a slot when a venue has no house content."""
+    return Creative(id="house:default", media_sha256=DEFAULT_CARD_SHA256, duration_s=slot_s)

@@ -1,0 +1,257 @@
+"""Planning one screen: its windows, what each campaign is due in them, the loops, and why.
+
+Demand is laid out per campaign, not per window: that is what keeps the cost per screen in
+proportion to the plays handed out rather than to campaigns × windows. A share-of-voice or
+even campaign wants x items per loop (a fraction in general): it gets floor(x) in each window
+where it is active, and the fraction by systematic sampling over those windows — with a phase
+φ from a stable hash of (campaign, screen), the j-th active window gets one more item when
+floor(φ + f·(j+1)) > floor(φ + f·j). So each window gets the extra item with probability f,
+the windows that do are evenly spread, the expected plays are exact, and the result is
+reproducible; finding them costs one division per extra item. Asap campaigns go to a pool
+served from what is left (`allocate.py`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import datetime
+
+from control_plane.scheduling.allocate import HOUR_CAP, AsapPool, LoopShare
+from control_plane.scheduling.fleet import Fleet, phase
+from control_plane.scheduling.plan import ScreenPlan, SlotItem, Window
+from control_plane.scheduling.separation import Piece, arrange, victim
+from control_plane.scheduling.timeline import ALWAYS, NEVER, Timeline
+from control_plane.scheduling.weekly import Week, at
+
+Demand = list[list[tuple[int, int]]]  # per window: (campaign, items per loop)
+
+
+def _draws(f: float, phi: float, n: int) -> list[int]:
+    """Positions j < n where a systematic sample of rate f with phase phi falls: those where
+    floor(phi + f·(j+1)) > floor(phi + f·j)."""
+    out: list[int] = []
+    k = 1
+    while (j := math.ceil((k - phi) / f) - 1) < n:
+        out.append(j)
+        k += 1
+    return out
+
+
+def _house_fill(free: int, turn: int, house: Sequence[SlotItem],
+                default: SlotItem) -> tuple[list[SlotItem], int]:
+    """House items for `free` slots, rotating from `turn`; the default card where none fits."""
+    out = []
+    while free > 0:
+        for t in range(len(house)):
+            item = house[(turn + t) % len(house)]
+            if item.slots <= free:
+                out.append(item)
+                free -= item.slots
+                turn = (turn + t + 1) % len(house)
+                break
+        else:
+            out.append(default)
+            free -= default.slots
+    return out, turn
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+class ScreenPlanner:
+    """Plans screens one after another, spending the fleet's budgets in screen id order."""
+
+    def __init__(self, fleet: Fleet, timeline: Timeline) -> None:
+        self.fleet = fleet
+        self.timeline = timeline
+        self.remaining = [max(0.0, f.remaining) for f in fleet.figures]
+        self.max_per_hour = [c.max_plays_per_hour for c in fleet.campaigns]
+        self._clock: dict[int, datetime] = {}
+
+    def _at(self, minute: int) -> datetime:
+        found = self._clock.get(minute)
+        if found is None:
+            found = self._clock[minute] = at(minute)
+        return found
+
+    def plan(self, screen_id: str, tz: str, week: Week, multiplier: float,
+             house: Sequence[SlotItem], eligible: Sequence[int],
+             exclusions: dict[str, tuple[str, ...]]) -> ScreenPlan:
+        """The screen's plan over the horizon."""
+        fleet, timeline, params = self.fleet, self.timeline, self.fleet.params
+        slots = params.slots_per_loop
+        row = timeline.activity(tz)
+        activity = [row[i] for i in eligible]
+        cuts: set[int] = set()
+        for a in activity:
+            if a > NEVER:
+                cuts.update(timeline.cuts(a))
+        window_id = timeline.base(tz, week)
+        if cuts:
+            window_id = timeline.cut(window_id, sorted(cuts))
+        windows = timeline.windows(window_id)
+        n = len(windows)
+        if not n:
+            return ScreenPlan(screen_id, (), exclusions)
+        due: list[Demand] = [[[] for _ in range(n)], [[] for _ in range(n)]]
+        active_here = [0] * n
+        always = 0
+        asap: list[tuple[int, int, float]] = []
+        wanted: dict[int, float] = {}
+        screen_phase = phase(screen_id)
+        tiers, phases, sov_items, even_items = (fleet.tier, fleet.phases, fleet.sov_items,
+                                                fleet.even_items)
+        everywhere = range(n)
+        for i, act in zip(eligible, activity, strict=True):
+            if act == ALWAYS:
+                always += 1
+                where: Sequence[int] = everywhere
+            elif act == NEVER:
+                continue
+            else:
+                where = timeline.active(window_id, act)
+                for k in where:
+                    active_here[k] += 1
+            tier = tiers[i]
+            if tier == 2:
+                asap.append((i, act, (phases[i] + screen_phase) % 1.0))
+                continue
+            x = sov_items[i] if tier == 0 else even_items[i] / multiplier
+            m = len(where)
+            if x <= 0 or not m:
+                continue
+            if x > slots:
+                x = float(slots)
+            base, f = int(x), x - int(x)
+            into = due[tier]
+            if base == 0:
+                phi = (phases[i] + screen_phase) % 1.0
+                if f < 1e-9 or math.ceil((1 - phi) / f) - 1 >= m:
+                    continue  # the one draw falls beyond the horizon: most campaigns, here
+                for j in _draws(f, phi, m):
+                    into[where[j]].append((i, 1))
+            else:
+                extra = set(_draws(f, (phases[i] + screen_phase) % 1.0, m)) if f > 1e-9 \
+                    else set()
+                for j, k in enumerate(where):
+                    into[k].append((i, base + (j in extra)))
+            wanted[i] = x
+        pool = AsapPool(asap, n, lambda a: everywhere if a == ALWAYS
+                        else timeline.active(window_id, a))
+        share = LoopShare(slots=slots, multiplier=multiplier,
+                          creative_slots=fleet.creative_slots, prefix=fleet.prefix,
+                          remaining=self.remaining, max_per_hour=self.max_per_hour,
+                          phases=phases, screen_phase=screen_phase)
+        out = []
+        turn = 0
+        why: dict[int, str] = {}
+        at_ = self._at
+        for k, window in enumerate(windows):
+            loops = timeline.loops(window)
+            sov, even = due[0][k], due[1][k]
+            active_asap = pool.size(k)
+            loop, explain, turn = self._window(k, loops, window[0] // 60, sov, even, pool,
+                                               share, house, turn, wanted, why, multiplier,
+                                               active_asap)
+            idle = always + active_here[k] - len(sov) - len(even) - active_asap
+            if idle > 0:
+                explain.append(_count(idle, "more eligible campaign", "more eligible campaigns")
+                               + " had no play due here (paced below one item per loop; the "
+                               "rounding draw fell on other windows)")
+            outside = len(eligible) - always - active_here[k]
+            if outside:
+                explain.append(_count(outside, "eligible campaign is", "eligible campaigns are")
+                               + " outside flight or dayparts here")
+            out.append(Window(at_(window[0]), at_(window[1]), loop, tuple(explain)))
+        return ScreenPlan(screen_id, tuple(out), exclusions)
+
+    def _why(self, i: int, x: float, multiplier: float) -> str:
+        c, fig = self.fleet.campaigns[i], self.fleet.figures[i]
+        if c.share_of_voice is not None:
+            return (f"share of voice {c.share_of_voice:g} of {self.fleet.params.slots_per_loop}"
+                    f" slots = {x:.3g} items per loop")
+        return (f"even pacing: {fig.remaining:,.0f} impressions left over "
+                f"{fig.screen_hours:,.1f} eligible screen-hours = {fig.rate:.4g}/h, at "
+                f"×{multiplier:g} per play = {x:.4g} items per loop")
+
+    def _window(self, k: int, loops: int, hour: int, sov: list[tuple[int, int]],
+                even: list[tuple[int, int]], pool: AsapPool, share: LoopShare,
+                house: Sequence[SlotItem], turn: int, wanted: dict[int, float],
+                why: dict[int, str], multiplier: float,
+                active_asap: int) -> tuple[tuple[SlotItem, ...], list[str], int]:
+        """One window's loop: serve the tiers, separate competitors, fill with house content,
+        spend what plays; and say why."""
+        fleet = self.fleet
+        ids, cost = fleet.ids, share.cost
+        room = share.slots
+        got: dict[int, int] = {}
+        rank: dict[int, int] = {}
+        explain: list[str] = []
+        for tier, due in enumerate((sov, even)):
+            if not due:
+                continue
+            capped = []
+            for i, want in due:
+                allowed, binding = share.limit(i, loops, hour)
+                if allowed < want:
+                    explain.append(f"{ids[i]}: wanted {want} per loop, allowed {allowed}: " + (
+                        f"max {self.max_per_hour[i]} plays per hour here"
+                        if binding == HOUR_CAP else "its remaining budget buys no more here"))
+                    want = allowed
+                if want:
+                    capped.append((i, want))
+            given, used = share.share(capped, room, k)
+            room -= used
+            for i, want in capped:
+                m = given[i]
+                if m < want:
+                    explain.append(f"{ids[i]}: wanted {want} per loop, got {m}: no slots left "
+                                   "(the loop is oversubscribed)")
+                if m:
+                    got[i], rank[i] = m, tier
+        if room > 0 and active_asap:
+            for i, m in pool.take(k, room, share, loops, hour).items():
+                got[i], rank[i] = m, 2
+                room -= cost(i, m)
+        pieces = []
+        for i, m in got.items():
+            items, group, r = fleet.items[i], fleet.groups[i], rank[i]
+            at_ = share.rotation.get(i, 0)
+            pieces += [Piece(i, group, r, items[(at_ + j) % len(items)]) for j in range(m)]
+        while True:
+            filler, next_turn = _house_fill(room, turn, house, fleet.default)
+            if not pieces:
+                order = [Piece(-1, None, 3, h) for h in filler]
+                break
+            found = arrange(pieces + [Piece(-1, None, 3, h) for h in filler])
+            if found is not None:
+                order = found
+                break
+            dropped = pieces.pop(victim(pieces))
+            room += dropped.item.slots
+            got[dropped.campaign] -= 1
+            explain.append(f"{ids[dropped.campaign]}: one item dropped to keep competitive "
+                           f"separation ({dropped.group})")
+        granted_asap = 0
+        for i, m in got.items():
+            if not m:
+                continue
+            share.commit(i, m, loops, hour)
+            if rank[i] == 2:
+                granted_asap += 1
+                reason = (f"asap: takes the slots left; {share.remaining[i]:,.0f} impressions "
+                          "of budget left after this window")
+            else:
+                reason = (f"wanted {wanted[i] * loops:.4g}; " + (
+                    why.get(i) or why.setdefault(i, self._why(i, wanted[i], multiplier))))
+            explain.append(f"{ids[i]}: {m} per loop × {loops} loops = {m * loops} plays; "
+                           f"{reason}")
+        if active_asap > granted_asap:
+            explain.append(_count(active_asap - granted_asap, "asap campaign", "asap campaigns")
+                           + " got nothing here: no slots left, or no budget or hourly cap left")
+        if room:
+            explain.append(f"house content: {_count(room, 'slot', 'slots')}" if house else
+                           f"default card: {_count(room, 'slot', 'slots')} (no house content)")
+        return tuple(p.item for p in order), explain, next_turn

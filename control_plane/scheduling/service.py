@@ -1,0 +1,188 @@
+"""The schedule worker: from the database to the engine's inputs, and from its plans to the
+playlists devices play.
+
+`request_rebuild` records which screens a change affects and queues one `schedule.rebuild` job
+unless one is already waiting, so a burst of changes (twenty campaigns approved in a minute)
+costs one build. The job drains the requests, builds every screen's plan (even pacing spreads a
+campaign over the whole fleet, so the build is global), turns each plan into an
+`adsbin.playlist/v1` with the rendition sized for that screen, and publishes the ones whose
+version changed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from control_plane.campaigns import service as campaigns_service
+from control_plane.campaigns.models import Campaign as CampaignRow
+from control_plane.campaigns.models import ReviewStatus
+from control_plane.db import utcnow
+from control_plane.jobs.models import Job, JobStatus
+from control_plane.jobs.queue import JobContext, JobQueue, registry
+from control_plane.media.models import Media
+from control_plane.scheduling import engine, publication
+from control_plane.scheduling.inputs import (
+    DEFAULT_CARD_SHA256,
+    Campaign,
+    Creative,
+    Daypart,
+    Params,
+    Screen,
+)
+from control_plane.scheduling.models import ScheduleRequest
+from control_plane.scheduling.plan import ScreenPlan
+from control_plane.venues.models import Screen as ScreenRow
+from control_plane.venues.service import display_size
+from shared.playlist import Playlist, PlaylistItem, PlaylistMedia, PlaylistWindow, with_version
+
+log = logging.getLogger(__name__)
+ALL_SCREENS = "*"
+WEEKDAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
+JOB_KIND = "schedule.rebuild"
+
+
+def _hhmm(text: str) -> time:
+    return time(0, 0) if text == "24:00" else time.fromisoformat(text)
+
+
+def campaign_input(row: CampaignRow, delivered: dict[str, float]) -> Campaign:
+    """The engine's view of an approved campaign, with its approved creatives."""
+    targeting: dict[str, Any] = row.targeting or {}
+    geo = targeting.get("geo")
+    return Campaign(
+        row.id, row.org_id, row.category, row.start_at, row.end_at,
+        dayparts=tuple(Daypart(frozenset(WEEKDAYS[d] for d in p["weekdays"]),
+                               _hhmm(p["start"]), _hhmm(p["end"])) for p in row.dayparts),
+        venue_type_ids=tuple(targeting.get("venue_type_ids") or ()),
+        geo=(geo["lat"], geo["lon"], geo["radius_km"]) if geo else None,
+        screen_ids=tuple(targeting.get("screen_ids") or ()),
+        budget_cents=row.budget_cents, cpm_cents=row.cpm_cents,
+        pacing=row.pacing,  # type: ignore[arg-type]
+        delivered_impressions=delivered.get(row.id, 0.0),
+        max_plays_per_hour=row.max_plays_per_hour, share_of_voice=row.share_of_voice,
+        creatives=tuple(Creative(c.id, c.media_id, c.duration_s) for c in row.creatives
+                        if c.status == ReviewStatus.approved))
+
+
+def screen_input(row: ScreenRow) -> Screen:
+    """The engine's view of a screen and its venue."""
+    venue = row.venue
+    return Screen(row.id, venue.id, venue.timezone,
+                  opening_hours={d: tuple((a, b) for a, b in r)
+                                 for d, r in (venue.opening_hours or {}).items()},
+                  venue_type_id=venue.venue_type_id, lat=venue.lat, lon=venue.lon,
+                  blocked_categories=tuple(venue.blocked_categories or ()),
+                  audience_multiplier=row.audience_multiplier)
+
+
+def delivered_impressions(*, session: Session, campaign_ids: Iterable[str]) -> dict[str, float]:
+    """Impressions delivered so far per campaign, from proof of play (none is ingested yet:
+    the reporting domain of issue 7 will answer this; until then nothing was delivered)."""
+    return {}
+
+
+@dataclass
+class World:
+    """Everything one build needs, read in one go."""
+
+    screens: list[ScreenRow]
+    campaigns: list[CampaignRow]
+    media: dict[str, Media]  # by media id (the engine's "media_sha256" of a creative)
+
+
+def load(session: Session, now: datetime) -> World:
+    """The screens, the schedulable campaigns and the media their creatives use."""
+    screens = list(session.scalars(select(ScreenRow).order_by(ScreenRow.id)))
+    campaigns = campaigns_service.schedulable(session=session, now=now)
+    media_ids = {c.media_id for row in campaigns for c in row.creatives}
+    media = {m.id: m for m in session.scalars(select(Media).where(Media.id.in_(media_ids)))}
+    return World(screens, campaigns, media)
+
+
+def to_playlist(plan: ScreenPlan, screen: ScreenRow, world: World, params: Params,
+                public_url: str) -> Playlist:
+    """The playlist of one screen: each creative's rendition sized for it."""
+    width, height = display_size(screen)
+    files: dict[str, PlaylistMedia] = {}
+
+    def file_for(media_id: str) -> str:
+        media = world.media[media_id]
+        name = f"{width}x{height}-{media.fit}"
+        rendition = next((r for r in media.renditions if r.name == name), None)
+        sha, size, mime, duration = (
+            (rendition.sha256, rendition.size_bytes, rendition.mime, rendition.duration_ms)
+            if rendition else (media.sha256, media.size_bytes, media.mime,
+                               media.info.get("duration_ms")))
+        files.setdefault(sha, PlaylistMedia(sha256=sha, size_bytes=size, mime=mime,
+                                            duration_ms=duration,
+                                            url=f"{public_url}/v1/device/media/{sha}"))
+        return sha
+
+    windows = []
+    for window in plan.windows:
+        loop = [PlaylistItem(kind=i.kind, campaign_id=i.campaign_id, creative_id=i.creative_id,
+                             media_sha256=i.media_sha256 if i.media_sha256 == DEFAULT_CARD_SHA256
+                             else file_for(i.media_sha256),
+                             duration_s=i.duration_s, slots=i.slots) for i in window.loop]
+        windows.append(PlaylistWindow(start=window.start, end=window.end, loop=loop))
+    start = params.now.replace(minute=0, second=0, microsecond=0)
+    return with_version(Playlist(
+        screen_id=screen.id, generated_at=utcnow(), valid_from=start,
+        valid_until=start + timedelta(hours=params.horizon_h), loop_s=params.loop_s,
+        slot_s=params.slot_s, media=sorted(files.values(), key=lambda m: m.sha256),
+        timeline=windows))
+
+
+def build(session: Session, now: datetime, settings_horizon_h: int = 48) -> tuple[
+        World, Params, dict[str, ScreenPlan]]:
+    """Every screen's plan from the database as it is now."""
+    world = load(session, now)
+    params = Params(now=now, horizon_h=settings_horizon_h)
+    delivered = delivered_impressions(session=session,
+                                      campaign_ids=[c.id for c in world.campaigns])
+    plans = engine.build([screen_input(s) for s in world.screens],
+                         [campaign_input(c, delivered) for c in world.campaigns], params)
+    return world, params, plans
+
+
+def request_rebuild(*, session: Session, queue: JobQueue,
+                    screen_ids: Iterable[str] | None = None) -> None:
+    """Note that these screens (all when None) need new playlists; one job serves a burst."""
+    for screen_id in (list(screen_ids) if screen_ids is not None else [ALL_SCREENS]):
+        if session.get(ScheduleRequest, screen_id) is None:
+            session.add(ScheduleRequest(screen_id=screen_id))
+    session.commit()
+    waiting = session.scalar(select(Job.id).where(Job.kind == JOB_KIND,
+                                                  Job.status == JobStatus.queued).limit(1))
+    if waiting is None:
+        queue.enqueue(JOB_KIND, subject="schedule")
+
+
+@registry.job(JOB_KIND, max_attempts=3)
+def rebuild(ctx: JobContext, payload: dict[str, Any]) -> None:
+    """Build the schedule and publish the playlists of the screens that asked for it."""
+    with ctx.sessionmaker() as session:
+        wanted = set(session.scalars(select(ScheduleRequest.screen_id)))
+        session.execute(delete(ScheduleRequest).where(ScheduleRequest.screen_id.in_(wanted)))
+        session.commit()
+        if not wanted:
+            return
+        world, params, plans = build(session, utcnow())
+        bridge = ctx.bridge
+        changed = 0
+        for screen in world.screens:
+            if ALL_SCREENS not in wanted and screen.id not in wanted:
+                continue
+            playlist = to_playlist(plans[screen.id], screen, world, params,
+                                   ctx.settings.public_url)
+            changed += publication.publish(ctx.object_store, bridge, playlist,
+                                           public_url=ctx.settings.public_url)
+        log.info("schedule rebuilt: %d screens, %d playlists changed", len(world.screens),
+                 changed)
