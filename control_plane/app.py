@@ -39,6 +39,7 @@ from control_plane.middleware import BodySizeLimit
 from control_plane.orgs import router as orgs_router
 from control_plane.orgs import service as orgs_service
 from control_plane.scheduling import device_router as scheduling_device_router
+from control_plane.scheduling import router as scheduling_router
 from control_plane.scheduling import service as _schedule_jobs  # noqa: F401 - registers its job
 from control_plane.settings import Settings, get_settings
 from control_plane.storage import router as storage_router
@@ -137,6 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(venues_router.router)
     app.include_router(campaigns_router.router)
     app.include_router(scheduling_device_router.router)
+    app.include_router(scheduling_router.router)
     app.include_router(devices_router.device_api)
     app.include_router(devices_router.screens_api)
     app.include_router(commands_router.screens_api)

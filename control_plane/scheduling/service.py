@@ -52,8 +52,9 @@ def _hhmm(text: str) -> time:
     return time(0, 0) if text == "24:00" else time.fromisoformat(text)
 
 
-def campaign_input(row: CampaignRow, delivered: dict[str, float]) -> Campaign:
-    """The engine's view of an approved campaign, with its approved creatives."""
+def campaign_input(row: CampaignRow, delivered: dict[str, float], *,
+                   approved_only: bool = True) -> Campaign:
+    """The engine's view of a campaign, with its approved creatives (all, for a preview)."""
     targeting: dict[str, Any] = row.targeting or {}
     geo = targeting.get("geo")
     return Campaign(
@@ -68,7 +69,7 @@ def campaign_input(row: CampaignRow, delivered: dict[str, float]) -> Campaign:
         delivered_impressions=delivered.get(row.id, 0.0),
         max_plays_per_hour=row.max_plays_per_hour, share_of_voice=row.share_of_voice,
         creatives=tuple(Creative(c.id, c.media_id, c.duration_s) for c in row.creatives
-                        if c.status == ReviewStatus.approved))
+                        if c.status == ReviewStatus.approved or not approved_only))
 
 
 def screen_input(row: ScreenRow) -> Screen:
