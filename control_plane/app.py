@@ -41,6 +41,7 @@ from control_plane.orgs import service as orgs_service
 from control_plane.scheduling import device_router as scheduling_device_router
 from control_plane.scheduling import router as scheduling_router
 from control_plane.scheduling import service as _schedule_jobs  # noqa: F401 - registers its job
+from control_plane.scheduling.ticker import Ticker
 from control_plane.settings import Settings, get_settings
 from control_plane.storage import router as storage_router
 from control_plane.storage.registry import make_object_store
@@ -86,10 +87,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                             settings.mqtt_url or app.state.broker.url,
                                             app.state.sessionmaker, app.state.object_store)
             app.state.jobs.context.bridge = app.state.bridge
+        ticker = None
+        if settings.run_scheduler:
+            ticker = Ticker(app.state.sessionmaker, app.state.jobs,
+                            interval_s=settings.schedule_tick_s)
+            ticker.start()
         if settings.run_worker:
             consumer = app.state.jobs.consumer(workers=settings.queue_workers, embedded=True)
             consumer.start()
         yield
+        if ticker is not None:
+            ticker.stop()
         if consumer is not None:
             consumer.stop(graceful=True)
         if app.state.bridge is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from typing import Annotated
@@ -151,6 +152,23 @@ def worker(
     where = settings.queue_url or f"{settings.data_dir / 'queue.db'} (SQLite)"
     console.print(f"[bold green]ADSBIN worker[/]: {workers} threads on {where}; Ctrl-C stops")
     app_.state.jobs.consumer(workers=workers).run()
+
+
+@app.command()
+def scheduler(log_level: Annotated[str, typer.Option()] = "info") -> None:
+    """Ask for the hourly pacing rebuild (run `adsbin serve` with ADSBIN_RUN_SCHEDULER=false)."""
+    from control_plane.app import create_app
+    from control_plane.scheduling.ticker import Ticker
+
+    _check_migrated()
+    logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    settings = get_settings()
+    app_ = create_app(settings)
+    console.print(f"[bold green]ADSBIN scheduler[/]: a rebuild every {settings.schedule_tick_s:g}"
+                  " s, on the clock; Ctrl-C stops")
+    with contextlib.suppress(KeyboardInterrupt):
+        Ticker(app_.state.sessionmaker, app_.state.jobs,
+               interval_s=settings.schedule_tick_s).run()
 
 
 def _redact(url: str) -> str:

@@ -124,3 +124,23 @@ def test_approve_publish_poll_pause(stack, tmp_path):
     finally:
         subscriber.disconnect()
         subscriber.loop_stop()
+
+
+def test_the_ticker_asks_for_rebuilds_on_the_clock(app):
+    from sqlalchemy import select
+
+    from control_plane.jobs.models import Job
+    from control_plane.scheduling.models import ScheduleRequest
+    from control_plane.scheduling.ticker import Ticker, seconds_to_next
+
+    assert seconds_to_next(3600, now=7200 + 59 * 60) == 60  # 02:59 → one minute to go
+    ticker = Ticker(app.state.sessionmaker, app.state.jobs, interval_s=0.2)
+    ticker.start()
+    try:
+        until(lambda: ticker.ticks >= 2, timeout_s=5)
+    finally:
+        ticker.stop()
+    with app.state.sessionmaker() as session:
+        assert session.scalars(select(ScheduleRequest.screen_id)).all() == ["*"]
+        queued = session.scalars(select(Job).where(Job.kind == "schedule.rebuild")).all()
+        assert len(queued) == 1  # the ticks coalesced into one waiting rebuild

@@ -1,0 +1,64 @@
+"""The scheduler role: asks for a rebuild on the hour, so pacing follows delivery.
+
+Even pacing spreads what is left of a budget over what is left of a flight; both change every
+hour, so every screen's plan is rebuilt once an hour even when nobody changed anything. `adsbin
+serve` runs this in a thread unless `ADSBIN_RUN_SCHEDULER=false`; `adsbin scheduler` runs it on
+its own. Several schedulers at once only coalesce into the same rebuild.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from control_plane.jobs.queue import JobQueue
+from control_plane.scheduling import service as scheduling_service
+
+log = logging.getLogger(__name__)
+
+
+def seconds_to_next(interval_s: float, now: float | None = None) -> float:
+    """Seconds until the next multiple of `interval_s` (the top of the hour, for 3600)."""
+    now = time.time() if now is None else now
+    return interval_s - (now % interval_s)
+
+
+class Ticker:
+    """Requests a rebuild of every screen every `interval_s`, aligned to the clock."""
+
+    def __init__(self, sessions: sessionmaker[Session], queue: JobQueue, *,
+                 interval_s: float) -> None:
+        self.sessions = sessions
+        self.queue = queue
+        self.interval_s = interval_s
+        self.ticks = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def tick(self) -> None:
+        """Ask for one rebuild now."""
+        with self.sessions() as session:
+            scheduling_service.request_rebuild(session=session, queue=self.queue)
+        self.ticks += 1
+
+    def run(self) -> None:
+        """Tick on every interval boundary until stopped."""
+        while not self._stop.wait(seconds_to_next(self.interval_s)):
+            try:
+                self.tick()
+            except Exception:  # a database hiccup must not end the hourly ticks
+                log.exception("the scheduling tick failed; trying again next time")
+
+    def start(self) -> None:
+        """Run in a daemon thread."""
+        self._thread = threading.Thread(target=self.run, name="adsbin-scheduler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop ticking."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
