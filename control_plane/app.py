@@ -36,6 +36,7 @@ from control_plane.media import processing as _media_jobs  # noqa: F401 - regist
 from control_plane.media import router as media_router
 from control_plane.media import webhooks as media_webhooks
 from control_plane.middleware import BodySizeLimit
+from control_plane.moderation import router as moderation_router
 from control_plane.orgs import router as orgs_router
 from control_plane.orgs import service as orgs_service
 from control_plane.scheduling import device_router as scheduling_device_router
@@ -147,6 +148,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(campaigns_router.router)
     app.include_router(scheduling_device_router.router)
     app.include_router(scheduling_router.router)
+    app.include_router(moderation_router.router)
     app.include_router(devices_router.device_api)
     app.include_router(devices_router.screens_api)
     app.include_router(commands_router.screens_api)

@@ -163,6 +163,12 @@ def request_renditions(*, session: Session, queue: JobQueue, size: tuple[int, in
     return len(missing)
 
 
+def is_ready_media_of(*, session: Session, media_id: str, org_id: str) -> bool:
+    """Whether the media exists, belongs to the org and is ready to play."""
+    media = session.get(Media, media_id)
+    return media is not None and media.org_id == org_id and media.status == MediaStatus.ready
+
+
 def key_for_sha256(*, session: Session, sha256: str) -> str | None:
     """Where the file with this content hash is stored: a rendition, or an original."""
     key = session.scalar(select(Rendition.key).where(Rendition.sha256 == sha256).limit(1))

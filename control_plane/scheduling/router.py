@@ -93,7 +93,7 @@ def campaign_eligibility(campaign_id: Id, session: DbSession,
     world = scheduling_service.load(session, utcnow())
     answers = []
     for screen in world.screens:
-        verdict = eligibility(campaign, scheduling_service.screen_input(screen))
+        verdict = eligibility(campaign, scheduling_service.screen_input(screen, world.media))
         answers.append(ScreenEligibility(screen_id=screen.id, venue_id=screen.venue_id,
                                          venue_name=screen.venue.name,
                                          eligible=verdict.eligible,

@@ -12,6 +12,7 @@ version changed.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
@@ -27,6 +28,7 @@ from control_plane.db import utcnow
 from control_plane.jobs.models import Job, JobStatus
 from control_plane.jobs.queue import JobContext, JobQueue, registry
 from control_plane.media.models import Media
+from control_plane.moderation import service as moderation_service
 from control_plane.scheduling import engine, publication
 from control_plane.scheduling.inputs import (
     DEFAULT_CARD_SHA256,
@@ -72,7 +74,24 @@ def campaign_input(row: CampaignRow, delivered: dict[str, float], *,
                         if c.status == ReviewStatus.approved or not approved_only))
 
 
-def screen_input(row: ScreenRow) -> Screen:
+HOUSE_IMAGE_S = 10
+
+
+def house_creatives(media_ids: Iterable[str], media: dict[str, Media]) -> tuple[Creative, ...]:
+    """A venue's house content as creatives (images for one slot, videos for their length)."""
+    found = []
+    for media_id in media_ids:
+        item = media.get(media_id)
+        if item is None or item.status != "ready":
+            continue
+        seconds = (math.ceil((item.info.get("duration_ms") or 0) / 1000)
+                   if item.kind == "video" else HOUSE_IMAGE_S)
+        found.append(Creative(f"house:{media_id}", media_id, max(1, seconds)))
+    return tuple(found)
+
+
+def screen_input(row: ScreenRow, media: dict[str, Media] | None = None,
+                 excluded: dict[str, str] | None = None) -> Screen:
     """The engine's view of a screen and its venue."""
     venue = row.venue
     return Screen(row.id, venue.id, venue.timezone,
@@ -80,7 +99,9 @@ def screen_input(row: ScreenRow) -> Screen:
                                  for d, r in (venue.opening_hours or {}).items()},
                   venue_type_id=venue.venue_type_id, lat=venue.lat, lon=venue.lon,
                   blocked_categories=tuple(venue.blocked_categories or ()),
-                  audience_multiplier=row.audience_multiplier)
+                  audience_multiplier=row.audience_multiplier,
+                  house=house_creatives(venue.house_media_ids or (), media or {}),
+                  excluded=dict(excluded or {}))
 
 
 def delivered_impressions(*, session: Session, campaign_ids: Iterable[str]) -> dict[str, float]:
@@ -103,6 +124,7 @@ def load(session: Session, now: datetime) -> World:
     screens = list(session.scalars(select(ScreenRow).order_by(ScreenRow.id)))
     campaigns = campaigns_service.schedulable(session=session, now=now)
     media_ids = {c.media_id for row in campaigns for c in row.creatives}
+    media_ids |= {m for s in screens for m in (s.venue.house_media_ids or ())}
     media = {m.id: m for m in session.scalars(select(Media).where(Media.id.in_(media_ids)))}
     return World(screens, campaigns, media)
 
@@ -148,7 +170,11 @@ def build(session: Session, now: datetime, settings_horizon_h: int = 48) -> tupl
     params = Params(now=now, horizon_h=settings_horizon_h)
     delivered = delivered_impressions(session=session,
                                       campaign_ids=[c.id for c in world.campaigns])
-    plans = engine.build([screen_input(s) for s in world.screens],
+    excluded = moderation_service.exclusions(
+        session=session, venues={s.venue_id: s.venue for s in world.screens}.values(),
+        campaigns=world.campaigns)
+    plans = engine.build([screen_input(s, world.media, excluded.get(s.venue_id))
+                          for s in world.screens],
                          [campaign_input(c, delivered) for c in world.campaigns], params)
     return world, params, plans
 

@@ -31,6 +31,8 @@ class Venue(Base):
     venue_type_id: Mapped[int] = mapped_column(Integer)
     opening_hours: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     blocked_categories: Mapped[list[str]] = mapped_column(JSON, default=list)
+    moderation: Mapped[str] = mapped_column(String(10), default="auto")  # auto | manual
+    house_media_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 

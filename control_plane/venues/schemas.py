@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -62,6 +62,12 @@ class VenueBase(BaseModel):
                                           examples=[{"mon": [["08:00", "23:00"]]}])
     blocked_categories: list[str] = Field(default_factory=list, max_length=600,
                                           description="IAB Ad Product Taxonomy 2.0 ids")
+    moderation: Literal["auto", "manual"] = Field(
+        "auto", description="auto: every approved ad may play; manual: the venue approves "
+                            "each advertiser or creative (GET /v1/moderation/queue)")
+    house_media_ids: list[str] = Field(default_factory=list, max_length=50,
+                                       description="Ready media of the venue's org played in "
+                                                   "unsold slots")
 
     @field_validator("timezone")
     @classmethod
@@ -89,6 +95,8 @@ class VenueUpdate(BaseModel):
     venue_type_id: int | None = None
     opening_hours: dict[str, Any] | None = None
     blocked_categories: list[str] | None = Field(None, max_length=600)
+    moderation: Literal["auto", "manual"] | None = None
+    house_media_ids: list[str] | None = Field(None, max_length=50)
 
     @field_validator("timezone")
     @classmethod
@@ -114,6 +122,8 @@ class VenueRead(BaseModel):
     venue_type_id: int
     opening_hours: dict[str, Any]
     blocked_categories: list[str]
+    moderation: str
+    house_media_ids: list[str]
     created_at: datetime
 
 

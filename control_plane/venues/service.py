@@ -11,7 +11,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from control_plane.errors import NotFound
+from control_plane.errors import Invalid, NotFound
+from control_plane.media import service as media_service
 from control_plane.taxonomy import service as taxonomy
 from control_plane.venues.models import Orientation, Screen, Venue
 from control_plane.venues.schemas import ScreenCreate, ScreenUpdate, VenueCreate, VenueUpdate
@@ -32,11 +33,21 @@ def display_size(screen: Screen) -> tuple[int, int]:
     return (min(w, h), max(w, h)) if portrait else (max(w, h), min(w, h))
 
 
+def _check_house(session: Session, org_id: str, media_ids: list[str]) -> list[str]:
+    for media_id in media_ids:
+        if not media_service.is_ready_media_of(session=session, media_id=media_id,
+                                               org_id=org_id):
+            raise Invalid("house content must be ready media of the venue's org",
+                          code="media_not_ready", details={"media_id": media_id})
+    return list(dict.fromkeys(media_ids))
+
+
 def create_venue(*, session: Session, org_id: str, venue_in: VenueCreate) -> Venue:
     """A new venue of the org; committed."""
     taxonomy.check_venue_type(venue_in.venue_type_id)
     data = venue_in.model_dump()
     data["blocked_categories"] = taxonomy.check_categories(venue_in.blocked_categories)
+    data["house_media_ids"] = _check_house(session, org_id, venue_in.house_media_ids)
     venue = Venue(org_id=org_id, **data)
     session.add(venue)
     session.commit()
@@ -66,6 +77,9 @@ def update_venue(*, session: Session, venue: Venue, venue_in: VenueUpdate) -> Ve
         taxonomy.check_venue_type(changes["venue_type_id"])
     if changes.get("blocked_categories") is not None:
         changes["blocked_categories"] = taxonomy.check_categories(changes["blocked_categories"])
+    if changes.get("house_media_ids") is not None:
+        changes["house_media_ids"] = _check_house(session, venue.org_id,
+                                                  changes["house_media_ids"])
     for field, value in changes.items():
         if value is not None:
             setattr(venue, field, value)

@@ -1,0 +1,107 @@
+"""HTTP routes of venue moderation: the queue, and approving or rejecting from it."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from control_plane.auth.dependencies import require_org_context
+from control_plane.auth.policy import Action, Principal, Resource, authorize
+from control_plane.campaigns import service as campaigns_service
+from control_plane.campaigns.models import Creative
+from control_plane.db import DbSession
+from control_plane.errors import Invalid, NotFound
+from control_plane.moderation import service as moderation_service
+from control_plane.scheduling import service as scheduling_service
+from control_plane.venues import service as venues_service
+
+router = APIRouter(prefix="/v1/moderation", tags=["moderation"])
+
+
+class QueueItem(BaseModel):
+    item_id: str
+    venue_id: str
+    venue_name: str
+    campaign_id: str
+    campaign_name: str
+    advertiser_id: str
+    category: str
+    creative_id: str
+    media_id: str
+    duration_s: int
+
+
+class ModerationQueue(BaseModel):
+    items: list[QueueItem]
+
+
+class DecisionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    scope: Literal["creative", "advertiser"] = Field(
+        "creative", description="creative: this ad only; advertiser: every ad of theirs")
+    reason: str | None = Field(None, max_length=2000)
+
+
+class DecisionRead(BaseModel):
+    venue_id: str
+    scope: str
+    subject_id: str
+    decision: str
+    reason: str | None
+
+
+def _principal(principal: Principal = Depends(require_org_context)) -> Principal:
+    return principal
+
+
+@router.get("/queue", response_model=ModerationQueue,
+            summary="Ads waiting for your manual venues' approval")
+def moderation_queue(session: DbSession,
+                     principal: Annotated[Principal, Depends(_principal)]) -> ModerationQueue:
+    authorize(principal, Resource.moderation, Action.read)
+    assert principal.org_id is not None
+    return ModerationQueue(items=[QueueItem(**i) for i in moderation_service.queue(
+        session=session, org_id=principal.org_id)])
+
+
+def _decide(item_id: str, body: DecisionBody, decision: str, request: Request,
+            session: DbSession, principal: Principal) -> DecisionRead:
+    venue_id, _, creative_id = item_id.partition("~")
+    venue = venues_service.get_venue(session=session, venue_id=venue_id)
+    authorize(principal, Resource.moderation, Action.manage, owner_org_id=venue.org_id)
+    creative = session.get(Creative, creative_id)
+    if creative is None:
+        raise NotFound("no such item", code="moderation_item_not_found")
+    if decision == "rejected" and not body.reason:
+        raise Invalid("say why you reject it: the advertiser sees the reason",
+                      code="reason_required")
+    campaign = campaigns_service.get(session=session, campaign_id=creative.campaign_id)
+    subject = creative.id if body.scope == "creative" else campaign.org_id
+    row = moderation_service.decide(session=session, venue_id=venue.id, scope=body.scope,
+                                    subject_id=subject, decision=decision, reason=body.reason,
+                                    user_id=principal.user_id)
+    scheduling_service.request_rebuild(session=session, queue=request.app.state.jobs,
+                                       screen_ids=[s.id for s in venue.screens])
+    return DecisionRead(venue_id=row.venue_id, scope=row.scope, subject_id=row.subject_id,
+                        decision=row.decision, reason=row.reason)
+
+
+ItemId = Annotated[str, Path(max_length=90, pattern=r"^[\w-]+~[\w-]+$")]
+
+
+@router.post("/{item_id}/approve", response_model=DecisionRead,
+             summary="Let this ad (or every ad of its advertiser) play at the venue")
+def approve(item_id: ItemId, request: Request, session: DbSession,
+            principal: Annotated[Principal, Depends(_principal)],
+            body: DecisionBody | None = None) -> DecisionRead:
+    return _decide(item_id, body or DecisionBody(), "approved", request, session, principal)
+
+
+@router.post("/{item_id}/reject", response_model=DecisionRead,
+             summary="Keep this ad (or every ad of its advertiser) off the venue")
+def reject(item_id: ItemId, body: DecisionBody, request: Request, session: DbSession,
+           principal: Annotated[Principal, Depends(_principal)]) -> DecisionRead:
+    return _decide(item_id, body, "rejected", request, session, principal)

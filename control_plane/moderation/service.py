@@ -1,0 +1,112 @@
+"""Venue moderation: decisions, what they exclude from a venue's screens, and the queue.
+
+A venue is `auto` (the default: every ad the platform approved may play) or `manual`. On a
+manual venue a campaign plays once the venue approved its advertiser or one of its approved
+creatives; a rejected advertiser never plays there; anything else waits in the venue owner's
+queue. Decisions are per venue and per advertiser or creative, and can be changed at any time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from control_plane.campaigns.models import Campaign, ReviewStatus
+from control_plane.db import utcnow
+from control_plane.moderation.models import ModerationDecision
+from control_plane.venues.models import Venue
+
+AWAITING = "awaiting the venue's approval"
+Decisions = dict[tuple[str, str, str], ModerationDecision]
+
+
+def decisions(*, session: Session, venue_ids: Iterable[str]) -> Decisions:
+    """The decisions of these venues by (venue, scope, subject)."""
+    rows = session.scalars(select(ModerationDecision).where(
+        ModerationDecision.venue_id.in_(list(venue_ids))))
+    return {(d.venue_id, d.scope, d.subject_id): d for d in rows}
+
+
+def verdict(venue: Venue, campaign: Campaign, found: Decisions) -> str | None:
+    """Why the campaign may not play at the venue, or None if it may."""
+    if venue.moderation != "manual":
+        return None
+    advertiser = found.get((venue.id, "advertiser", campaign.org_id))
+    if advertiser is not None:
+        return None if advertiser.decision == "approved" else \
+            f"advertiser rejected: {advertiser.reason or 'no reason given'}"
+    creatives = [c for c in campaign.creatives if c.status == ReviewStatus.approved]
+    verdicts = [found.get((venue.id, "creative", c.id)) for c in creatives]
+    if any(v is not None and v.decision == "approved" for v in verdicts):
+        return None
+    rejected = [v for v in verdicts if v is not None and v.decision == "rejected"]
+    if rejected and len(rejected) == len(creatives):
+        return f"creatives rejected: {rejected[0].reason or 'no reason given'}"
+    return AWAITING
+
+
+def exclusions(*, session: Session, venues: Iterable[Venue],
+               campaigns: Iterable[Campaign]) -> dict[str, dict[str, str]]:
+    """For each manual venue, the campaigns it keeps off its screens, with the reason."""
+    manual = [v for v in venues if v.moderation == "manual"]
+    if not manual:
+        return {}
+    found = decisions(session=session, venue_ids=[v.id for v in manual])
+    campaigns = list(campaigns)
+    out: dict[str, dict[str, str]] = {}
+    for venue in manual:
+        reasons = {c.id: r for c in campaigns if (r := verdict(venue, c, found)) is not None}
+        if reasons:
+            out[venue.id] = reasons
+    return out
+
+
+def decide(*, session: Session, venue_id: str, scope: str, subject_id: str, decision: str,
+           reason: str | None, user_id: str | None) -> ModerationDecision:
+    """Record (or change) a venue's decision. Committed."""
+    row = session.scalar(select(ModerationDecision).where(
+        ModerationDecision.venue_id == venue_id, ModerationDecision.scope == scope,
+        ModerationDecision.subject_id == subject_id))
+    if row is None:
+        row = ModerationDecision(venue_id=venue_id, scope=scope, subject_id=subject_id)
+        session.add(row)
+    row.decision, row.reason, row.decided_by, row.decided_at = decision, reason, user_id, utcnow()
+    session.commit()
+    return row
+
+
+def queue(*, session: Session, org_id: str) -> list[dict[str, Any]]:
+    """What the org's manual venues still have to decide: creatives of approved campaigns
+    that would otherwise play there."""
+    from control_plane.scheduling import service as scheduling_service  # builds on moderation
+    from control_plane.scheduling.eligibility import eligibility
+
+    venues = list(session.scalars(select(Venue).where(Venue.org_id == org_id,
+                                                      Venue.moderation == "manual")))
+    if not venues:
+        return []
+    found = decisions(session=session, venue_ids=[v.id for v in venues])
+    world = scheduling_service.load(session, utcnow())
+    items = []
+    for venue in sorted(venues, key=lambda v: v.id):
+        screens = [scheduling_service.screen_input(s, world.media) for s in venue.screens]
+        for row in sorted(world.campaigns, key=lambda c: c.id):
+            if verdict(venue, row, found) != AWAITING:
+                continue
+            campaign = scheduling_service.campaign_input(row, {})
+            if not any(eligibility(campaign, s).eligible for s in screens):
+                continue
+            for creative in row.creatives:
+                if creative.status != ReviewStatus.approved \
+                        or (venue.id, "creative", creative.id) in found:
+                    continue
+                items.append({"item_id": f"{venue.id}~{creative.id}", "venue_id": venue.id,
+                              "venue_name": venue.name, "campaign_id": row.id,
+                              "campaign_name": row.name, "advertiser_id": row.org_id,
+                              "category": row.category, "creative_id": creative.id,
+                              "media_id": creative.media_id,
+                              "duration_s": creative.duration_s})
+    return items
