@@ -6,19 +6,26 @@ what the next rebuild publishes.
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from control_plane.auth.dependencies import CurrentPrincipal
 from control_plane.auth.policy import Action, Resource, authorize
 from control_plane.campaigns import service as campaigns_service
+from control_plane.campaigns.models import Campaign as CampaignRow
+from control_plane.campaigns.schemas import CampaignCreate
 from control_plane.db import DbSession, utcnow
 from control_plane.errors import Invalid
 from control_plane.scheduling import service as scheduling_service
 from control_plane.scheduling.eligibility import eligibility
+from control_plane.scheduling.inputs import Creative
+from control_plane.scheduling.plan import loop_count, plays
+from control_plane.taxonomy import service as taxonomy
 from control_plane.venues import service as venues_service
 
 router = APIRouter(prefix="/v1", tags=["scheduling"])
@@ -52,6 +59,19 @@ class ScreenEligibility(BaseModel):
     venue_name: str
     eligible: bool
     reasons: list[str]
+
+
+class Forecast(BaseModel):
+    horizon_h: int
+    eligible_screens: int
+    available_impressions: float = Field(description="If the campaign took every slot of "
+                                                     "every eligible screen in the horizon")
+    planned_plays: int = Field(description="What the engine would plan for it, next to every "
+                                           "approved campaign, in the horizon")
+    planned_impressions: float
+    expected_spend_cents: int = Field(description="planned impressions × CPM / 1000, rounded "
+                                                  "down, never more than the budget")
+    currency: str
 
 
 class CampaignEligibility(BaseModel):
@@ -99,3 +119,43 @@ def campaign_eligibility(campaign_id: Id, session: DbSession,
                                          eligible=verdict.eligible,
                                          reasons=list(verdict.reasons)))
     return CampaignEligibility(campaign_id=row.id, screens=answers)
+
+
+FORECAST_ID = "forecast:draft"
+FORECAST_CREATIVE_S = 10
+
+
+@router.post("/campaigns/forecast", response_model=Forecast,
+             summary="Available impressions and expected spend for a draft, over the horizon")
+def forecast(body: CampaignCreate, session: DbSession, principal: CurrentPrincipal) -> Forecast:
+    authorize(principal, Resource.campaign, Action.create)
+    taxonomy.check_categories([body.category])
+    for venue_type_id in body.targeting.venue_type_ids:
+        taxonomy.check_venue_type(venue_type_id)
+    now = utcnow()
+    row = CampaignRow(id=FORECAST_ID, org_id=principal.org_id or "", status="approved",
+                      **body.model_dump(mode="json", exclude={"start_at", "end_at"}),
+                      start_at=body.start_at, end_at=body.end_at)
+    draft = scheduling_service.campaign_input(row, {})
+    draft = replace(draft, creatives=(Creative("forecast", "forecast", FORECAST_CREATIVE_S),))
+    world, params, plans = scheduling_service.build(session, now, extra=[draft])
+    multipliers = {s.id: s.audience_multiplier for s in world.screens}
+    eligible = [sid for sid, plan in plans.items() if FORECAST_ID not in plan.exclusions]
+    slots_per_play = -(-FORECAST_CREATIVE_S // params.slot_s)
+    available = planned_impressions = 0.0
+    planned = 0
+    for screen_id in eligible:
+        for window in plans[screen_id].windows:
+            if not (draft.start_at <= window.start and window.end <= draft.end_at):
+                continue
+            loops = loop_count(window, params.loop_s)
+            available += loops * (params.slots_per_loop // slots_per_play) \
+                * multipliers[screen_id]
+            mine = plays(window, params.loop_s).get(FORECAST_ID, 0)
+            planned += mine
+            planned_impressions += mine * multipliers[screen_id]
+    spend = min(body.budget_cents, math.floor(planned_impressions * body.cpm_cents / 1000))
+    return Forecast(horizon_h=params.horizon_h, eligible_screens=len(eligible),
+                    available_impressions=available, planned_plays=planned,
+                    planned_impressions=planned_impressions, expected_spend_cents=spend,
+                    currency=body.currency)

@@ -163,9 +163,10 @@ def to_playlist(plan: ScreenPlan, screen: ScreenRow, world: World, params: Param
         timeline=windows))
 
 
-def build(session: Session, now: datetime, settings_horizon_h: int = 48) -> tuple[
-        World, Params, dict[str, ScreenPlan]]:
-    """Every screen's plan from the database as it is now."""
+def build(session: Session, now: datetime, settings_horizon_h: int = 48, *,
+          extra: Iterable[Campaign] = ()) -> tuple[World, Params, dict[str, ScreenPlan]]:
+    """Every screen's plan from the database as it is now (plus `extra` campaigns, for a
+    forecast)."""
     world = load(session, now)
     params = Params(now=now, horizon_h=settings_horizon_h)
     delivered = delivered_impressions(session=session,
@@ -175,7 +176,8 @@ def build(session: Session, now: datetime, settings_horizon_h: int = 48) -> tupl
         campaigns=world.campaigns)
     plans = engine.build([screen_input(s, world.media, excluded.get(s.venue_id))
                           for s in world.screens],
-                         [campaign_input(c, delivered) for c in world.campaigns], params)
+                         [campaign_input(c, delivered) for c in world.campaigns] + list(extra),
+                         params)
     return world, params, plans
 
 

@@ -76,3 +76,33 @@ def test_timeline_and_eligibility(client, app):
     r = client.get(f"/v1/screens/{screens['Gym']['id']}/timeline?from=2020-01-01T00:00:00",
                    headers=admin)
     assert r.status_code == 422
+
+
+def test_forecast_for_a_draft(client):
+    owner = signup(client, "venue")
+    for name, blocked in (("Gym", []), ("Pub", ["1002"])):
+        venue = client.post("/v1/venues", headers=owner.headers, json={
+            "name": name, "lat": 48.85, "lon": 2.35, "timezone": "Europe/Paris",
+            "venue_type_id": 1, "opening_hours": ALWAYS, "blocked_categories": blocked}).json()
+        client.post(f"/v1/venues/{venue['id']}/screens", headers=owner.headers,
+                    json={"name": "s", "width_px": 1920, "height_px": 1080,
+                          "audience_multiplier": 2.0})
+    advertiser = signup(client, "advertiser")
+    now = datetime.now(UTC)
+    body = {"name": "Draft", "category": "1003", "start_at": (now - timedelta(hours=1))
+            .isoformat(), "end_at": (now + timedelta(days=10)).isoformat(),
+            "budget_cents": 5_000, "cpm_cents": 1_000, "currency": "EUR", "pacing": "asap"}
+    r = client.post("/v1/campaigns/forecast", headers=advertiser.headers, json=body)
+    assert r.status_code == 200, r.text
+    forecast = r.json()
+    assert forecast["eligible_screens"] == 1  # the pub blocks alcohol
+    assert forecast["available_impressions"] >= forecast["planned_impressions"] > 0
+    # asap within a 5,000-cent budget at 10.00 per mille buys at most 5,000 impressions
+    assert forecast["planned_impressions"] <= 5_000
+    assert forecast["expected_spend_cents"] <= 5_000
+    assert forecast["planned_impressions"] == forecast["planned_plays"] * 2.0
+    r = client.post("/v1/campaigns/forecast", headers=advertiser.headers,
+                    json={**body, "category": "nope"})
+    assert r.status_code == 422
+    assert client.post("/v1/campaigns/forecast", headers=owner.headers,
+                       json=body).status_code == 403
