@@ -1,0 +1,183 @@
+"""Benchmark: a campaign approved → the retained playlist announcement reaching every screen.
+
+Embedded defaults (SQLite, local object store, huey on SQLite, the embedded Mosquitto), 1,000
+screens. One MQTT subscriber listens on every screen's `playlist` topic; the clock starts when
+the super-admin's approval is accepted and stops, per screen, when that screen's new version
+arrives. Printed next to the broker's own baseline measured in the same run: 1,000 retained
+messages published by a client straight to the same broker, timed the same way.
+Run: .venv/bin/python bench/bench_publish.py [--screens 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import paho.mqtt.client as mqtt
+from fastapi.testclient import TestClient
+from paho.mqtt.enums import CallbackAPIVersion
+
+from control_plane import migrate
+from control_plane.app import create_app
+from control_plane.campaigns import service as campaigns_service
+from control_plane.campaigns.models import Campaign, Creative
+from control_plane.media.models import Media
+from control_plane.orgs.models import Org
+from control_plane.scheduling import service as scheduling_service
+from control_plane.settings import Settings
+from control_plane.venues.models import Screen, Venue
+
+ALWAYS = {d: [["00:00", "24:00"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def percentiles(samples: list[float]) -> tuple[float, float, float]:
+    ordered = sorted(samples)
+    return (statistics.median(ordered), ordered[int(0.99 * (len(ordered) - 1))], ordered[-1])
+
+
+class Listener:
+    """Every screen's playlist topic; arrival times of versions not seen before."""
+
+    def __init__(self, url: str, username: str, password: str, topic: str) -> None:
+        self.arrivals: dict[str, float] = {}
+        self.seen: dict[str, str] = {}
+        self.lock = threading.Lock()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        self.client.username_pw_set(username, password)
+        self.client.on_message = self._on_message
+        host, port = url.removeprefix("mqtt://").split(":")
+        self.client.connect(host, int(port))
+        self.client.loop_start()
+        self.client.subscribe(topic, qos=1)
+
+    def _on_message(self, _c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
+        now = time.perf_counter()
+        screen = msg.topic.split("/")[3]
+        version = json.loads(msg.payload).get("version", msg.payload.decode())
+        with self.lock:
+            if self.seen.get(screen) != version:
+                self.seen[screen] = version
+                self.arrivals[screen] = now
+
+    def wait(self, count: int, since: float, timeout_s: float) -> list[float]:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self.lock:
+                got = [t - since for t in self.arrivals.values() if t >= since]
+            if len(got) >= count:
+                return got
+            time.sleep(0.01)
+        raise SystemExit(f"only {len(got)} of {count} screens heard within {timeout_s} s")
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def seed(app: object, screens: int) -> tuple[str, str]:
+    """A venue org with `screens` screens, and an advertiser with a pending campaign."""
+    sessions = app.state.sessionmaker  # type: ignore[attr-defined]
+    now = datetime.now(UTC)
+    with sessions() as session:
+        venue_org, advertiser = Org(name="Venues", kind="venue"), Org(name="Ads", kind="advertiser")
+        session.add_all([venue_org, advertiser])
+        session.flush()
+        for v in range(screens // 10):
+            venue = Venue(org_id=venue_org.id, name=f"v{v}", lat=48.8, lon=2.3,
+                          timezone="Europe/Paris", venue_type_id=1, opening_hours=ALWAYS,
+                          blocked_categories=[], house_media_ids=[], moderation="auto")
+            session.add(venue)
+            session.flush()
+            session.add_all(Screen(venue_id=venue.id, org_id=venue_org.id, name=f"s{i}",
+                                   width_px=1920, height_px=1080) for i in range(10))
+        media = Media(org_id=advertiser.id, sha256=secrets.token_hex(32), kind="image",
+                      mime="image/png", size_bytes=1, original_key="media/x/original",
+                      status="ready", info={})
+        session.add(media)
+        session.flush()
+        campaign = Campaign(org_id=advertiser.id, name="Launch", category="1010",
+                            start_at=now - timedelta(hours=1), end_at=now + timedelta(days=7),
+                            dayparts=[], targeting={}, budget_cents=10**9, cpm_cents=100,
+                            currency="EUR", pacing="asap", status="pending_review")
+        campaign.creatives.append(Creative(media_id=media.id, duration_s=10,
+                                           status="pending_review"))
+        session.add(campaign)
+        session.commit()
+        return campaign.id, venue_org.id
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--screens", type=int, default=1000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp)
+        settings = Settings(data_dir=data, mqtt_port=free_port(), run_scheduler=False,
+                            public_url="http://127.0.0.1:8000")
+        migrate.upgrade(settings.database_url)
+        app = create_app(settings)
+        with TestClient(app):
+            broker = app.state.broker
+            password = secrets.token_urlsafe(16)
+            broker.set_service(username="bench", password=password)
+            campaign_id, _ = seed(app, args.screens)
+            print(f"seeded {args.screens} screens; first playlists...", flush=True)
+            listener = Listener(broker.url, "bench", password, "adsbin/v1/screens/+/playlist")
+            start = time.perf_counter()
+            with app.state.sessionmaker() as session:
+                scheduling_service.request_rebuild(session=session, queue=app.state.jobs)
+            listener.wait(args.screens, start, 300)
+            print("approving the campaign...", flush=True)
+            with app.state.sessionmaker() as session:
+                campaign = session.get(Campaign, campaign_id)
+                t0 = time.perf_counter()
+                campaigns_service.approve(session=session, campaign=campaign, reviewer_id=None)
+                scheduling_service.request_rebuild(session=session, queue=app.state.jobs)
+            latencies = listener.wait(args.screens, t0, 300)
+
+            print("baseline: the broker alone...", flush=True)
+            direct = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+            direct.username_pw_set("bench", password)
+            host, port = broker.url.removeprefix("mqtt://").split(":")
+            direct.connect(host, int(port))
+            direct.loop_start()
+            b0 = time.perf_counter()
+            for i in range(args.screens):
+                direct.publish(f"adsbin/v1/screens/bench{i}/playlist",
+                               json.dumps({"version": f"b{i}"}), qos=1, retain=True)
+            baseline = listener.wait(args.screens, b0, 60)
+            direct.disconnect()
+            direct.loop_stop()
+            listener.close()
+
+    p50, p99, worst = percentiles(latencies)
+    b50, b99, bworst = percentiles(baseline)
+    print()
+    print(f"{'what':<44} {'p50 ms':>9} {'p99 ms':>9} {'max ms':>9}")
+    print(f"{'approval → retained playlist message':<44} {p50 * 1000:9.1f} {p99 * 1000:9.1f} "
+          f"{worst * 1000:9.1f}")
+    print(f"{'baseline: publish → arrival, broker alone':<44} {b50 * 1000:9.1f} "
+          f"{b99 * 1000:9.1f} {bworst * 1000:9.1f}")
+    print(f"\n{args.screens} screens, embedded defaults (SQLite, local store, huey on SQLite, "
+          "Mosquitto); the approval latency includes the global schedule rebuild.")
+
+
+if __name__ == "__main__":
+    main()
