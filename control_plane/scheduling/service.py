@@ -29,6 +29,7 @@ from control_plane.jobs.models import Job, JobStatus
 from control_plane.jobs.queue import JobContext, JobQueue, registry
 from control_plane.media.models import Media
 from control_plane.moderation import service as moderation_service
+from control_plane.reporting import service as reporting_service
 from control_plane.scheduling import engine, publication
 from control_plane.scheduling.inputs import (
     DEFAULT_CARD_SHA256,
@@ -104,12 +105,6 @@ def screen_input(row: ScreenRow, media: dict[str, Media] | None = None,
                   excluded=dict(excluded or {}))
 
 
-def delivered_impressions(*, session: Session, campaign_ids: Iterable[str]) -> dict[str, float]:
-    """Impressions delivered so far per campaign, from proof of play (none is ingested yet:
-    the reporting domain of issue 7 will answer this; until then nothing was delivered)."""
-    return {}
-
-
 @dataclass
 class World:
     """Everything one build needs, read in one go."""
@@ -169,8 +164,8 @@ def build(session: Session, now: datetime, settings_horizon_h: int = 48, *,
     forecast)."""
     world = load(session, now)
     params = Params(now=now, horizon_h=settings_horizon_h)
-    delivered = delivered_impressions(session=session,
-                                      campaign_ids=[c.id for c in world.campaigns])
+    delivered = reporting_service.delivered_impressions(
+        session=session, campaign_ids=[c.id for c in world.campaigns])
     excluded = moderation_service.exclusions(
         session=session, venues={s.venue_id: s.venue for s in world.screens}.values(),
         campaigns=world.campaigns)
