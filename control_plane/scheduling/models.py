@@ -17,3 +17,18 @@ class ScheduleRequest(Base):
 
     screen_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     requested_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ScheduleLease(Base):
+    """Who is building the schedule now, and until when: one build at a time, fleet-wide.
+
+    A build that read the database before another one must not publish after it; the lease is
+    taken with a conditional update (atomic on SQLite and PostgreSQL) and expires on its own if
+    its holder dies.
+    """
+
+    __tablename__ = "schedule_lease"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64), default="")
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())

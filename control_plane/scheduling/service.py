@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import logging
 import math
+import secrets
+import time as clock
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
 
 from control_plane.campaigns import service as campaigns_service
 from control_plane.campaigns.models import Campaign as CampaignRow
@@ -39,7 +42,7 @@ from control_plane.scheduling.inputs import (
     Params,
     Screen,
 )
-from control_plane.scheduling.models import ScheduleRequest
+from control_plane.scheduling.models import ScheduleLease, ScheduleRequest
 from control_plane.scheduling.plan import ScreenPlan
 from control_plane.venues.models import Screen as ScreenRow
 from control_plane.venues.service import display_size
@@ -189,9 +192,55 @@ def request_rebuild(*, session: Session, queue: JobQueue,
         queue.enqueue(JOB_KIND, subject="schedule")
 
 
+LEASE_NAME = "rebuild"
+LEASE_TTL = timedelta(minutes=15)
+LEASE_POLL_S = 0.1
+
+
+def _take_lease(sessions: sessionmaker[Session], holder: str) -> None:
+    """Wait until this build holds the fleet-wide lease."""
+    while True:
+        with sessions() as session:
+            now = utcnow()
+            if session.get(ScheduleLease, LEASE_NAME) is None:
+                try:
+                    session.add(ScheduleLease(name=LEASE_NAME, holder="", expires_at=now))
+                    session.commit()
+                except IntegrityError:
+                    session.rollback()
+            taken = session.execute(update(ScheduleLease).where(
+                ScheduleLease.name == LEASE_NAME, ScheduleLease.expires_at <= now)
+                .values(holder=holder, expires_at=now + LEASE_TTL)).rowcount  # type: ignore[attr-defined]
+            session.commit()
+            if taken:
+                return
+        clock.sleep(LEASE_POLL_S)
+
+
+def _release_lease(sessions: sessionmaker[Session], holder: str) -> None:
+    with sessions() as session:
+        session.execute(update(ScheduleLease).where(
+            ScheduleLease.name == LEASE_NAME, ScheduleLease.holder == holder)
+            .values(holder="", expires_at=utcnow()))
+        session.commit()
+
+
 @registry.job(JOB_KIND, max_attempts=3)
 def rebuild(ctx: JobContext, payload: dict[str, Any]) -> None:
-    """Build the schedule and publish the playlists of the screens that asked for it."""
+    """Build the schedule and publish the playlists of the screens that asked for it.
+
+    One build at a time: a build that read the database earlier must not publish after a later
+    one, so each takes the lease before it drains the requests.
+    """
+    holder = secrets.token_hex(8)
+    _take_lease(ctx.sessionmaker, holder)
+    try:
+        _rebuild(ctx)
+    finally:
+        _release_lease(ctx.sessionmaker, holder)
+
+
+def _rebuild(ctx: JobContext) -> None:
     with ctx.sessionmaker() as session:
         wanted = set(session.scalars(select(ScheduleRequest.screen_id)))
         session.execute(delete(ScheduleRequest).where(ScheduleRequest.screen_id.in_(wanted)))

@@ -144,3 +144,26 @@ def test_the_ticker_asks_for_rebuilds_on_the_clock(app):
         assert session.scalars(select(ScheduleRequest.screen_id)).all() == ["*"]
         queued = session.scalars(select(Job).where(Job.kind == "schedule.rebuild")).all()
         assert len(queued) == 1  # the ticks coalesced into one waiting rebuild
+
+
+def test_one_build_at_a_time(app):
+    """A build that read the database earlier must never publish after a later one."""
+    import threading
+
+    from control_plane.scheduling.service import _release_lease, _take_lease
+
+    sessions = app.state.sessionmaker
+    _take_lease(sessions, "first")
+    second_has_it = threading.Event()
+
+    def second() -> None:
+        _take_lease(sessions, "second")
+        second_has_it.set()
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    assert not second_has_it.wait(0.5)  # waits while the first build holds the lease
+    _release_lease(sessions, "first")
+    assert second_has_it.wait(5)
+    _release_lease(sessions, "second")
+    thread.join()
