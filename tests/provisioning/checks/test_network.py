@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from provisioning.checks import network
 from provisioning.checks.base import Status, Target
 from provisioning.checks.network import broker, clock, control_plane, download, skew_s
 from provisioning.client import Probe
@@ -51,6 +52,12 @@ def test_a_paired_unit_passes_and_each_breakage_says_what_broke(broker_server, t
     gone = f"http://127.0.0.1:{free_port()}"
     down = control_plane(Target(gone, tmp_path, credentials=creds))
     assert down.status is Status.FAIL and f"cannot reach {gone}" in down.detail
+
+
+def test_a_slow_control_plane_warns(server, tmp_path, monkeypatch):
+    monkeypatch.setattr(network, "SLOW_SERVER_MS", 0)
+    slow = control_plane(Target(server_url=server.url, state_dir=tmp_path))
+    assert slow.status is Status.WARN and "answers, but slowly" in slow.detail
 
 
 def test_an_unpaired_unit_warns_instead_of_failing(server, tmp_path):
