@@ -1,4 +1,4 @@
-"""The `adsbin` command line: serve, migrate, admin, demo (agent and provisioning join later)."""
+"""The `adsbin` command line: serve, migrate, admin, demo, agent, provision."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ keys_app = typer.Typer(help="The built-in token issuer's signing keys.", no_args
 app.add_typer(admin_app, name="admin")
 app.add_typer(keys_app, name="keys")
 app.add_typer(__import__("provisioning.cli", fromlist=["app"]).app, name="provision")
+app.add_typer(__import__("player_agent.cli", fromlist=["app"]).app, name="agent")
 console = Console()
 err = Console(stderr=True)
 

@@ -19,6 +19,9 @@ from pydantic import Field
 from shared.device import Wire
 
 SCHEMA = "adsbin.playlist/v1"
+# An item with this in place of a hash shows the agent's own built-in card (a venue with no house
+# content); it has no file to fetch and no play to prove.
+BUILTIN_CARD = "builtin:default-card"
 
 
 class PlaylistMedia(Wire):

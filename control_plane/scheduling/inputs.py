@@ -13,9 +13,11 @@ from datetime import datetime, time
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-# The built-in card shown when a venue has no house content of its own; the player agent ships
-# the file, so it is named by this placeholder instead of a real hash.
-DEFAULT_CARD_SHA256 = "builtin:default-card"
+from shared.playlist import BUILTIN_CARD
+
+# The built-in card shown when a venue has no house content of its own; the player agent draws
+# it, so it is named by this placeholder instead of a real hash.
+DEFAULT_CARD_SHA256 = BUILTIN_CARD
 
 Pacing = Literal["even", "asap"]
 

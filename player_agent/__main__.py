@@ -1,0 +1,5 @@
+"""`python -m player_agent`: the agent (what the systemd unit runs)."""
+
+from player_agent.cli import main
+
+main()

@@ -1,0 +1,144 @@
+"""`adsbin agent` (also `python -m player_agent`): run the agent, or show its state.
+
+    adsbin agent [--server URL] [--state-dir DIR] [--renderer vlc|null] [--config FILE]
+    adsbin agent status [--state-dir DIR] [--config FILE] [--json]
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from player_agent.settings import AgentSettings, load_settings
+from player_agent.state import StateDir
+
+app = typer.Typer(help="The player agent of a display unit.", invoke_without_command=True,
+                  add_completion=False)
+console = Console()
+err = Console(stderr=True)
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="The agent's config file "
+                                                "(written by adsbin provision enroll)")]
+StateOpt = Annotated[Path | None, typer.Option("--state-dir", help="Credentials, cache, journal")]
+
+
+def _settings(config: Path | None, **flags: Any) -> AgentSettings:
+    if config is not None and not config.is_file():
+        err.print(f"[bold red]error:[/] no config file at {config}\n[dim]next:[/] run adsbin "
+                  "provision enroll, or pass --server and --state-dir")
+        raise typer.Exit(2)
+    try:
+        return load_settings(config, **flags)
+    except (ValidationError, ValueError) as exc:
+        err.print(f"[bold red]error:[/] invalid agent settings: {exc}\n[dim]next:[/] fix the "
+                  "config file or the ADSBIN_AGENT_* variables")
+        raise typer.Exit(2) from None
+
+
+@app.callback()
+def run(
+    ctx: typer.Context,
+    server: Annotated[str | None, typer.Option("--server", help="The control plane's URL")] = None,
+    state_dir: StateOpt = None,
+    renderer: Annotated[str | None, typer.Option(help="vlc, or null to simulate")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Run the agent until stopped (SIGTERM or Ctrl-C)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    settings = _settings(config, server_url=server, state_dir=state_dir, renderer=renderer)
+    under_systemd = "JOURNAL_STREAM" in os.environ  # journald stamps the time itself
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(levelname)s %(name)s: %(message)s" if under_systemd else
+                        "%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from player_agent.agent import Agent
+    from player_agent.render import RendererUnavailable
+
+    try:
+        agent = Agent(settings)
+    except RendererUnavailable as exc:
+        err.print(f"[bold red]error:[/] {exc}\n[dim]next:[/] install it, or run with "
+                  "--renderer null to simulate")
+        raise typer.Exit(1) from None
+    except PermissionError as exc:
+        err.print(f"[bold red]error:[/] {exc}\n[dim]next:[/] pass a --state-dir you can write")
+        raise typer.Exit(1) from None
+    signal.signal(signal.SIGTERM, lambda *_: agent.stop())
+    signal.signal(signal.SIGINT, lambda *_: agent.stop())
+    err.print(f"ADSBIN agent: server {settings.server_url}, state {settings.state_dir}, "
+              f"renderer {settings.renderer}{' (headless)' if settings.is_headless() else ''}")
+    agent.run()
+
+
+def _age(stamp: float | None) -> str:
+    if not stamp:
+        return "never"
+    seconds = max(0.0, datetime.now(UTC).timestamp() - float(stamp))
+    return f"{seconds:.0f} s ago"
+
+
+@app.command()
+def status(
+    state_dir: StateOpt = None,
+    config: ConfigOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable")] = False,
+) -> None:
+    """The agent's state: pairing code while unpaired, screen, now playing, cache, backlog."""
+    settings = _settings(config, state_dir=state_dir)
+    state = StateDir(settings.state_dir)
+    report: dict[str, Any] = state.read_status() or {"running": False}
+    if not report["running"]:  # what the disk says, without a running agent to ask
+        creds = state.credentials()
+        pairing = state.pairing()
+        report.update({"state": "paired" if creds else "pairing",
+                       "device_id": creds.device_id if creds else None,
+                       "screen_id": creds.screen_id if creds else None,
+                       "pairing_code": pairing[0].code if pairing and not creds else None,
+                       "now_playing": None})
+        if state.journal_file.exists():
+            from player_agent.journal import Journal
+
+            journal = Journal(state.journal_file)
+            report["journal"] = journal.stats()
+            journal.close()
+    if as_json:
+        sys.stdout.write(json.dumps(report, indent=2, default=str) + "\n")
+        return
+    table = Table(title=f"ADSBIN agent — {settings.state_dir}", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("running", "yes" if report["running"] else "[red]no[/]")
+    table.add_row("state", str(report.get("state")))
+    if report.get("pairing_code"):
+        table.add_row("pairing code", f"[bold yellow]{report['pairing_code']}[/]")
+    table.add_row("screen", str(report.get("screen_id") or "—"))
+    playing = report.get("now_playing") or {}
+    table.add_row("now playing", str(playing.get("label") or "—"))
+    sync = report.get("sync") or {}
+    table.add_row("playlist", f"{sync.get('playlist_version') or '—'}"
+                  f" (synced {_age(sync.get('last_sync_at'))})")
+    cache = report.get("cache") or {}
+    if cache:
+        table.add_row("cache", f"{cache['files']} files, {cache['bytes']:,} of "
+                               f"{cache['quota_bytes']:,} bytes")
+    backlog = report.get("journal") or {}
+    if backlog:
+        table.add_row("journal", f"{backlog['backlog']} not yet acknowledged, "
+                                 f"{backlog['dropped']} ever dropped")
+    console.print(table)
+
+
+def main() -> None:
+    """Entry point of `python -m player_agent`."""
+    app()

@@ -1,0 +1,177 @@
+"""The playback loop: one item after another, gapless, journaled, watched.
+
+At each boundary the next item (chosen and preloaded while the current one played) is started
+first, and only then is the finished play closed in the journal, so disk writes never widen the
+gap. A play is journaled as soon as the renderer says it is playing, with the renderer's own
+event time corrected by the measured clock offset. A watchdog restarts the renderer when the
+playback position stops advancing (or an item never starts), and the play it cut is recorded as
+incomplete; `progress_mono` tells systemd's watchdog whether playback is alive.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from player_agent.clock import Clock
+from player_agent.journal import Journal, PlayStart
+from player_agent.programme import Choice, Programme
+from player_agent.render import Event, MediaPlayer
+from player_agent.state import new_play_id
+
+PROGRESS_EVERY_S = 5.0  # how often an open play's progress is written (what a crash keeps)
+EVENT_WAIT_S = 0.5
+MAX_OVERRUN_FACTOR = 3.0  # an item running this many times its length (+30 s) is wedged
+START_FAILURE_PAUSE_S = 1.0
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Outcome:
+    """How a play ended."""
+
+    ended_wall_s: float
+    ended_mono_s: float
+    completed: bool
+
+
+class Playback:
+    """Plays the programme until stopped."""
+
+    def __init__(self, *, player: MediaPlayer, programme: Programme, journal: Journal,
+                 clock: Clock, screen_id: Any, stall_s: float, start_timeout_s: float) -> None:
+        self.player = player
+        self.programme = programme
+        self.journal = journal
+        self.clock = clock
+        self.screen_id = screen_id  # a callable: the paired screen, or None
+        self.stall_s = stall_s
+        self.start_timeout_s = start_timeout_s
+        self.stop_event = threading.Event()
+        self.progress_mono = time.monotonic()
+        self.now_playing: dict[str, Any] | None = None
+        self.plays = 0
+        self.restarts = 0
+        self.gaps_ms: deque[float] = deque(maxlen=1000)
+
+    def stop(self) -> None:
+        """Stop after cutting the current item short."""
+        self.stop_event.set()
+        self.programme.changed.set()
+
+    def run(self) -> None:
+        """Play until `stop()`."""
+        pending_close: tuple[str, Outcome] | None = None
+        last_end_mono: float | None = None
+        choice = self.programme.choose()
+        while not self.stop_event.is_set():
+            self.programme.changed.clear()
+            token = self.player.start(choice.playable)
+            if pending_close is not None:  # after the start: disk writes never widen the gap
+                self._close(*pending_close)
+                pending_close = None
+            started = self._wait_start(token)
+            if started is None:
+                if choice.item is not None:
+                    self.programme.mark_broken(choice.item.media_sha256)
+                self.stop_event.wait(START_FAILURE_PAUSE_S)
+                choice, last_end_mono = self.programme.choose(), None
+                continue
+            if last_end_mono is not None:
+                self.gaps_ms.append((started.mono_s - last_end_mono) * 1000)
+            self.progress_mono = started.mono_s
+            play_id = self._open(choice, started)
+            generation = self.programme.generation
+            upcoming = self.programme.choose()
+            self.player.preload(upcoming.playable)
+            outcome = self._wait_end(token, choice, play_id, started)
+            self.plays += 1
+            if play_id is not None:
+                pending_close = (play_id, outcome)
+            last_end_mono = outcome.ended_mono_s if outcome.completed else None
+            if self.programme.changed.is_set() or self.programme.generation != generation:
+                upcoming = self.programme.choose()  # cut short, or a new playlist: choose again
+            choice = upcoming
+        if pending_close is not None:
+            self._close(*pending_close)
+        self.now_playing = None
+
+    def _wait_start(self, token: int) -> Event | None:
+        deadline = time.monotonic() + self.start_timeout_s
+        while (left := deadline - time.monotonic()) > 0:
+            event = self.player.next_event(min(left, EVENT_WAIT_S))
+            if event is None or event.token != token:
+                continue
+            if event.kind == "playing":
+                return event
+            log.warning("the renderer could not play the item (%s)", event.kind)
+            return None
+        log.error("the item did not start within %.0f s; restarting the renderer",
+                  self.start_timeout_s)
+        self._restart()
+        return None
+
+    def _open(self, choice: Choice, started: Event) -> str | None:
+        started_at = self.clock.to_utc(started.wall_s)
+        self.now_playing = {"kind": choice.kind, "label": choice.playable.label,
+                            "started_at": started_at.isoformat(),
+                            "campaign_id": choice.item.campaign_id if choice.item else None,
+                            "creative_id": choice.item.creative_id if choice.item else None,
+                            "media_sha256": choice.item.media_sha256 if choice.item else None}
+        screen_id = self.screen_id()
+        if choice.item is None or screen_id is None:
+            return None
+        play_id = new_play_id()
+        self.journal.start(PlayStart(
+            play_id=play_id, screen_id=screen_id, campaign_id=choice.item.campaign_id,
+            creative_id=choice.item.creative_id, media_sha256=choice.item.media_sha256,
+            started_at=started_at, expected_ms=choice.expected_ms,
+            clock_offset_ms=self.clock.offset_ms))
+        self.programme.cache.touch(choice.item.media_sha256)
+        return play_id
+
+    def _close(self, play_id: str, outcome: Outcome) -> None:
+        self.journal.finish(play_id, ended_at=self.clock.to_utc(outcome.ended_wall_s),
+                            completed=outcome.completed)
+
+    def _wait_end(self, token: int, choice: Choice, play_id: str | None,
+                  started: Event) -> Outcome:
+        limit_s = choice.playable.duration_s * MAX_OVERRUN_FACTOR + 30
+        last_position, last_advance = -1, time.monotonic()
+        next_progress = time.monotonic() + PROGRESS_EVERY_S
+        while True:
+            event = self.player.next_event(EVENT_WAIT_S)
+            now = time.monotonic()
+            if event is not None and event.token == token and event.kind in ("ended", "error"):
+                if event.kind == "error" and choice.item is not None:
+                    self.programme.mark_broken(choice.item.media_sha256)
+                return Outcome(event.wall_s, event.mono_s, event.kind == "ended")
+            if self.programme.changed.is_set():
+                return Outcome(time.time(), now, False)
+            position = self.player.position_ms()
+            if position is not None and position != last_position:
+                last_position, last_advance = position, now
+                self.progress_mono = now
+            if now - last_advance > self.stall_s or now - started.mono_s > limit_s:
+                log.error("playback stopped advancing on %s; restarting the renderer",
+                          choice.playable.label)
+                self._restart()
+                return Outcome(time.time(), now, False)
+            if play_id is not None and now >= next_progress:
+                self.journal.progress(play_id, self.clock.now())
+                next_progress = now + PROGRESS_EVERY_S
+
+    def _restart(self) -> None:
+        self.restarts += 1
+        self.player.restart()
+
+    def stats(self) -> dict[str, Any]:
+        """Plays, restarts and gaps so far (for status and benchmarks)."""
+        gaps = sorted(self.gaps_ms)
+        return {"plays": self.plays, "renderer_restarts": self.restarts,
+                "median_gap_ms": round(gaps[len(gaps) // 2], 1) if gaps else None}

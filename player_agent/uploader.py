@@ -1,0 +1,89 @@
+"""Sending the journal to the server: signed batches, retried with backoff, deleted only once
+the server's receipt says it has them.
+
+The same batch goes again (same id, same records, same bytes, same signature: Ed25519 is
+deterministic) until a receipt comes back; records the server rejects are final too — it keeps
+no record of them, and sending them again would only be rejected again — so they are counted and
+dropped with the batch. A batch the server refuses as a whole (a 4xx other than 401, e.g. a
+signature it cannot verify) is kept and retried at the slowest pace, so nothing is lost
+while someone looks.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from player_agent.api import ApiError, DeviceApi, Offline, Unauthorized
+from player_agent.journal import Journal
+from shared.pop import PopBatch, sign, signed_message
+
+log = logging.getLogger(__name__)
+
+
+class PopUploader:
+    """Moves closed plays from the journal to the server."""
+
+    def __init__(self, *, api: DeviceApi, journal: Journal, key: Ed25519PrivateKey,
+                 device_id: str, batch_size: int, interval_s: float, retry_min_s: float,
+                 retry_max_s: float, on_revoked: Callable[[], None]) -> None:
+        self.api = api
+        self.journal = journal
+        self.key = key
+        self.device_id = device_id
+        self.batch_size = batch_size
+        self.interval_s = interval_s
+        self.retry_min_s = retry_min_s
+        self.retry_max_s = retry_max_s
+        self.on_revoked = on_revoked
+        self.wake = threading.Event()
+        self.sent = self.accepted = self.duplicates = self.rejected = 0
+        self.last_error: str | None = None
+
+    def batch(self, batch_id: str, records: list[dict[str, Any]]) -> PopBatch:
+        """The signed wire form of a batch."""
+        signature = sign(self.key, signed_message(batch_id, self.device_id, records))
+        return PopBatch(batch_id=batch_id, device_id=self.device_id, records=records,
+                        signature=signature)
+
+    def flush(self) -> bool:
+        """Send every closed play now; whether the journal has none left to send."""
+        while (batch := self.journal.next_batch(self.batch_size)) is not None:
+            try:
+                receipt = self.api.post_pop(self.batch(batch.batch_id, batch.records))
+            except Unauthorized:
+                self.last_error = "the device token was refused"
+                self.on_revoked()
+                return False
+            except (Offline, ApiError) as exc:
+                self.last_error = str(exc)
+                log.info("proof of play not sent yet (%d records): %s", len(batch.records), exc)
+                return False
+            self.journal.acknowledge(batch.batch_id)
+            self.sent += len(batch.records)
+            self.accepted += receipt.accepted
+            self.duplicates += receipt.duplicates
+            self.rejected += len(receipt.rejected)
+            for rejection in receipt.rejected:
+                log.warning("the server rejected play %s: %s", rejection.play_id, rejection.code)
+            self.last_error = None
+        return True
+
+    def run(self, stop: threading.Event) -> None:
+        """Flush every `interval_s` (or when woken), backing off while the server is away."""
+        failures = 0
+        while not stop.is_set():
+            failures = 0 if self.flush() else failures + 1
+            pause = (min(self.retry_max_s, self.retry_min_s * 2 ** (failures - 1)) if failures
+                     else self.interval_s)
+            self.wake.wait(pause)
+            self.wake.clear()
+
+    def stats(self) -> dict[str, Any]:
+        """What was sent and what the server said."""
+        return {"sent": self.sent, "accepted": self.accepted, "duplicates": self.duplicates,
+                "rejected": self.rejected, "last_error": self.last_error}
