@@ -1,0 +1,113 @@
+"""Real libvlc, headless (`--intf=dummy --vout=dummy --aout=dummy`): the playback loop plays
+videos to their end and images for their duration, in loop order, with the next item preloaded;
+snapshots work; a restarted renderer plays on."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from datetime import datetime
+
+from PIL import Image
+
+from player_agent.cache import MediaCache
+from player_agent.clock import Clock
+from player_agent.journal import Journal
+from player_agent.playback import Playback
+from player_agent.programme import Programme
+from player_agent.render.vlc import VlcPlayer, vlc_options
+from tests import media_samples
+from tests.player_agent.local import cached_playlist
+
+
+def make_files(tmp_path):
+    dirs = [tmp_path / n for n in ("a", "b", "c")]
+    for d in dirs:
+        d.mkdir()
+    return [(media_samples.mp4(dirs[0], seconds=1.0, audio=True), 1),
+            (media_samples.png(dirs[1]), 1),
+            (media_samples.mp4(dirs[2], seconds=2.0, audio=False), 2)]
+
+
+def run_for(playback: Playback, seconds: float) -> None:
+    thread = threading.Thread(target=playback.run, daemon=True)
+    thread.start()
+    time.sleep(seconds)
+    playback.stop()
+    thread.join(timeout=15)
+    assert not thread.is_alive()
+
+
+def rig(tmp_path, player):
+    cache = MediaCache(tmp_path / "cache", quota_bytes=10**9)
+    clock = Clock()
+    programme = Programme(cache=cache, clock=clock, cards_dir=tmp_path / "cards",
+                          screen_size=(320, 240), card_s=1)
+    journal = Journal(tmp_path / "journal.db")
+    playback = Playback(player=player, programme=programme, journal=journal, clock=clock,
+                        screen_id=lambda: "scr_local", stall_s=5, start_timeout_s=10)
+    return cache, programme, journal, playback
+
+
+def test_two_videos_and_an_image_play_in_order_for_their_lengths(tmp_path):
+    player = VlcPlayer(headless=True)
+    cache, programme, journal, playback = rig(tmp_path, player)
+    programme.adopt(cached_playlist(cache, make_files(tmp_path)))
+    try:
+        run_for(playback, 9.0)
+    finally:
+        player.close()
+    records = journal.next_batch(100).records
+    complete = [r for r in records if r["completed"]]
+    assert len(complete) >= 5, records
+    order = [r["creative_id"] for r in complete]
+    start = order.index("cr_0")
+    assert order[start:start + 3] == ["cr_0", "cr_1", "cr_2"]  # loop order
+    for r in complete:  # videos to their end, the image for its duration
+        want = {"cr_0": 1000, "cr_1": 1000, "cr_2": 2000}[r["creative_id"]]
+        assert abs(r["duration_ms"] - want) < 300, r
+    for before, after in itertools.pairwise(complete):
+        gap = (datetime.fromisoformat(after["started_at"])
+               - datetime.fromisoformat(before["ended_at"])).total_seconds()
+        assert -0.05 <= gap < 0.25, (before, after)  # preloaded: no visible gap
+    assert playback.stats()["renderer_restarts"] == 0
+    assert records[-1]["completed"] is False  # the item cut by stop() says so
+
+
+def test_a_snapshot_and_a_wedged_renderer_restarted_by_the_watchdog(tmp_path):
+    player = VlcPlayer(headless=True)
+    cache, programme, journal, playback = rig(tmp_path, player)
+    playback.stall_s = 1.5
+    programme.adopt(cached_playlist(cache, make_files(tmp_path)))
+    thread = threading.Thread(target=playback.run, daemon=True)
+    thread.start()
+    try:
+        time.sleep(1.5)
+        shot = tmp_path / "shot.png"
+        assert player.snapshot(shot)
+        with Image.open(shot) as image:
+            assert image.size in ((320, 240), (640, 360))  # a video's frame, or the picture
+        wedged = player._players[player._active]
+        wedged.set_pause(1)  # the picture freezes, as with a wedged decoder
+        deadline = time.monotonic() + 10
+        while playback.restarts == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert playback.restarts == 1
+        plays = playback.plays
+        time.sleep(3)
+        assert playback.plays > plays  # the new renderer plays on
+    finally:
+        playback.stop()
+        thread.join(timeout=15)
+        player.close()
+    records = journal.next_batch(100).records
+    assert any(not r["completed"] for r in records[:-1])  # the frozen play, cut short, says so
+
+
+def test_options_for_a_display_and_for_none():
+    assert "--vout=dummy" in vlc_options(headless=True, rotation_deg=0, extra=[])
+    shown = vlc_options(headless=False, rotation_deg=90, extra=["--avcodec-threads=1"])
+    assert "--fullscreen" in shown and "--vout=dummy" not in shown
+    assert shown[-3:] == ["--video-filter=transform", "--transform-type=90",
+                          "--avcodec-threads=1"]
