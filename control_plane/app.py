@@ -39,6 +39,7 @@ from control_plane.middleware import BodySizeLimit
 from control_plane.moderation import router as moderation_router
 from control_plane.orgs import router as orgs_router
 from control_plane.orgs import service as orgs_service
+from control_plane.reporting import router as reporting_router
 from control_plane.scheduling import device_router as scheduling_device_router
 from control_plane.scheduling import router as scheduling_router
 from control_plane.scheduling import service as _schedule_jobs  # noqa: F401 - registers its job
@@ -154,6 +155,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(commands_router.screens_api)
     app.include_router(commands_router.device_api)
     app.include_router(device_hooks.router)
+    app.include_router(reporting_router.device_api)
+    app.include_router(reporting_router.router)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness and database reachability")
     def healthz() -> dict[str, Any]:

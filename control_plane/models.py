@@ -11,8 +11,10 @@ from control_plane.jobs import models as jobs_models
 from control_plane.media import models as media_models
 from control_plane.moderation import models as moderation_models
 from control_plane.orgs import models as orgs_models
+from control_plane.reporting import models as reporting_models
 from control_plane.scheduling import models as scheduling_models
 from control_plane.venues import models as venues_models
 
 __all__ = ["Base", "auth_models", "campaigns_models", "devices_models", "jobs_models",
-           "media_models", "moderation_models", "orgs_models", "scheduling_models", "venues_models"]
+           "media_models", "moderation_models", "orgs_models", "reporting_models",
+           "scheduling_models", "venues_models"]

@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     run_broker: bool = True  # start the embedded broker when ADSBIN_MQTT_URL is unset
     heartbeat_interval_s: float = 30.0
     pairing_code_ttl_s: int = 900
+    # proof of play: how far a device clock may run ahead, how much longer than expected a play
+    # may last, how old a play may arrive
+    pop_clock_skew_s: float = 120.0
+    pop_duration_tolerance_ms: int = 2000
+    pop_max_age_days: int = 90
     queue_url: str | None = None
     queue_name: str = "adsbin"
     queue_workers: int = 2

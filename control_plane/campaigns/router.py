@@ -20,14 +20,17 @@ from control_plane.campaigns.schemas import (
     ReviewNote,
 )
 from control_plane.db import DbSession
+from control_plane.reporting import service as reporting_service
 from control_plane.scheduling import service as scheduling_service
 
 router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
 Id = Annotated[str, Path(max_length=40)]
 
 
-def campaign_read(campaign: Campaign) -> CampaignRead:
-    """The API shape of a campaign."""
+def campaign_read(campaign: Campaign,
+                  delivered: reporting_service.Delivery | None = None) -> CampaignRead:
+    """The API shape of a campaign, with what it delivered so far."""
+    delivered = delivered or reporting_service.Delivery()
     return CampaignRead(
         id=campaign.id, org_id=campaign.org_id, name=campaign.name, category=campaign.category,
         start_at=campaign.start_at, end_at=campaign.end_at,
@@ -39,13 +42,20 @@ def campaign_read(campaign: Campaign) -> CampaignRead:
         state=campaigns_service.state(campaign), review_note=campaign.review_note,
         creatives=[CreativeRead.model_validate(c) for c in campaign.creatives],
         submitted_at=campaign.submitted_at, reviewed_at=campaign.reviewed_at,
-        created_at=campaign.created_at)
+        created_at=campaign.created_at, plays=delivered.plays,
+        billable_plays=delivered.billable_plays, impressions=delivered.impressions,
+        spend_cents=delivered.spend_cents)
+
+
+def _read(session: DbSession, campaign: Campaign) -> CampaignRead:
+    delivered = reporting_service.delivery(session=session, campaign_ids=[campaign.id])
+    return campaign_read(campaign, delivered.get(campaign.id))
 
 
 def _reschedule(request: Request, session: DbSession, campaign: Campaign) -> CampaignRead:
     """Ask for new playlists (the change may add or remove plays anywhere) and answer."""
     scheduling_service.request_rebuild(session=session, queue=request.app.state.jobs)
-    return campaign_read(campaign)
+    return _read(session, campaign)
 
 
 def _campaign(campaign_id: str, session: DbSession, principal: Principal,
@@ -61,8 +71,8 @@ def create(body: CampaignCreate, session: DbSession,
            principal: Principal = Depends(require_org_context)) -> CampaignRead:
     authorize(principal, Resource.campaign, Action.create)
     assert principal.org_id is not None
-    return campaign_read(campaigns_service.create(session=session, org_id=principal.org_id,
-                                                  user_id=principal.user_id, campaign_in=body))
+    return _read(session, campaigns_service.create(session=session, org_id=principal.org_id,
+                                                   user_id=principal.user_id, campaign_in=body))
 
 
 @router.get("", response_model=CampaignPage,
@@ -72,14 +82,15 @@ def list_campaigns(session: DbSession, principal: CurrentPrincipal,
                    ) -> CampaignPage:
     authorize(principal, Resource.campaign, Action.read)
     org_id = None if principal.is_superadmin else principal.org_id
-    return CampaignPage(items=[campaign_read(c) for c in campaigns_service.list_for(
-        session=session, org_id=org_id, status=state)])
+    campaigns = campaigns_service.list_for(session=session, org_id=org_id, status=state)
+    delivered = reporting_service.delivery(session=session, campaign_ids=[c.id for c in campaigns])
+    return CampaignPage(items=[campaign_read(c, delivered.get(c.id)) for c in campaigns])
 
 
 @router.get("/{campaign_id}", response_model=CampaignRead, summary="One campaign")
 def get_campaign(campaign_id: Id, session: DbSession,
                  principal: CurrentPrincipal) -> CampaignRead:
-    return campaign_read(_campaign(campaign_id, session, principal, Action.read))
+    return _read(session, _campaign(campaign_id, session, principal, Action.read))
 
 
 @router.patch("/{campaign_id}", response_model=CampaignRead,
@@ -105,7 +116,7 @@ def add_creative(campaign_id: Id, body: CreativeCreate, request: Request, sessio
 @router.post("/{campaign_id}/submit", response_model=CampaignRead, summary="Send for review")
 def submit(campaign_id: Id, session: DbSession, principal: CurrentPrincipal) -> CampaignRead:
     campaign = _campaign(campaign_id, session, principal, Action.update)
-    return campaign_read(campaigns_service.submit(session=session, campaign=campaign))
+    return _read(session, campaigns_service.submit(session=session, campaign=campaign))
 
 
 @router.post("/{campaign_id}/approve", response_model=CampaignRead,
@@ -122,9 +133,9 @@ def approve(campaign_id: Id, request: Request, session: DbSession,
 def reject(campaign_id: Id, body: ReviewNote, session: DbSession,
            principal: SuperAdmin) -> CampaignRead:
     campaign = campaigns_service.get(session=session, campaign_id=campaign_id)
-    return campaign_read(campaigns_service.reject(session=session, campaign=campaign,
-                                                  reviewer_id=principal.user_id,
-                                                  reason=body.reason))
+    return _read(session, campaigns_service.reject(session=session, campaign=campaign,
+                                                   reviewer_id=principal.user_id,
+                                                   reason=body.reason))
 
 
 @router.post("/{campaign_id}/pause", response_model=CampaignRead, summary="Pause")

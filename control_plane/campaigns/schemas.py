@@ -143,6 +143,13 @@ class CampaignRead(CampaignFields):
     submitted_at: datetime | None
     reviewed_at: datetime | None
     created_at: datetime
+    plays: int = Field(0, description="Plays stored so far (proof of play), billable or not")
+    billable_plays: int = Field(0, description="Plays that count: eligible, completed, long "
+                                               "enough")
+    impressions: float = Field(0.0, description="Billable plays × each screen's audience "
+                                                "multiplier at the time")
+    spend_cents: int = Field(0, description="What the impressions cost at the CPM, never more "
+                                            "than the budget")
 
 
 class CampaignPage(BaseModel):

@@ -12,11 +12,12 @@ with the current state.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from control_plane.campaigns.models import Campaign, CampaignStatus, Creative, ReviewStatus
 from control_plane.campaigns.schemas import CampaignCreate, CampaignUpdate, CreativeCreate
@@ -82,6 +83,25 @@ def get(*, session: Session, campaign_id: str) -> Campaign:
     if campaign is None:
         raise CampaignNotFound("campaign not found")
     return campaign
+
+
+def get_many(*, session: Session, campaign_ids: Iterable[str]) -> list[Campaign]:
+    """The campaigns among these ids that exist, with their creatives loaded."""
+    ids = list(set(campaign_ids))
+    if not ids:
+        return []
+    return list(session.scalars(select(Campaign).where(Campaign.id.in_(ids))
+                                .options(selectinload(Campaign.creatives))))
+
+
+def names(*, session: Session, campaign_ids: Iterable[str]) -> dict[str, str]:
+    """The names of these campaigns, by id (unknown ids left out)."""
+    ids = list(set(campaign_ids))
+    found: dict[str, str] = {}
+    for i in range(0, len(ids), 1000):
+        found.update(session.execute(select(Campaign.id, Campaign.name)
+                                     .where(Campaign.id.in_(ids[i:i + 1000]))).all())
+    return found
 
 
 def list_for(*, session: Session, org_id: str | None,

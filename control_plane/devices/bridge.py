@@ -1,7 +1,7 @@
 """The control plane's MQTT client: one class owns the paho client for the whole process.
 
-It logs in with the service account, subscribes to every screen's `status`, `heartbeat` and
-`acks` (again after every reconnect: the session is clean), reconnects with backoff from 1 s to
+It logs in with the service account, subscribes to every screen's `status`, `heartbeat`, `acks`,
+`pop` (again after every reconnect: the session is clean), reconnects with backoff from 1 s to
 30 s, and hands each message to a handler wrapped so that no handler error can kill paho's loop.
 Publishing waits for the broker's PUBACK when asked to. MQTT only makes things fast: devices and
 the server also speak HTTP, so a broker outage costs latency, never correctness.
@@ -26,7 +26,7 @@ RECONNECT_MAX_S = 30
 KEEPALIVE_S = 30
 CONNECT_TIMEOUT_S = 10.0
 PUBLISH_TIMEOUT_S = 5.0
-SUBSCRIBED_LEAVES = ("status", "heartbeat", "acks")
+SUBSCRIBED_LEAVES = ("status", "heartbeat", "acks", "pop")
 
 log = logging.getLogger(__name__)
 Handler = Callable[[str, bytes], None]  # (screen_id, payload)

@@ -18,21 +18,25 @@ from control_plane.devices import service as devices_service
 from control_plane.devices.accounts import BrokerAccounts, ExternalBroker
 from control_plane.devices.bridge import MqttBridge
 from control_plane.errors import AppError
+from control_plane.reporting import service as reporting_service
 from control_plane.settings import Settings
 from control_plane.storage.base import ObjectStore
 from shared import topics
 from shared.device import Command, CommandAck, Heartbeat
+from shared.pop import PopBatch
 
 log = logging.getLogger(__name__)
 SERVICE_USERNAME = "adsbin-control-plane"
 
 
 class DeviceMessages:
-    """Handlers of the `heartbeat`, `status` and `acks` topics."""
+    """Handlers of the `heartbeat`, `status`, `acks` and `pop` topics."""
 
-    def __init__(self, sessions: sessionmaker[Session], store: ObjectStore) -> None:
+    def __init__(self, sessions: sessionmaker[Session], store: ObjectStore,
+                 pop_policy: reporting_service.IngestPolicy | None = None) -> None:
         self.sessions = sessions
         self.store = store
+        self.pop_policy = pop_policy or reporting_service.IngestPolicy()
 
     def heartbeat(self, screen_id: str, payload: bytes) -> None:
         """A device's heartbeat: it is online, and this is its health."""
@@ -56,6 +60,30 @@ class DeviceMessages:
                 devices_service.mark_offline(session=session, device_id=device.id)
             elif payload.strip() == b"online":
                 devices_service.mark_online(session=session, device_id=device.id)
+
+    def pop(self, screen_id: str, payload: bytes) -> None:
+        """A proof-of-play batch: stored exactly as `POST /v1/device/pop` stores it.
+
+        MQTT has no answer to carry the receipt, so the agent still uploads over HTTP until it
+        is acknowledged; whatever arrived here first then counts as a duplicate, never twice.
+        """
+        try:
+            batch = PopBatch.model_validate_json(payload)
+        except ValidationError as exc:
+            log.warning("ignoring a malformed proof-of-play batch from %s: %s", screen_id, exc)
+            return
+        with self.sessions() as session:
+            device = devices_service.active_device(session=session, screen_id=screen_id)
+            if device is None:
+                return
+            try:
+                receipt = reporting_service.ingest(session=session, device=device, batch=batch,
+                                                   policy=self.pop_policy, transport="mqtt")
+            except AppError as exc:
+                log.warning("proof of play from %s refused: %s", screen_id, exc.message)
+                return
+            log.info("proof of play from %s over MQTT: %d accepted, %d duplicates, %d rejected",
+                     screen_id, receipt.accepted, receipt.duplicates, len(receipt.rejected))
 
     def ack(self, screen_id: str, payload: bytes) -> None:
         """A device's ack of one of its commands."""
@@ -89,10 +117,11 @@ def start_bridge(settings: Settings, broker: BrokerAccounts, url: str,
         username, password = SERVICE_USERNAME, secrets.token_urlsafe(32)
         broker.set_service(username=username, password=password)
     bridge = MqttBridge(url, username=username, password=password)
-    messages = DeviceMessages(sessions, store)
+    messages = DeviceMessages(sessions, store, reporting_service.policy(settings))
     bridge.on("heartbeat", messages.heartbeat)
     bridge.on("status", messages.status)
     bridge.on("acks", messages.ack)
+    bridge.on("pop", messages.pop)
     if not bridge.start():
         log.warning("the broker at %s did not answer yet; the bridge keeps trying", url)
     return bridge

@@ -1,13 +1,84 @@
-"""What other domains ask of reporting. Proof-of-play ingestion (issue 7) fills the tables these
-functions read; until it lands, no play has been recorded, so nothing has been delivered."""
+"""Reporting: proof-of-play ingestion, what campaigns delivered, reports and the raw export.
+
+Other domains ask here, never the tables: campaigns read `delivery()`, the scheduler's pacing
+`delivered_impressions()`. Both read the campaign rollup that ingestion keeps in the same
+transaction as the plays, so they are exact and cost one primary-key lookup per campaign.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
+
+from control_plane.errors import NotFound
+from control_plane.reporting.export import ExportPage, export_page
+from control_plane.reporting.ingest import BadSignature, IngestPolicy, ingest
+from control_plane.reporting.models import CampaignDelivery, PopBatchRecord
+from control_plane.reporting.reports import Filters, Report, delivery_report
+from control_plane.reporting.scope import Scope, scope_of
+from control_plane.settings import Settings
+
+__all__ = ["BadSignature", "Delivery", "ExportPage", "Filters", "IngestPolicy", "Report",
+           "Scope", "batch", "delivered_impressions", "delivery", "delivery_report",
+           "export_page", "ingest", "policy", "scope_of"]
+
+
+class BatchNotFound(NotFound):
+    code = "pop_batch_not_found"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What a campaign delivered so far, from stored proof of play."""
+
+    plays: int = 0
+    billable_plays: int = 0
+    seconds: float = 0.0
+    impressions: float = 0.0
+    spend_cents: int = 0
+
+
+def policy(settings: Settings) -> IngestPolicy:
+    """The limits records are held to, from the settings."""
+    return IngestPolicy(clock_skew_s=settings.pop_clock_skew_s,
+                        duration_tolerance_ms=settings.pop_duration_tolerance_ms,
+                        max_age_days=settings.pop_max_age_days)
+
+
+def _rows(session: Session, campaign_ids: Iterable[str]) -> list[CampaignDelivery]:
+    ids = list(set(campaign_ids))
+    rows: list[CampaignDelivery] = []
+    for i in range(0, len(ids), 1000):
+        rows += session.scalars(select(CampaignDelivery).where(
+            CampaignDelivery.campaign_id.in_(ids[i:i + 1000])))
+    return rows
+
+
+def delivery(*, session: Session, campaign_ids: Iterable[str]) -> dict[str, Delivery]:
+    """Each campaign's delivery so far (absent: nothing played yet)."""
+    return {row.campaign_id: Delivery(plays=row.plays, billable_plays=row.billable_plays,
+                                      seconds=row.played_ms / 1000,
+                                      impressions=row.impressions_milli / 1000,
+                                      spend_cents=row.spend_cents)
+            for row in _rows(session, campaign_ids)}
 
 
 def delivered_impressions(*, session: Session, campaign_ids: Iterable[str]) -> dict[str, float]:
     """Billable impressions delivered so far per campaign (absent: none yet)."""
-    return {}
+    return {row.campaign_id: row.impressions_milli / 1000
+            for row in _rows(session, campaign_ids)}
+
+
+def batch(*, session: Session, scope: Scope, batch_digest: str) -> PopBatchRecord:
+    """A stored batch (the signed bytes, signature and key), if `scope` may read it.
+
+    The signature covers the whole batch, so reading it shows every play of that screen in it:
+    the screen's venue org and the platform may; an advertiser asks the platform.
+    """
+    found = session.get(PopBatchRecord, batch_digest)
+    if found is None or not (scope.everything or found.venue_org_id == scope.venue_org_id):
+        raise BatchNotFound("proof-of-play batch not found")
+    return found

@@ -44,6 +44,7 @@ from control_plane.scheduling.inputs import (
 )
 from control_plane.scheduling.models import ScheduleLease, ScheduleRequest
 from control_plane.scheduling.plan import ScreenPlan
+from control_plane.scheduling.playtime import PlayRules
 from control_plane.venues.models import Screen as ScreenRow
 from control_plane.venues.service import display_size
 from shared.playlist import Playlist, PlaylistItem, PlaylistMedia, PlaylistWindow, with_version
@@ -177,6 +178,19 @@ def build(session: Session, now: datetime, settings_horizon_h: int = 48, *,
                          [campaign_input(c, delivered) for c in world.campaigns] + list(extra),
                          params)
     return world, params, plans
+
+
+def play_rules(*, session: Session, screen: ScreenRow, campaigns: Iterable[CampaignRow],
+               grace_s: float) -> PlayRules:
+    """The rules plays on this screen of these campaigns are judged by (proof of play)."""
+    rows = list(campaigns)
+    excluded = moderation_service.exclusions(session=session, venues=[screen.venue],
+                                             campaigns=rows)
+    rules = PlayRules(screen_input(screen, excluded=excluded.get(screen.venue_id)),
+                      slot_s=Params(now=utcnow()).slot_s, grace_s=grace_s)
+    for row in rows:
+        rules.add(campaign_input(row, {}), row.status)
+    return rules
 
 
 def request_rebuild(*, session: Session, queue: JobQueue,

@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Integer, String
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from control_plane.db import Base, UTCDateTime, id_column_type, new_id, utcnow
@@ -59,3 +59,21 @@ class Screen(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     venue: Mapped[Venue] = relationship(back_populates="screens")
+
+
+class ScreenAudience(Base):
+    """A screen's audience multiplier from `effective_from` on (until the next row).
+
+    Proof of play arrives late from screens that were offline, so impressions are counted with
+    the multiplier in effect when the play happened, not the one the screen has today.
+    """
+
+    __tablename__ = "screen_audience"
+    __table_args__ = (Index("ix_screen_audience_screen_id_effective_from", "screen_id",
+                            "effective_from"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    screen_id: Mapped[str] = mapped_column(ForeignKey("screens.id", ondelete="CASCADE"))
+    multiplier: Mapped[float] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(String(200), default="default")
+    effective_from: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -6,15 +6,18 @@ the network has not had before sends the media lacking it back through the media
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from control_plane.db import utcnow
 from control_plane.errors import Invalid, NotFound
 from control_plane.media import service as media_service
 from control_plane.taxonomy import service as taxonomy
-from control_plane.venues.models import Orientation, Screen, Venue
+from control_plane.venues.models import Orientation, Screen, ScreenAudience, Venue
 from control_plane.venues.schemas import ScreenCreate, ScreenUpdate, VenueCreate, VenueUpdate
 
 
@@ -97,6 +100,8 @@ def create_screen(*, session: Session, venue: Venue, screen_in: ScreenCreate) ->
     """A new screen in the venue; committed."""
     screen = Screen(venue_id=venue.id, org_id=venue.org_id, **screen_in.model_dump())
     session.add(screen)
+    session.flush()
+    _note_audience(session, screen)
     session.commit()
     return screen
 
@@ -116,18 +121,54 @@ def list_screens(*, session: Session, venue_id: str) -> list[Screen]:
 
 
 def update_screen(*, session: Session, screen: Screen, screen_in: ScreenUpdate) -> Screen:
-    """Change the fields given; committed."""
+    """Change the fields given (a new multiplier counts from now on); committed."""
+    before = (screen.audience_multiplier, screen.audience_source)
     for field, value in screen_in.model_dump(exclude_unset=True).items():
         if value is not None:
             setattr(screen, field, value)
+    if (screen.audience_multiplier, screen.audience_source) != before:
+        _note_audience(session, screen)
     session.commit()
     return screen
+
+
+def _note_audience(session: Session, screen: Screen) -> None:
+    session.add(ScreenAudience(screen_id=screen.id, multiplier=screen.audience_multiplier,
+                               source=screen.audience_source, effective_from=utcnow()))
+
+
+def audience_history(*, session: Session, screen_id: str) -> list[tuple[datetime, float]]:
+    """The screen's multipliers as (effective from, multiplier), oldest first."""
+    rows = session.execute(select(ScreenAudience.effective_from, ScreenAudience.multiplier)
+                           .where(ScreenAudience.screen_id == screen_id)
+                           .order_by(ScreenAudience.effective_from, ScreenAudience.id)).all()
+    return [(at, multiplier) for at, multiplier in rows]
 
 
 def delete_screen(*, session: Session, screen: Screen) -> None:
     """Delete the screen; committed."""
     session.delete(screen)
     session.commit()
+
+
+def screen_names(*, session: Session, screen_ids: Iterable[str]) -> dict[str, str]:
+    """The names of these screens, by id (unknown ids left out)."""
+    return _names(session, Screen, screen_ids)
+
+
+def venue_names(*, session: Session, venue_ids: Iterable[str]) -> dict[str, str]:
+    """The names of these venues, by id (unknown ids left out)."""
+    return _names(session, Venue, venue_ids)
+
+
+def _names(session: Session, model: type[Screen] | type[Venue],
+           ids: Iterable[str]) -> dict[str, str]:
+    wanted = list(set(ids))
+    found: dict[str, str] = {}
+    for i in range(0, len(wanted), 1000):
+        found.update(session.execute(select(model.id, model.name)
+                                     .where(model.id.in_(wanted[i:i + 1000]))).all())
+    return found
 
 
 def display_sizes(*, session: Session) -> set[tuple[int, int]]:

@@ -1,0 +1,158 @@
+"""Tables of proof of play: signed batches as they arrived, one row per play, and the rollups.
+
+Times of plays are integer milliseconds since the Unix epoch (UTC), and rollup periods integer
+hours or days since it: exact, compact, the same on SQLite and PostgreSQL, and `day = hour // 24`
+needs no date function of either engine. Counts are integers too: impressions in thousandths
+(`impressions_milli`), money in minor units, durations in milliseconds, so a rollup is always
+exactly the sum of the rows it covers.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column
+
+from control_plane.db import Base, UTCDateTime, utcnow
+
+# SQLite only numbers rows itself for an INTEGER PRIMARY KEY; BIGINT elsewhere
+SEQ_TYPE = BigInteger().with_variant(Integer(), "sqlite")
+HOUSE = ""  # the campaign key of house content in rollups (a key column cannot be NULL)
+
+
+class PopBatchRecord(Base):
+    """A verified batch: the exact bytes the device signed, its signature and the key that
+    verified it, so anyone can check any of its plays again without our code."""
+
+    __tablename__ = "pop_batches"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True,
+                                    doc="sha256 of the signed message")
+    batch_id: Mapped[str] = mapped_column(String(64))
+    device_id: Mapped[str] = mapped_column(String(40))
+    screen_id: Mapped[str] = mapped_column(String(40), index=True)
+    venue_org_id: Mapped[str] = mapped_column(String(40))
+    public_key: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(String(200))
+    message: Mapped[str] = mapped_column(Text)
+    records: Mapped[int] = mapped_column(Integer)
+    transport: Mapped[str] = mapped_column(String(10))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class PopPlay(Base):
+    """One stored play: the record's facts, what it counts for, and why not if it is flagged.
+
+    `seq` orders plays as they were committed; it is the export cursor.
+    """
+
+    __tablename__ = "pop_records"
+    __table_args__ = (Index("ix_pop_records_advertiser_org_id_seq", "advertiser_org_id", "seq"),
+                      Index("ix_pop_records_venue_org_id_seq", "venue_org_id", "seq"))
+
+    seq: Mapped[int] = mapped_column(SEQ_TYPE, primary_key=True, autoincrement=True)
+    play_id: Mapped[str] = mapped_column(String(64), unique=True)
+    batch: Mapped[str] = mapped_column(ForeignKey("pop_batches.id"))
+    device_id: Mapped[str] = mapped_column(String(40))
+    screen_id: Mapped[str] = mapped_column(String(40))
+    campaign_id: Mapped[str | None] = mapped_column(String(64))
+    creative_id: Mapped[str] = mapped_column(String(64))
+    media_sha256: Mapped[str] = mapped_column(String(64))
+    started_ms: Mapped[int] = mapped_column(BigInteger)
+    ended_ms: Mapped[int] = mapped_column(BigInteger)
+    duration_ms: Mapped[int] = mapped_column(BigInteger)
+    expected_ms: Mapped[int] = mapped_column(BigInteger)
+    completed: Mapped[bool] = mapped_column(Boolean)
+    clock_offset_ms: Mapped[int] = mapped_column(BigInteger)
+    billable: Mapped[bool] = mapped_column(Boolean)
+    impressions_milli: Mapped[int] = mapped_column(BigInteger)
+    spend_cents: Mapped[int] = mapped_column(BigInteger)
+    flag: Mapped[str | None] = mapped_column(String(200), doc="why an eligible-looking play "
+                                                               "does not count")
+    advertiser_org_id: Mapped[str | None] = mapped_column(String(40))
+    venue_org_id: Mapped[str] = mapped_column(String(40))
+
+
+class _Totals:
+    """What every rollup adds up."""
+
+    plays: Mapped[int] = mapped_column(BigInteger, default=0)
+    billable_plays: Mapped[int] = mapped_column(BigInteger, default=0)
+    played_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    impressions_milli: Mapped[int] = mapped_column(BigInteger, default=0)
+    spend_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class _Rollup(_Totals):
+    """A period × screen × campaign × creative, with what reports filter and group by."""
+
+    period_column: ClassVar[str]
+
+    screen_id: Mapped[str] = mapped_column(String(40))
+    campaign_key: Mapped[str] = mapped_column(String(64))
+    creative_id: Mapped[str] = mapped_column(String(64))
+    venue_id: Mapped[str] = mapped_column(String(40))
+    venue_org_id: Mapped[str] = mapped_column(String(40))
+    advertiser_org_id: Mapped[str | None] = mapped_column(String(40))
+    currency: Mapped[str | None] = mapped_column(String(3))
+
+    @declared_attr.directive
+    @classmethod
+    def __table_args__(cls) -> tuple[PrimaryKeyConstraint | Index, ...]:
+        name, period = cls.__tablename__, cls.period_column  # type: ignore[attr-defined]
+        # the period first: a report over a time range is a range scan of the key
+        return (PrimaryKeyConstraint(period, "screen_id", "campaign_key", "creative_id"),
+                Index(f"ix_{name}_advertiser_org_id_{period}", "advertiser_org_id", period),
+                Index(f"ix_{name}_venue_org_id_{period}", "venue_org_id", period),
+                Index(f"ix_{name}_campaign_key_{period}", "campaign_key", period))
+
+
+class PopHourly(_Rollup, Base):
+    """Plays per UTC hour (hours since the epoch)."""
+
+    __tablename__ = "pop_hourly"
+    period_column = "hour"
+
+    hour: Mapped[int] = mapped_column(Integer)
+
+
+class PopDaily(_Rollup, Base):
+    """Plays per UTC day (days since the epoch): what long reports read."""
+
+    __tablename__ = "pop_daily"
+    period_column = "day"
+
+    day: Mapped[int] = mapped_column(Integer)
+
+
+class CampaignDelivery(_Totals, Base):
+    """A campaign's whole delivery: the rollup campaign pages and pacing read, and where spend
+    accrues (`carry_micros`: the fraction of a cent not charged yet, in millionths)."""
+
+    __tablename__ = "campaign_delivery"
+
+    campaign_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    carry_micros: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class PopScreen(Base):
+    """Per screen: how many batches and plays arrived, and when the last one did."""
+
+    __tablename__ = "pop_screens"
+
+    screen_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    batches: Mapped[int] = mapped_column(BigInteger, default=0)
+    records: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_batch_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -1,0 +1,119 @@
+"""HTTP routes of reporting: devices upload proof of play; people and API keys read reports, the
+raw export and the signed batches behind it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.responses import StreamingResponse
+
+from control_plane.auth.dependencies import CurrentPrincipal
+from control_plane.auth.policy import Action, Resource, authorize
+from control_plane.db import DbSession, utcnow
+from control_plane.devices.router import CurrentDevice
+from control_plane.errors import Invalid
+from control_plane.reporting import service as reporting_service
+from control_plane.reporting.export import MAX_LIMIT
+from control_plane.reporting.schemas import BatchRead, DeliveryReport
+from shared.pop import PopBatch, PopReceipt, verify
+
+device_api = APIRouter(prefix="/v1/device", tags=["device"])
+router = APIRouter(prefix="/v1", tags=["reporting"])
+DEFAULT_PERIOD = timedelta(days=30)
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+@device_api.post("/pop", response_model=PopReceipt,
+                 summary="Upload a signed batch of proof of play (idempotent by play id)",
+                 responses={403: {"description": "bad_signature: not signed by this device"}})
+def upload_pop(body: PopBatch, device: CurrentDevice, request: Request,
+               session: DbSession) -> PopReceipt:
+    return reporting_service.ingest(session=session, device=device, batch=body,
+                                    policy=reporting_service.policy(request.app.state.settings))
+
+
+def _period(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
+    end = end or utcnow()
+    start = start or end - DEFAULT_PERIOD
+    for name, value in (("from", start), ("to", end)):
+        if value.tzinfo is None:
+            raise Invalid(f"`{name}` needs a time zone (RFC 3339, e.g. 2026-12-01T00:00:00Z)",
+                          code="invalid_period")
+        if not EARLIEST <= value <= LATEST:
+            raise Invalid(f"`{name}` must be between 1970 and 9000", code="invalid_period")
+    return start, end
+
+
+@router.get("/reports/delivery", response_model=DeliveryReport,
+            summary="Plays, seconds, impressions and spend (or earnings), grouped, for the caller",
+            responses={200: {"content": {"text/csv": {}},
+                             "description": "JSON, or CSV with ?format=csv"}})
+def delivery_report(
+        session: DbSession, principal: CurrentPrincipal,
+        group_by: Annotated[str, Query(max_length=200, description=(
+            "Comma-separated: campaign, creative, screen, venue, hour, day (UTC); "
+            "empty: one row per currency"))] = "",
+        start: Annotated[datetime | None, Query(alias="from", description=(
+            "Floored to the hour; default: 30 days before `to`"))] = None,
+        end: Annotated[datetime | None, Query(alias="to", description=(
+            "Ceiled to the hour; default: now"))] = None,
+        campaign_id: Annotated[str | None, Query(max_length=64)] = None,
+        screen_id: Annotated[str | None, Query(max_length=64)] = None,
+        venue_id: Annotated[str | None, Query(max_length=64)] = None,
+        format: Literal["json", "csv"] = "json") -> DeliveryReport | Response:
+    authorize(principal, Resource.report, Action.read)
+    scope = reporting_service.scope_of(principal)
+    start, end = _period(start, end)
+    report = reporting_service.delivery_report(
+        session=session, scope=scope, start=start, end=end,
+        group_by=[g.strip() for g in group_by.split(",") if g.strip()],
+        filters=reporting_service.Filters(campaign_id, screen_id, venue_id))
+    if format == "csv":
+        name = f"delivery-{report.start:%Y%m%dT%H}-{report.end:%Y%m%dT%H}.csv"
+        return StreamingResponse(report.csv_lines(), media_type="text/csv; charset=utf-8",
+                                 headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return DeliveryReport(start=report.start, end=report.end, group_by=list(report.group_by),
+                          notes=report.notes, rows=report.rows, totals=report.totals())
+
+
+@router.get("/pop", summary="Raw proof of play as NDJSON, oldest first, by cursor",
+            response_class=StreamingResponse,
+            responses={200: {"content": {"application/x-ndjson": {}}, "description": (
+                "One play per line; X-Next-Cursor is the cursor to ask with next "
+                "(X-More: true while more are waiting)")}})
+def export_pop(session: DbSession, principal: CurrentPrincipal,
+               after: Annotated[str, Query(pattern=r"^[0-9]{1,18}$", description=(
+                   "The X-Next-Cursor of the previous page (0: from the start)"))] = "0",
+               limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 1000) -> StreamingResponse:
+    authorize(principal, Resource.pop_export, Action.read)
+    scope = reporting_service.scope_of(principal)
+    page = reporting_service.export_page(session=session, scope=scope, after=int(after),
+                                         limit=limit)
+
+    def lines() -> Iterator[bytes]:
+        for line in page.lines:
+            yield json.dumps(line, separators=(",", ":")).encode() + b"\n"
+
+    headers = {"X-Next-Cursor": str(page.next_cursor), "X-More": str(page.more).lower()}
+    if page.more:
+        headers["Link"] = f'</v1/pop?after={page.next_cursor}&limit={limit}>; rel="next"'
+    return StreamingResponse(lines(), media_type="application/x-ndjson", headers=headers)
+
+
+@router.get("/pop/batches/{batch}", response_model=BatchRead,
+            summary="A signed batch as stored: verify any of its plays without our code")
+def get_batch(batch: Annotated[str, Path(max_length=64)], session: DbSession,
+              principal: CurrentPrincipal) -> BatchRead:
+    authorize(principal, Resource.pop_export, Action.read)
+    found = reporting_service.batch(session=session, batch_digest=batch,
+                                    scope=reporting_service.scope_of(principal))
+    return BatchRead(id=found.id, batch_id=found.batch_id, device_id=found.device_id,
+                     screen_id=found.screen_id, public_key=found.public_key,
+                     signature=found.signature, message=found.message, records=found.records,
+                     transport=found.transport, received_at=found.received_at,
+                     verifies=verify(found.public_key, found.message.encode(), found.signature))

@@ -1,0 +1,39 @@
+"""Wire shapes of reports and stored batches (the upload's are in `shared/pop.py`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class DeliveryReport(BaseModel):
+    """A delivery report as JSON (the CSV has the same rows and columns, without totals)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    start: datetime = Field(alias="from", description="Start of the first whole hour covered")
+    end: datetime = Field(alias="to", description="End of the last whole hour covered")
+    group_by: list[str]
+    notes: list[str] = Field(default_factory=list)
+    rows: list[dict[str, Any]] = Field(description=(
+        "Per group and currency: plays (every stored play), billable_plays, seconds played, "
+        "impressions, and spend_cents (advertisers, platform) or earnings_cents (venues)"))
+    totals: list[dict[str, Any]] = Field(description="The rows added up, per currency")
+
+
+class BatchRead(BaseModel):
+    """A stored batch: `message` is the exact UTF-8 text the device signed."""
+
+    id: str = Field(description="sha256 of the signed message (the `batch` of exported plays)")
+    batch_id: str
+    device_id: str
+    screen_id: str
+    public_key: str = Field(description="The device's raw Ed25519 public key, standard base64")
+    signature: str = Field(description="Ed25519 signature of `message`, standard base64")
+    message: str
+    records: int
+    transport: str
+    received_at: datetime
+    verifies: bool = Field(description="Whether the signature verifies now (it always should)")

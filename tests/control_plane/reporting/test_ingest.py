@@ -1,0 +1,315 @@
+"""Proof-of-play ingestion over the API: signed by the paired device's own key, checked record by
+record, counted once however often it is sent, and billed by the rules (DESIGN.md, "Proof of
+play"; API.md, `POST /v1/device/pop`)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from datetime import UTC, datetime, timedelta
+
+import paho.mqtt.client as mqtt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from paho.mqtt.enums import CallbackAPIVersion
+
+from shared import topics
+from shared.pop import rfc3339_ms
+from tests.control_plane.reporting.conftest import pair_device
+from tests.helpers import error_code
+
+
+def delivery(net, campaign_id=None):
+    r = net.client.get(f"/v1/campaigns/{campaign_id or net.campaign['id']}",
+                       headers=net.advertiser.headers)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    return {k: body[k] for k in ("plays", "billable_plays", "impressions", "spend_cents")}
+
+
+def exported(net):
+    """Every stored play, as the platform's export shows it, by play id."""
+    r = net.client.get("/v1/pop?limit=10000", headers=net.admin)
+    assert r.status_code == 200, r.text
+    return {line["play_id"]: line for line in map(json.loads, r.text.splitlines())}
+
+
+def test_a_replayed_batch_counts_nothing_twice(network):
+    net, device = network, network.device
+    records = [device.record(net.campaign["id"], net.creative_id) for _ in range(4)]
+    batch = device.batch(records)
+
+    r = net.upload_pop(batch)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"accepted": 4, "duplicates": 0, "rejected": []}
+    # multiplier 2.5 and CPM 10.00: 4 plays are 10 impressions and 10 cents
+    once = delivery(net)
+    assert once == {"plays": 4, "billable_plays": 4, "impressions": 10.0, "spend_cents": 10}
+
+    assert net.upload_pop(batch).json() == {"accepted": 0, "duplicates": 4, "rejected": []}
+    # the agent re-sends two of them in a new batch, with a new play and one twice
+    fresh = device.record(net.campaign["id"], net.creative_id)
+    again = device.batch([records[0], fresh, records[1], fresh])
+    assert net.upload_pop(again).json() == {"accepted": 1, "duplicates": 3, "rejected": []}
+    assert delivery(net) == {"plays": 5, "billable_plays": 5, "impressions": 12.5,
+                             "spend_cents": 12}
+    assert len(exported(net)) == 5
+
+
+def test_a_forged_signature_rejects_the_whole_batch(network):
+    net, device = network, network.device
+    records = [device.record(net.campaign["id"], net.creative_id) for _ in range(3)]
+    forged = device.batch(records, key=Ed25519PrivateKey.generate())
+    r = net.upload_pop(forged)
+    assert r.status_code == 403 and error_code(r) == "bad_signature"
+
+    tampered = copy.deepcopy(device.batch(records))
+    tampered["records"][0]["duration_ms"] = 30_000  # changed after signing
+    r = net.upload_pop(tampered)
+    assert r.status_code == 403 and error_code(r) == "bad_signature"
+
+    # the same bytes in another spelling are other bytes: the signature covers them as sent
+    respelled = copy.deepcopy(device.batch(records))
+    respelled["records"][1]["started_at"] = respelled["records"][1]["started_at"] \
+        .replace("Z", "+00:00")
+    assert error_code(net.upload_pop(respelled)) == "bad_signature"
+
+    assert net.upload_pop(device.batch(records)).json()["accepted"] == 3
+    assert delivery(net)["plays"] == 3
+
+
+def test_another_devices_signature_is_rejected(network):
+    net, device = network, network.device
+    _, other = net.new_screen()
+    records = [device.record(net.campaign["id"], net.creative_id)]
+    # the other device signs as itself, but the token says it is this device's upload
+    signed_by_other = other.batch(records, key=other.key, device_id=other.device_id)
+    r = net.upload_pop(signed_by_other, device=device)
+    assert r.status_code == 403 and error_code(r) == "bad_signature"
+    # this device's own key, but claiming to be the other device
+    claims_other = device.batch(records, device_id=other.device_id)
+    assert error_code(net.upload_pop(claims_other)) == "bad_signature"
+    # without a device token (or with a person's token) there is nobody to verify for
+    r = net.client.post("/v1/device/pop", json=device.batch(records))
+    assert r.status_code == 401
+    r = net.client.post("/v1/device/pop", json=device.batch(records),
+                        headers=net.venue_owner.headers)
+    assert r.status_code == 401 and error_code(r) == "invalid_device_token"
+    assert delivery(net)["plays"] == 0
+
+
+def test_a_record_for_another_screen_is_rejected(network):
+    net, device = network, network.device
+    other_screen, other = net.new_screen()
+    theirs = device.record(net.campaign["id"], net.creative_id)
+    theirs["screen_id"] = other_screen["id"]
+    mine = device.record(net.campaign["id"], net.creative_id)
+    r = net.upload_pop(device.batch([theirs, mine]))
+    assert r.json() == {"accepted": 1, "duplicates": 0,
+                        "rejected": [{"play_id": theirs["play_id"], "code": "wrong_screen"}]}
+    # the other device, signing properly, may not report plays of this screen either
+    r = net.upload_pop(other.batch([device.record(net.campaign["id"], net.creative_id)]),
+                       device=other)
+    assert r.json()["rejected"][0]["code"] == "wrong_screen"
+    assert set(exported(net)) == {mine["play_id"]}
+
+
+def test_clock_sanity(network):
+    net, device = network, network.device
+    now = datetime.now(UTC)
+    cid, crid = net.campaign["id"], net.creative_id
+
+    def at(start, seconds=10.0, **changes):
+        return device.record(cid, crid, started_at=start, seconds=seconds, **changes)
+
+    slightly_ahead = at(now + timedelta(seconds=30))  # within the 120 s of allowed skew
+    future = at(now + timedelta(minutes=10))
+    ends_in_future = at(now - timedelta(seconds=5), seconds=200, expected_ms=200_000)
+    backwards = at(now - timedelta(minutes=5))
+    backwards["ended_at"] = rfc3339_ms(now - timedelta(minutes=6))
+    too_long = at(now - timedelta(minutes=3), seconds=60)  # 60 s of a 10 s creative
+    long_span = at(now - timedelta(minutes=4))
+    long_span["ended_at"] = rfc3339_ms(now - timedelta(minutes=2))  # duration_ms says 10 s
+    ancient = at(now - timedelta(days=400))
+    naive = at(now - timedelta(minutes=7))
+    naive["started_at"] = naive["started_at"].removesuffix("Z")
+    garbage = {"play_id": "not-a-record", "screen_id": device.screen_id}
+    nameless = {"nothing": "here"}
+    records = [slightly_ahead, future, ends_in_future, backwards, too_long, long_span, ancient,
+               naive, garbage, nameless]
+
+    r = net.upload_pop(device.batch(records))
+    assert r.status_code == 200, r.text
+    assert r.json()["accepted"] == 1 and r.json()["duplicates"] == 0
+    assert {x["play_id"]: x["code"] for x in r.json()["rejected"]} == {
+        future["play_id"]: "in_the_future", ends_in_future["play_id"]: "in_the_future",
+        backwards["play_id"]: "invalid_record", too_long["play_id"]: "too_long",
+        long_span["play_id"]: "too_long", ancient["play_id"]: "too_old",
+        naive["play_id"]: "invalid_record", "not-a-record": "invalid_record",
+        None: "invalid_record"}
+    assert set(exported(net)) == {slightly_ahead["play_id"]}
+
+    # sent again before its time, it is still refused, and nothing was stored meanwhile
+    r = net.upload_pop(device.batch([future]))
+    assert r.json()["rejected"] == [{"play_id": future["play_id"], "code": "in_the_future"}]
+
+
+def test_what_counts(network):
+    net, device = network, network.device
+    cid, crid = net.campaign["id"], net.creative_id
+    full = device.record(cid, crid)
+    just_enough = device.record(cid, crid, seconds=9.5)  # expected − 500 ms
+    short = device.record(cid, crid, seconds=9.49)
+    crashed = device.record(cid, crid, seconds=3, completed=False)
+    house = device.record(None, "house:default", seconds=10)
+    stranger = device.record("cmp_nobody", "crv_nobody")
+    wrong_creative = device.record(cid, "crv_of_another_campaign")
+    lies_about_length = device.record(cid, crid, seconds=2, expected_ms=2_000)
+    before_flight = device.record(cid, crid,
+                                  started_at=datetime.now(UTC) - timedelta(days=3))
+    r = net.upload_pop(device.batch([full, just_enough, short, crashed, house, stranger,
+                                     wrong_creative, lies_about_length, before_flight]))
+    assert r.json() == {"accepted": 9, "duplicates": 0, "rejected": []}
+
+    plays = exported(net)
+    billable = {p for p, line in plays.items() if line["billable"]}
+    assert billable == {full["play_id"], just_enough["play_id"]}
+    assert plays[house["play_id"]]["flag"] is None  # house content: stored, never billed
+    assert plays[crashed["play_id"]]["completed"] is False
+    assert plays[stranger["play_id"]]["flag"] == "unknown campaign"
+    assert plays[wrong_creative["play_id"]]["flag"] == \
+        "not an approved creative of the campaign"
+    assert "is not the creative's 10 s" in plays[lies_about_length["play_id"]]["flag"]
+    assert plays[before_flight["play_id"]]["flag"] == "outside the campaign's flight"
+    # the campaign's own plays are counted; only the billable ones make impressions and spend
+    assert delivery(net) == {"plays": 7, "billable_plays": 2, "impressions": 5.0,
+                             "spend_cents": 5}
+
+
+def test_plays_of_a_paused_or_untargeted_campaign_are_flagged(network):
+    net, device = network, network.device
+    elsewhere = net.approved_campaign(net.advertiser, name="Elsewhere", targeting={
+        "geo": {"lat": 43.3, "lon": 5.4, "radius_km": 5}})
+    cid = net.campaign["id"]
+    net.client.post(f"/v1/campaigns/{cid}/pause", headers=net.advertiser.headers)
+    paused = device.record(cid, net.creative_id)
+    far = device.record(elsewhere["id"], elsewhere["creatives"][0]["id"])
+    assert net.upload_pop(device.batch([paused, far])).json()["accepted"] == 2
+    plays = exported(net)
+    assert plays[paused["play_id"]]["flag"] == "campaign paused"
+    assert plays[far["play_id"]]["flag"].startswith("outside the geo radius")
+    assert not any(line["billable"] for line in plays.values())
+
+
+def test_outside_opening_hours_or_dayparts_is_flagged(network):
+    net = network
+    owner = net.venue_owner
+    # a venue open on no day at all, and a campaign that only runs on no day of this week
+    venue = net.client.post("/v1/venues", headers=owner.headers, json={
+        "name": "Closed", "lat": 48.85, "lon": 2.35, "timezone": "Europe/Paris",
+        "venue_type_id": 1, "opening_hours": {}}).json()
+    screen = net.client.post(f"/v1/venues/{venue['id']}/screens", headers=owner.headers,
+                             json={"name": "s", "width_px": 1920, "height_px": 1080}).json()
+    closed = pair_device(net.client, owner, screen["id"])
+    now = datetime.now(UTC)
+    other_days = [d for i, d in enumerate(("mon", "tue", "wed", "thu", "fri", "sat", "sun"))
+                  if abs(i - now.weekday()) > 1 and abs(i - now.weekday()) < 6]
+    late = net.approved_campaign(net.advertiser, name="Weekday lunch", dayparts=[
+        {"weekdays": other_days, "start": "12:00", "end": "13:00"}])
+    r = net.upload_pop(closed.batch([closed.record(net.campaign["id"], net.creative_id)]),
+                       device=closed)
+    assert r.json()["accepted"] == 1
+    r = net.upload_pop(net.device.batch([net.device.record(late["id"],
+                                                           late["creatives"][0]["id"])]))
+    assert r.json()["accepted"] == 1
+    flags = {line["flag"] for line in exported(net).values()}
+    assert flags == {"outside the venue's opening hours", "outside the campaign's dayparts"}
+
+
+def test_impressions_use_the_multiplier_in_effect_when_the_play_started(network):
+    net, device = network, network.device
+    cid, crid = net.campaign["id"], net.creative_id
+    before = datetime.now(UTC) - timedelta(minutes=10)
+    r = net.client.patch(f"/v1/screens/{device.screen_id}", headers=net.venue_owner.headers,
+                         json={"audience_multiplier": 4.0, "audience_source": "camera count"})
+    assert r.status_code == 200, r.text
+    # an offline screen's play from before the change arrives after it: the old multiplier
+    late = device.record(cid, crid, started_at=before)
+    current = device.record(cid, crid, started_at=datetime.now(UTC))  # ends a little ahead
+    assert net.upload_pop(device.batch([late, current])).json()["accepted"] == 2
+    plays = exported(net)
+    assert plays[late["play_id"]]["impressions"] == 2.5
+    assert plays[current["play_id"]]["impressions"] == 4.0
+    assert delivery(net)["impressions"] == 6.5
+
+
+def test_spend_stops_at_the_budget(network):
+    net, device = network, network.device
+    small = net.approved_campaign(net.advertiser, name="Small", budget_cents=10,
+                                  cpm_cents=1_000)
+    crid = small["creatives"][0]["id"]
+    # 2.5 impressions at 10.00 per thousand: 2.5 cents a play, 10 cents after 4 plays
+    records = [device.record(small["id"], crid) for _ in range(7)]
+    assert net.upload_pop(device.batch(records)).json()["accepted"] == 7
+    assert delivery(net, small["id"]) == {"plays": 7, "billable_plays": 7,
+                                          "impressions": 17.5, "spend_cents": 10}
+    spends = [line["spend_cents"] for line in exported(net).values()]
+    assert sum(spends) == 10 and sorted(spends) == [0, 0, 0, 2, 2, 3, 3]
+    r = net.client.get(f"/v1/reports/delivery?campaign_id={small['id']}",
+                       headers=net.advertiser.headers)
+    assert r.json()["totals"][0]["spend_cents"] == 10
+
+    # the scheduler's pacing sees the budget spent: no more slots on the screen
+    r = net.client.get(f"/v1/screens/{device.screen_id}/timeline",
+                       headers=net.venue_owner.headers)
+    assert "budget spent" in r.json()["exclusions"][small["id"]]
+
+
+def test_more_plays_in_an_hour_than_the_loop_holds_are_rejected(network):
+    net, device = network, network.device
+    hour = (datetime.now(UTC) - timedelta(hours=2)).replace(minute=0, second=0, microsecond=0)
+    cid, crid = net.campaign["id"], net.creative_id
+    # a 10 s creative can play at most 360 times an hour (+1 for the hour's last instant)
+    records = [device.record(cid, crid, started_at=hour + timedelta(seconds=i * 9.9))
+               for i in range(364)]
+    first = net.upload_pop(device.batch(records[:300])).json()
+    assert first == {"accepted": 300, "duplicates": 0, "rejected": []}
+    second = net.upload_pop(device.batch(records[299:])).json()
+    assert second["accepted"] == 61 and second["duplicates"] == 1
+    assert [x["play_id"] for x in second["rejected"]] == [r["play_id"] for r in records[361:]]
+    assert {x["code"] for x in second["rejected"]} == {"too_many_plays"}
+    # house content is limited by slots too, separately
+    houses = [device.record(None, "house:default", started_at=hour + timedelta(seconds=i))
+              for i in range(10)]
+    assert net.upload_pop(device.batch(houses)).json()["accepted"] == 10
+
+
+def test_a_batch_over_mqtt_counts_like_one_over_http(broker_network):
+    net, device = broker_network, broker_network.device
+    records = [device.record(net.campaign["id"], net.creative_id) for _ in range(3)]
+    batch = device.batch(records)
+    publisher = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    publisher.username_pw_set(device.mqtt["username"], device.mqtt["password"])
+    host, port = device.mqtt["url"].removeprefix("mqtt://").split(":")
+    publisher.connect(host, int(port))
+    publisher.loop_start()
+    try:
+        publisher.publish(topics.pop(device.screen_id), json.dumps(batch), qos=1) \
+            .wait_for_publish(10)
+        # a forged batch on the same topic changes nothing
+        forged = device.batch([device.record(net.campaign["id"], net.creative_id)],
+                              key=Ed25519PrivateKey.generate())
+        publisher.publish(topics.pop(device.screen_id), json.dumps(forged), qos=1) \
+            .wait_for_publish(10)
+        deadline = time.monotonic() + 30
+        while delivery(net)["plays"] < 3:
+            assert time.monotonic() < deadline, "the MQTT batch never arrived"
+            time.sleep(0.05)
+    finally:
+        publisher.loop_stop()
+        publisher.disconnect()
+    # the agent uploads the same batch over HTTP to get its receipt: all duplicates
+    assert net.upload_pop(batch).json() == {"accepted": 0, "duplicates": 3, "rejected": []}
+    assert delivery(net)["plays"] == 3
+    assert {line["play_id"] for line in exported(net).values()} == \
+        {r["play_id"] for r in records}
