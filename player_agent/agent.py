@@ -166,13 +166,13 @@ class Agent:
                 while not (self.stop_event.is_set() or self.revoked.is_set()):
                     self.stop_event.wait(0.5)
                 session, self.session = self.session, None
+                if self.stop_event.is_set():
+                    self._stop_playback(threads)  # closes the last play, so the flush has it
                 session.close(flush=not self.revoked.is_set())
                 if self.revoked.is_set():
                     self._forget_pairing()
         finally:
-            self.playback.stop()
-            for thread in threads:
-                thread.join(timeout=STOP_FLUSH_S)
+            self._stop_playback(threads)
             self.player.close()
             self.journal.close()
             self.api.close()
@@ -181,6 +181,11 @@ class Agent:
     def stop(self) -> None:
         """Ask `run()` to return."""
         self.stop_event.set()
+
+    def _stop_playback(self, threads: list[threading.Thread]) -> None:
+        self.playback.stop()
+        for thread in threads:
+            thread.join(timeout=STOP_FLUSH_S)
 
     def _forget_pairing(self) -> None:
         log.warning("this unit was unpaired: showing a new pairing code")

@@ -118,6 +118,7 @@ class Playback:
 
     def _open(self, choice: Choice, started: Event) -> str | None:
         started_at = self.clock.to_utc(started.wall_s)
+        self.programme.playing_kind = choice.kind
         self.now_playing = {"kind": choice.kind, "label": choice.playable.label,
                             "started_at": started_at.isoformat(),
                             "campaign_id": choice.item.campaign_id if choice.item else None,

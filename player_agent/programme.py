@@ -57,6 +57,7 @@ class Programme:
         self._overlay: tuple[Path, float] | None = None
         self._broken: set[str] = set()
         self.message = "starting"
+        self.playing_kind: str | None = None  # set by the playback loop
         self.venue_line = "digital signage by ADSBIN"
 
     # --- changes from other threads ---------------------------------------------------------
@@ -72,15 +73,15 @@ class Programme:
             return self._generation
 
     def adopt(self, playlist: Playlist) -> None:
-        """A validated playlist whose media are cached: it plays from the next item boundary
-        (at once if only a card is showing)."""
+        """A validated playlist whose media are cached. It takes over at the next item boundary
+        when an ad is playing (cutting a paid play would make it unbillable), at once when only
+        filler is (house content or a card)."""
         with self._lock:
-            first = self._playlist is None
-            if first:
+            if self._playlist is None:
                 self._playlist, self._media = playlist, {m.sha256: m for m in playlist.media}
             else:
                 self._pending = playlist
-            self._bump(cut=first)  # the first one replaces the built-in card at once
+            self._bump(cut=self.playing_kind != "campaign")
 
     @property
     def playlist(self) -> Playlist | None:
@@ -150,6 +151,7 @@ class Programme:
             card = cards.builtin_card(self.cards_dir, self.screen_size, message=message)
             return Choice(Playable(card, "image", self.card_s, "built-in card"), "card")
         if item.media_sha256 == BUILTIN_CARD:  # the venue has no house content of its own
+            self.message = "the built-in card (no house content)"
             card = cards.builtin_card(self.cards_dir, self.screen_size, message=self.venue_line)
             return Choice(Playable(card, "image", float(item.duration_s), "built-in card"),
                           "card")
