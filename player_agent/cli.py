@@ -62,6 +62,7 @@ def run(
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(levelname)s %(name)s: %(message)s" if under_systemd else
                         "%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request drowns the rest
     from player_agent.agent import Agent
     from player_agent.render import RendererUnavailable
 

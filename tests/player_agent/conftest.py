@@ -281,11 +281,12 @@ def agent_settings(stack: Stack, state_dir: Path, **changes: Any) -> AgentSettin
                          **(AGENT_TIMINGS | changes))
 
 
-def agent_process(stack: Stack, state_dir: Path, **changes: Any) -> subprocess.Popen[str]:
-    """`python -m player_agent` as its own process (to be killed with -9)."""
+def agent_process(stack: Stack, state_dir: Path, **changes: Any) -> subprocess.Popen[bytes]:
+    """`python -m player_agent` as its own process (to be killed with -9); it logs to
+    `agent.log` beside its state dir."""
     env = {**os.environ, **{f"ADSBIN_AGENT_{k.upper()}": str(v)
                             for k, v in (AGENT_TIMINGS | changes).items()}}
-    return subprocess.Popen([sys.executable, "-m", "player_agent", "--server", stack.agent_url,
-                             "--state-dir", str(state_dir), "--renderer", "null"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True)
+    with (state_dir.parent / "agent.log").open("ab") as log:
+        return subprocess.Popen([sys.executable, "-m", "player_agent", "--server",
+                                 stack.agent_url, "--state-dir", str(state_dir), "--renderer",
+                                 "null"], env=env, stdout=log, stderr=log)
