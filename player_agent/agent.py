@@ -268,10 +268,11 @@ class Agent:
             self.api.upload(command.upload_url, data, "image/png")
             return Done(f"uploaded {len(data)} bytes", {"bytes": len(data)})
 
-        def identify(_: Command) -> Done:
+        def identify(command: Command) -> Done:
             creds = session.credentials
             card = cards.identify_card(self.state.cards_dir, self.programme.screen_size,
-                                       screen_name=None, screen_id=creds.screen_id,
+                                       screen_name=command.screen_name,
+                                       screen_id=creds.screen_id,
                                        device_id=creds.device_id)
             self.programme.identify(card, self.settings.identify_s)
             return Done(f"shown for {self.settings.identify_s:g} s")

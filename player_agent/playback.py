@@ -24,7 +24,7 @@ from player_agent.render import Event, MediaPlayer
 from player_agent.state import new_play_id
 
 PROGRESS_EVERY_S = 5.0  # how often an open play's progress is written (what a crash keeps)
-EVENT_WAIT_S = 0.5
+EVENT_WAIT_S = 0.2  # also how soon a cut (identify, a new code) is noticed
 MAX_OVERRUN_FACTOR = 3.0  # an item running this many times its length (+30 s) is wedged
 START_FAILURE_PAUSE_S = 1.0
 

@@ -112,6 +112,7 @@ class Command(Wire):
     type: CommandType
     expires_at: datetime
     upload_url: str | None = Field(None, description="screenshot: where to PUT the PNG")
+    screen_name: str | None = Field(None, description="identify: the name to show")
 
 
 class CommandAck(Wire):

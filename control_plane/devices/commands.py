@@ -50,13 +50,15 @@ def create(*, session: Session, screen_id: str, device_id: str, type: CommandTyp
     return command
 
 
-def message(command: Command, store: ObjectStore) -> CommandMessage:
-    """What the device receives for a command."""
+def message(command: Command, store: ObjectStore,
+            screen_name: str | None = None) -> CommandMessage:
+    """What the device receives for a command (identify also carries the screen's name)."""
     upload_url = store.signed_url(command.screenshot_key, method="PUT",
                                   content_type="image/png",
                                   expires_in_s=UPLOAD_URL_TTL_S) if command.screenshot_key else None
     return CommandMessage(id=command.id, type=command.type,
-                          expires_at=command.expires_at, upload_url=upload_url)
+                          expires_at=command.expires_at, upload_url=upload_url,
+                          screen_name=screen_name if command.type == "identify" else None)
 
 
 def expire_due(session: Session, command: Command) -> Command:

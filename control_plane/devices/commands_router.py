@@ -77,7 +77,7 @@ def send(screen_id: Id, body: CommandCreate, request: Request, session: DbSessio
         ttl_s=body.ttl_s or app.state.settings.command_ttl_s, user_id=principal.user_id)
     store = app.state.object_store
     published = publish_command(getattr(app.state, "bridge", None), screen.id,
-                                commands_service.message(command, store))
+                                commands_service.message(command, store, screen.name))
     return command_read(command, store).model_copy(update={"published": published})
 
 
@@ -98,7 +98,8 @@ def get_command(screen_id: Id, command_id: Id, request: Request, session: DbSess
 def pending(device: CurrentDevice, request: Request,
             session: DbSession) -> list[CommandMessage]:
     store = request.app.state.object_store
-    return [commands_service.message(c, store)
+    name = venues_service.get_screen(session=session, screen_id=device.screen_id).name
+    return [commands_service.message(c, store, name)
             for c in commands_service.pending(session=session, device_id=device.id)]
 
 
