@@ -19,6 +19,7 @@ from pathlib import Path
 from shared.agent import AgentConfig, write_private_json
 
 UNIT_PATH = Path("/etc/systemd/system/adsbin-agent.service")
+WATCHDOG_S = 60
 STATE_ROOT = Path("/var/lib")  # where systemd's StateDirectory= lives
 SYSTEMCTL_TIMEOUT_S = 60
 
@@ -73,10 +74,16 @@ def render_unit(*, config_path: Path, state_dir: Path, python: str = sys.executa
     exec_start = " ".join(unit_quote(a) for a in
                           (python, "-m", "player_agent", "--config", str(config_path)))
     service = [
-        "Type=simple",
+        # The agent says READY=1 once playing, and WATCHDOG=1 only while playback advances:
+        # a wedged process (not just a wedged renderer, which it restarts itself) is killed.
+        "Type=notify",
+        "NotifyAccess=main",
+        f"WatchdogSec={WATCHDOG_S}",
         f"ExecStart={exec_start}",
         "Restart=always",
         "RestartSec=5",
+        # glibc's per-thread malloc arenas cost tens of MB of RSS next to libvlc's decoders
+        "Environment=MALLOC_ARENA_MAX=2",
         *([f"User={user}"] if user else []),
         "Environment=PYTHONUNBUFFERED=1",
         *([f"Environment={unit_quote(f'DISPLAY={display}')}"] if display else []),

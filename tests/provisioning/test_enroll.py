@@ -48,6 +48,7 @@ def test_enroll_writes_a_private_config_and_the_unit(cli, tmp_path):
     text = unit.read_text()
     for line in (f"ExecStart={sys.executable} -m player_agent --config {config}",
                  "Restart=always", "RestartSec=5", "After=network-online.target",
+                 "Type=notify", "NotifyAccess=main", "WatchdogSec=60",
                  "Wants=network-online.target", f"ReadWritePaths=-{state}",
                  "WantedBy=multi-user.target"):
         assert line in text.splitlines(), line
