@@ -58,6 +58,7 @@ class Proxy:
         self.target_port = target_port
         self.rate_bytes_s = rate_bytes_s
         self.port = free_port()
+        self.bytes_down = 0  # what came back from the target
         self._sockets: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._listener: socket.socket | None = None
@@ -105,13 +106,15 @@ class Proxy:
                 continue
             with self._lock:
                 self._sockets |= {client, upstream}
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+            for a, b, down in ((client, upstream, False), (upstream, client, True)):
+                threading.Thread(target=self._pump, args=(a, b, down), daemon=True).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket, down: bool) -> None:
         try:
             while data := src.recv(16384):
                 dst.sendall(data)
+                if down:
+                    self.bytes_down += len(data)
                 if self.rate_bytes_s:
                     time.sleep(len(data) / self.rate_bytes_s)
         except OSError:
