@@ -151,8 +151,10 @@ class Stack:
         assert r.status_code == 200, r.text
         return dict(r.json())
 
-    def campaign(self, media: Path, *, duration_s: int | None = 5) -> dict[str, Any]:
-        """An approved campaign of one creative, targeting the whole network."""
+    def campaign(self, media: Path, *, duration_s: int | None = 5, category: str = "1010",
+                 share_of_voice: float | None = None) -> dict[str, Any]:
+        """An approved campaign of one creative, targeting the whole network (asap: every slot
+        it can get, unless given a share of voice)."""
         advertiser = signup(self.http, "advertiser")
         with media.open("rb") as f:
             uploaded = self.http.post("/v1/media", headers=advertiser.headers,
@@ -160,11 +162,12 @@ class Stack:
         until(lambda: self.http.get(f"/v1/media/{uploaded['id']}", headers=advertiser.headers)
               .json()["status"] == "ready", 60, "media ready")
         campaign = self.http.post("/v1/campaigns", headers=advertiser.headers, json={
-            "name": f"Campaign {media.name}", "category": "1010",
+            "name": f"Campaign {media.name}", "category": category,
             "start_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
             "end_at": (datetime.now(UTC) + timedelta(days=7)).isoformat(),
             "budget_cents": 10_000_000, "cpm_cents": 500, "currency": "EUR",
-            "pacing": "asap"}).json()
+            "pacing": "asap"} | ({"share_of_voice": share_of_voice} if share_of_voice else {})
+                                  ).json()
         url = f"/v1/campaigns/{campaign['id']}"
         body = {"media_id": uploaded["id"]} | ({"duration_s": duration_s} if duration_s else {})
         assert self.http.post(f"{url}/creatives", headers=advertiser.headers,
