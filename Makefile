@@ -13,7 +13,7 @@ bootstrap:
 run: bootstrap
 	@$(BIN)/adsbin migrate
 	@$(BIN)/adsbin demo
-	@$(BIN)/adsbin serve --host $(HOST) --port $(PORT)
+	@$(BIN)/adsbin serve --host $(HOST) --port $(PORT) --demo
 
 test: bootstrap lint
 	@$(BIN)/pytest $(PYTEST_ARGS)

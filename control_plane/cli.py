@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import subprocess
 import sys
+import threading
+from pathlib import Path
 from typing import Annotated
 
+import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -124,18 +129,52 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
     log_level: Annotated[str, typer.Option()] = "info",
+    demo: Annotated[bool, typer.Option(help="Also set up the demo venue, campaign and a "
+                                            "paired player agent (what make run does)")] = False,
 ) -> None:
-    """Serve the API (and, later, the dashboard, worker, scheduler and embedded broker)."""
+    """Serve the API with the worker, the scheduler and the embedded broker (unless told they
+    run elsewhere)."""
     import uvicorn
 
     from control_plane.app import create_app
 
     _check_migrated()
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    if "ADSBIN_PUBLIC_URL" not in os.environ:  # nobody said: it is where we listen
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+        os.environ["ADSBIN_PUBLIC_URL"] = f"http://{shown}:{port}"
+        get_settings.cache_clear()
     settings = get_settings()
     console.print(f"[bold green]ADSBIN control plane[/] on http://{host}:{port}  "
                   f"(API docs: http://{host}:{port}/docs, public URL {settings.public_url})")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+    stop = threading.Event()
+    agents: list[subprocess.Popen[bytes]] = []
+    if demo:
+        threading.Thread(target=_demo, args=(f"http://{host}:{port}", settings.data_dir, stop,
+                                             agents), daemon=True, name="demo").start()
+    try:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+    finally:
+        stop.set()
+        for agent in agents:
+            agent.terminate()
+            agent.wait(timeout=30)
+
+
+def _demo(url: str, data_dir: Path, stop: threading.Event,
+          agents: list[subprocess.Popen[bytes]]) -> None:
+    from control_plane import demo_run
+
+    def say(message: str) -> None:
+        console.print(f"[green]demo:[/] {message}")
+
+    try:
+        agent = demo_run.run(url, data_dir, stop, say=say)
+    except (demo_run.DemoError, httpx.HTTPError) as exc:
+        err.print(f"[bold red]demo:[/] {exc}")
+        return
+    if agent is not None:
+        agents.append(agent)
 
 
 @app.command()

@@ -107,6 +107,7 @@ class Agent:
     def __init__(self, settings: AgentSettings, *, player: MediaPlayer | None = None) -> None:
         self.settings = settings
         self.state = StateDir(settings.state_dir).create()
+        self._lock = self.state.lock()
         self.clock = Clock(self.state.root / "clock.json")
         self.cache = MediaCache(self.state.cache_dir, quota_bytes=settings.cache_quota_bytes,
                                 parallel=settings.max_parallel_downloads)
@@ -176,6 +177,7 @@ class Agent:
             self.player.close()
             self.journal.close()
             self.api.close()
+            self._lock.close()
             systemd.notify("STOPPING=1")
 
     def stop(self) -> None:

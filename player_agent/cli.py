@@ -65,9 +65,13 @@ def run(
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request drowns the rest
     from player_agent.agent import Agent
     from player_agent.render import RendererUnavailable
+    from player_agent.state import StateDirBusy
 
     try:
         agent = Agent(settings)
+    except StateDirBusy as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(1) from None
     except RendererUnavailable as exc:
         err.print(f"[bold red]error:[/] {exc}\n[dim]next:[/] install it, or run with "
                   "--renderer null to simulate")

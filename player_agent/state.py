@@ -7,6 +7,7 @@ else, so a power cut never leaves half a file that the next start would trip ove
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -16,7 +17,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import (
@@ -32,6 +33,10 @@ from shared.device import PairingTicket
 from shared.playlist import Playlist
 
 STATUS_STALE_S = 30.0  # a status file older than this means the agent is not running
+
+
+class StateDirBusy(RuntimeError):
+    """Another agent holds this state dir."""
 
 
 def write_atomic(path: Path, data: bytes, *, mode: int = 0o600) -> None:
@@ -88,6 +93,18 @@ class StateDir:
         """Make the dir (0700) if it is missing."""
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         return self
+
+    def lock(self) -> IO[bytes]:
+        """Hold the dir for this process (released when it exits, even by kill -9): two
+        agents on one state dir would share a journal and kick each other off the broker."""
+        handle = (self.root / "agent.lock").open("a+b")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise StateDirBusy(f"another agent is running on {self.root}; stop it first "
+                               "(or give this one its own --state-dir)") from None
+        return handle
 
     # --- the device key -------------------------------------------------------------------
 
