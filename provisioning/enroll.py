@@ -82,8 +82,6 @@ def render_unit(*, config_path: Path, state_dir: Path, python: str = sys.executa
         f"ExecStart={exec_start}",
         "Restart=always",
         "RestartSec=5",
-        # glibc's per-thread malloc arenas cost tens of MB of RSS next to libvlc's decoders
-        "Environment=MALLOC_ARENA_MAX=2",
         *([f"User={user}"] if user else []),
         "Environment=PYTHONUNBUFFERED=1",
         *([f"Environment={unit_quote(f'DISPLAY={display}')}"] if display else []),

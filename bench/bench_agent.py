@@ -1,0 +1,306 @@
+"""Benchmark: the player agent's figures, each next to a baseline measured in the same run.
+
+1. Gap between items, from libvlc's own event times (end of one item → "playing" of the next),
+   with the agent's playback loop (two players taking turns, the next item preloaded) over a
+   playlist of 1080p and 720p videos and images. Baseline: one libvlc player given the next file
+   only when the previous one ends (what a naive player does).
+2. Resident memory of the whole agent (`python -m player_agent`, real VLC, headless) playing a
+   video playlist from its cache — offline, so only playback is measured — sampled from
+   /proc/<pid>/status. Baseline: a bare python-vlc script playing the same files; also the agent
+   with the null renderer (what Python itself costs) and with one decoder thread.
+3. Sync: an unchanged playlist poll against a real control plane answers 304 with an empty
+   body; over many polls each media file is downloaded exactly once. Baseline: the 200 poll.
+Run: .venv/bin/python bench/bench_agent.py [--seconds 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from player_agent.cache import MediaCache
+from player_agent.clock import Clock
+from player_agent.journal import Journal
+from player_agent.playback import Playback
+from player_agent.programme import Programme
+from player_agent.render.vlc import VlcPlayer, vlc_options
+from player_agent.state import StateDir
+from shared.agent import AgentCredentials, write_private_json
+from shared.device import MqttCredentials
+from tests import media_samples
+from tests.player_agent.local import cached_playlist
+
+HD, SD = (1920, 1080), (1280, 720)
+
+
+def files(dir: Path) -> list[tuple[Path, int]]:
+    """Two 1080p videos, a 720p video and two pictures: what a playlist looks like."""
+    out = []
+    for n, (size, seconds) in enumerate([(HD, 3.0), (SD, 2.0), (HD, 2.0)]):
+        d = dir / f"v{n}"
+        d.mkdir()
+        out.append((media_samples.mp4(d, seconds=seconds, size=size, fps=30), int(seconds)))
+        p = dir / f"p{n}"
+        p.mkdir()
+        if n < 2:
+            out.append((media_samples.png(p, size=HD), 1))
+    return out
+
+
+def summary(samples: list[float]) -> str:
+    ordered = sorted(samples)
+    p95 = ordered[int(0.95 * (len(ordered) - 1))]
+    return (f"median {statistics.median(ordered):6.1f} ms   p95 {p95:6.1f} ms   "
+            f"max {ordered[-1]:6.1f} ms   n={len(ordered)}")
+
+
+def agent_gaps(dir: Path, seconds: float) -> list[float]:
+    player = VlcPlayer(headless=True)
+    cache = MediaCache(dir / "cache", quota_bytes=10**10)
+    clock = Clock()
+    programme = Programme(cache=cache, clock=clock, cards_dir=dir / "cards", screen_size=HD,
+                          card_s=1)
+    programme.adopt(cached_playlist(cache, files(dir)))
+    playback = Playback(player=player, programme=programme, journal=Journal(dir / "j.db"),
+                        clock=clock, screen_id=lambda: "scr_bench", stall_s=10,
+                        start_timeout_s=10)
+    thread = threading.Thread(target=playback.run, daemon=True)
+    thread.start()
+    time.sleep(seconds)
+    playback.stop()
+    thread.join(timeout=30)
+    player.close()
+    return list(playback.gaps_ms)
+
+
+def naive_gaps(dir: Path, seconds: float) -> list[float]:
+    import queue
+
+    import vlc
+
+    instance = vlc.Instance(vlc_options(headless=True, rotation_deg=0, extra=[]))
+    player = instance.media_player_new()
+    events: queue.Queue[tuple[str, float]] = queue.Queue()
+    manager = player.event_manager()
+    manager.event_attach(vlc.EventType.MediaPlayerPlaying,
+                         lambda _e: events.put(("playing", time.monotonic())))
+    manager.event_attach(vlc.EventType.MediaPlayerEndReached,
+                         lambda _e: events.put(("ended", time.monotonic())))
+    playlist = files(dir)
+    gaps, ended_at, n = [], None, 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        path, duration = playlist[n % len(playlist)]
+        media = instance.media_new_path(str(path))
+        if path.suffix == ".png":
+            media.add_option(f":image-duration={duration}")
+        player.set_media(media)
+        player.play()
+        while True:
+            kind, at = events.get(timeout=30)
+            if kind == "playing" and ended_at is not None:
+                gaps.append((at - ended_at) * 1000)
+            if kind == "ended":
+                ended_at = at
+                break
+        n += 1
+    player.release()
+    instance.release()
+    return gaps
+
+
+def rss_samples(argv: list[str], seconds: float, env: dict[str, str]) -> list[float]:
+    """VmRSS of a process, in MB, every 0.25 s after a 3 s warm-up."""
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    samples = []
+    try:
+        time.sleep(3)
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and proc.poll() is None:
+            for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    samples.append(int(line.split()[1]) / 1024)
+            time.sleep(0.25)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    if not samples:
+        raise RuntimeError(f"{argv[:3]} exited early")
+    return samples
+
+
+BARE_VLC = """
+import sys, time, vlc
+inst = vlc.Instance(["--intf=dummy", "--vout=dummy", "--aout=dummy", "--quiet"])
+p = inst.media_player_new()
+files = sys.argv[1:]
+n = 0
+while True:
+    p.set_media(inst.media_new_path(files[n % len(files)])); p.play()
+    time.sleep(0.2)
+    while p.get_state() not in (vlc.State.Ended, vlc.State.Error):
+        time.sleep(0.05)
+    n += 1
+"""
+
+
+def memory(dir: Path, seconds: float) -> None:
+    videos = [(p, d) for p, d in files(dir) if p.suffix == ".mp4"]
+    state = StateDir(dir / "agent").create()
+    cache = MediaCache(state.cache_dir, quota_bytes=10**10)
+    playlist = cached_playlist(cache, videos, screen_id="scr_bench")
+    state.save_playlist(playlist)
+    write_private_json(state.credentials_file, AgentCredentials(
+        server_url="http://127.0.0.1:9", device_id="dev_bench", screen_id="scr_bench",
+        device_token="offline", mqtt=MqttCredentials(url="mqtt://127.0.0.1:9", username="u",
+                                                     password="p")))
+    agent = [sys.executable, "-m", "player_agent", "--server", "http://127.0.0.1:9",
+             "--state-dir", str(state.root), "--renderer", "vlc"]
+    bare = [sys.executable, "-c", BARE_VLC, *[str(p) for p, _ in videos]]
+    env = {**os.environ, "ADSBIN_AGENT_HEADLESS": "true"}
+    print(f"\n2. resident memory playing {len(videos)} videos (1080p and 720p H.264, software "
+          f"decoding), {seconds:.0f} s of samples each")
+    one_thread = {"ADSBIN_AGENT_VLC_OPTIONS": '["--avcodec-threads=1"]'}
+    for label, argv, extra in (
+            ("baseline: bare python-vlc script", bare, {}),
+            ("agent, null renderer (Python side)", [*agent[:-1], "null"], {}),
+            ("agent, VLC", agent, {}),
+            ("agent, VLC --avcodec-threads=1", agent, one_thread)):
+        rss = rss_samples(argv, seconds, env | extra)
+        print(f"   {label:40s} median {statistics.median(rss):6.1f} MB   max {max(rss):6.1f} MB")
+    print("   target: agent ≤ 80 MB")
+
+
+def sync(dir: Path, seconds: float) -> None:
+    """Polls of an unchanged playlist against a real control plane, and the downloads."""
+    import httpx
+
+    from control_plane import migrate
+    from control_plane.app import create_app
+    from control_plane.orgs import service as orgs_service
+    from control_plane.settings import Settings
+    from player_agent.agent import Agent
+    from player_agent.render.null import NullPlayer
+    from player_agent.settings import AgentSettings
+    from tests.live import free_port, serve_app
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    settings = Settings(data_dir=dir / "var", database_url=f"sqlite:///{dir / 'cp.db'}",
+                        public_url=url, run_broker=False, run_scheduler=False,
+                        _env_file=None)  # type: ignore[call-arg]
+    settings.data_dir.mkdir()
+    migrate.upgrade(settings.database_url)
+    app = create_app(settings)
+    with serve_app(app, port), httpx.Client(base_url=url, timeout=60) as http:
+        def account(kind: str) -> dict[str, str]:
+            r = http.post("/v1/auth/signup", json={
+                "email": f"{kind}@bench.example.com", "password": "bench-password-1",
+                "name": kind, "org_name": kind, "org_kind": kind}).json()
+            return {"Authorization": f"Bearer {r['access_token']}"}
+
+        owner, advertiser = account("venue"), account("advertiser")
+        with app.state.sessionmaker() as session:
+            orgs_service.ensure_superuser(session=session, email="root@bench.example.com",
+                                          password="bench-password-1")
+        admin = {"Authorization": "Bearer " + http.post("/v1/auth/token", json={
+            "email": "root@bench.example.com", "password": "bench-password-1"}
+            ).json()["access_token"]}
+        venue = http.post("/v1/venues", headers=owner, json={
+            "name": "Bench", "lat": 0, "lon": 0, "timezone": "UTC", "venue_type_id": 1,
+            "opening_hours": {d: [["00:00", "24:00"]] for d in
+                              ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}}).json()
+        screen = http.post(f"/v1/venues/{venue['id']}/screens", headers=owner,
+                           json={"name": "S", "width_px": 1920, "height_px": 1080}).json()
+        for n in range(3):
+            d = dir / f"ad{n}"
+            d.mkdir()
+            with media_samples.png(d, size=(640 + n, 360)).open("rb") as f:
+                media = http.post("/v1/media", headers=advertiser,
+                                  files={"file": ("ad.png", f)}).json()
+            while http.get(f"/v1/media/{media['id']}", headers=advertiser
+                           ).json()["status"] != "ready":
+                time.sleep(0.2)
+            c = http.post("/v1/campaigns", headers=advertiser, json={
+                "name": f"c{n}", "category": ["1010", "1058", "1082"][n],
+                "start_at": "2026-01-01T00:00:00Z", "end_at": "2030-01-01T00:00:00Z",
+                "budget_cents": 10**8, "cpm_cents": 100, "currency": "EUR", "pacing": "asap",
+                "share_of_voice": 0.3}).json()
+            http.post(f"/v1/campaigns/{c['id']}/creatives", headers=advertiser,
+                      json={"media_id": media["id"], "duration_s": 5})
+            http.post(f"/v1/campaigns/{c['id']}/submit", headers=advertiser)
+            http.post(f"/v1/campaigns/{c['id']}/approve", headers=admin)
+
+        agent_settings = AgentSettings(server_url=url, state_dir=dir / "agent", renderer="null",
+                                       poll_interval_s=0.25, poll_jitter_s=0.0)
+        agent = Agent(agent_settings, player=NullPlayer())
+        thread = threading.Thread(target=agent.run, daemon=True)
+        thread.start()
+        while not (agent.pairing and agent.pairing.ticket):
+            time.sleep(0.05)
+        http.post(f"/v1/screens/{screen['id']}/pair", headers=owner,
+                  json={"code": agent.pairing.ticket.code})
+        while not (agent.session and agent.programme.playlist
+                   and len(agent.programme.playlist.media) == 3):
+            time.sleep(0.05)
+        token = {"Authorization": f"Bearer {agent.credentials.device_token}"}
+        time.sleep(seconds)
+        stats = agent.session.syncer.stats()
+        downloads, files_ = agent.cache.downloads, agent.cache.stats()["files"]
+        agent.stop()
+        thread.join(timeout=30)
+
+        def timed(headers: dict[str, str]) -> tuple[int, int, float]:
+            times, last = [], None
+            for _ in range(200):
+                start = time.perf_counter()
+                last = http.get("/v1/device/playlist", headers=headers)
+                times.append((time.perf_counter() - start) * 1000)
+            assert last is not None
+            return last.status_code, len(last.content), statistics.median(times)
+
+        full = timed(token)
+        etag = http.get("/v1/device/playlist", headers=token).headers["etag"]
+        unchanged = timed(token | {"If-None-Match": etag})
+    print(f"\n3. sync against a real control plane (SQLite, loopback), {seconds:.0f} s of polls "
+          "every 0.25 s")
+    print(f"   unchanged poll: HTTP {unchanged[0]}, {unchanged[1]} body bytes, median "
+          f"{unchanged[2]:.1f} ms   |  baseline, full poll: HTTP {full[0]}, {full[1]:,} body "
+          f"bytes, median {full[2]:.1f} ms")
+    print(f"   agent: {stats['polls']} polls, {stats['not_modified']} answered 304; "
+          f"{downloads} downloads for {files_} distinct files (target: one per hash)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60.0)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        print(f"1. gap between items over {args.seconds:.0f} s (libvlc event times)")
+        (root / "a").mkdir()
+        (root / "b").mkdir()
+        ours = agent_gaps(root / "a", args.seconds)
+        print(f"   agent (two players, preloaded):   {summary(ours)}")
+        naive = naive_gaps(root / "b", args.seconds)
+        print(f"   baseline (one player, on end):    {summary(naive)}")
+        print("   target: agent median ≤ 50 ms")
+        (root / "m").mkdir()
+        memory(root / "m", min(args.seconds, 20))
+        (root / "s").mkdir()
+        sync(root / "s", min(args.seconds, 20))
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
