@@ -141,13 +141,16 @@ def start_agent(base_url: str, state_dir: Path, log_file: Path) -> subprocess.Po
 
 
 def pair(http: httpx.Client, technician: dict[str, str], screen: dict[str, Any],
-         state_dir: Path) -> str:
+         state_dir: Path, agent: subprocess.Popen[bytes]) -> str:
     """Claim the code the agent shows for the demo screen (skipped if already paired)."""
     def status() -> dict[str, Any]:
+        if agent.poll() is not None:
+            raise DemoError(f"the player agent stopped (exit {agent.returncode}); see its log")
         try:
-            return dict(json.loads((state_dir / "status.json").read_text()))
+            current = dict(json.loads((state_dir / "status.json").read_text()))
         except (OSError, ValueError):
             return {}
+        return current if current.get("pid") == agent.pid else {}  # not an earlier run's
 
     current = _until("the agent to start", lambda: status().get("state") and status())
     if current.get("state") == "paired":
@@ -169,7 +172,7 @@ def run(base_url: str, data_dir: Path, stop: threading.Event,
             return None
         state_dir = data_dir / "agent"
         agent = start_agent(base_url, state_dir, data_dir / "agent.log")
-        how = pair(http, _token(http, "tech@demo.example.com"), screen, state_dir)
+        how = pair(http, _token(http, "tech@demo.example.com"), screen, state_dir, agent)
     say(f"player agent on screen '{screen['name']}' ({how}); log {data_dir / 'agent.log'}; "
         f"state: adsbin agent status --state-dir {state_dir}")
     return agent

@@ -1,8 +1,10 @@
-"""Small helpers the tests share: sign up, sign in, and read the error body."""
+"""Small helpers the tests share: sign up, sign in, read the error body, wait for a condition."""
 
 from __future__ import annotations
 
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,3 +66,14 @@ def error_code(response: Any) -> str:
 def with_settings(settings: Any, **updates: Any) -> Any:
     """A copy of `settings` with `updates`, validated like the environment would be."""
     return type(settings)(**{**settings.model_dump(), **updates})
+
+
+def until(predicate: Callable[[], Any], timeout_s: float = 30.0, what: str = "") -> Any:
+    """Poll `predicate` until it is truthy; its value."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what or predicate}")

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,7 +29,7 @@ from control_plane.orgs import service as orgs_service
 from player_agent.agent import Agent
 from player_agent.render.null import NullPlayer
 from player_agent.settings import AgentSettings
-from tests.helpers import PASSWORD, Account, bearer, signup, with_settings
+from tests.helpers import PASSWORD, Account, bearer, signup, until, with_settings
 from tests.live import free_port, serve_app
 
 ALWAYS_OPEN = {d: [["00:00", "24:00"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat",
@@ -38,17 +38,6 @@ AGENT_TIMINGS = {"poll_interval_s": 3.0, "poll_jitter_s": 0.5, "heartbeat_interv
                  "pop_upload_interval_s": 0.3, "retry_min_s": 0.2, "retry_max_s": 1.0,
                  "card_s": 1.0, "stall_s": 3.0, "start_timeout_s": 5.0, "identify_s": 2.0,
                  "clock_check_interval_s": 30.0}
-
-
-def until(predicate: Callable[[], Any], timeout_s: float = 30.0, what: str = "") -> Any:
-    """Poll `predicate` until it is truthy; its value."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what or predicate}")
 
 
 class Proxy:

@@ -18,7 +18,7 @@ from control_plane.app import create_app
 from control_plane.db import utcnow
 from shared import topics
 from tests.control_plane.devices.test_pairing import ask_code, venue_screen
-from tests.helpers import bearer, error_code, with_settings
+from tests.helpers import bearer, error_code, until, with_settings
 from tests.live import free_port
 
 HOOK_SECRET = "hook-secret-for-tests"
@@ -84,14 +84,6 @@ class Device:
         self.client.loop_stop()
 
 
-def until(predicate, timeout_s=5.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError("timed out")
 
 
 def screen_status(client, owner, screen):

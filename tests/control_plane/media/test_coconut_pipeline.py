@@ -4,7 +4,6 @@ sent to (a local server speaking) Coconut's job API, and its verified notificati
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import boto3
@@ -16,7 +15,7 @@ from control_plane.media.probe import MediaInfo
 from control_plane.media.transcode import FfmpegTranscoder, VideoTarget
 from tests import media_samples
 from tests.control_plane.media.test_coconut import API_KEY, FakeCoconut
-from tests.helpers import error_code, signup, with_settings
+from tests.helpers import error_code, signup, until, with_settings
 
 
 @pytest.fixture
@@ -38,14 +37,6 @@ def stack(settings, moto_s3, s3_bucket, coconut_api):
         yield app, client, coconut_api, moto_s3, s3_bucket
 
 
-def _wait(predicate, timeout_s=30):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("timed out")
 
 
 def _play_coconut(spec, source: Path, work: Path, moto: str, bucket: str) -> list[str]:
@@ -80,7 +71,7 @@ def test_a_video_is_converted_by_coconut(stack, tmp_path):
     with source.open("rb") as f:
         media = client.post("/v1/media", headers=account.headers,
                             files={"file": ("clip.mp4", f)}).json()
-    spec = _wait(lambda: coconut.received and coconut.received[0])
+    spec = until(lambda: coconut.received and coconut.received[0])
     assert spec["input"]["url"].startswith(moto) and "X-Amz-Signature" in spec["input"]["url"]
     job_id = next(iter(coconut.jobs))
     notify = spec["notification"]["url"].replace("http://testserver", "")
@@ -107,7 +98,7 @@ def test_a_video_is_converted_by_coconut(stack, tmp_path):
         body = client.get(f"/v1/media/{media['id']}", headers=account.headers).json()
         return body if body["status"] != "processing" else None
 
-    body = _wait(ready)
+    body = until(ready)
     assert body["status"] == "ready", body
     names = {r["name"]: r for r in body["renditions"]}
     assert {"1920x1080-letterbox", "1080x1920-letterbox", "1280x720-letterbox", "poster",
@@ -129,6 +120,6 @@ def test_coconut_needs_s3_storage(settings, coconut_api, tmp_path):
             body = client.get(f"/v1/media/{media['id']}", headers=account.headers).json()
             return body if body["status"] != "processing" else None
 
-        body = _wait(done)
+        body = until(done)
     assert body["status"] == "failed" and "ADSBIN_STORAGE_URL=s3://" in body["error"]["message"]
     assert coconut_api.received == []

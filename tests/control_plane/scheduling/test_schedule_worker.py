@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import queue
-import time
 from datetime import UTC, datetime, timedelta
 
 import paho.mqtt.client as mqtt
@@ -20,7 +19,7 @@ from shared import topics
 from shared.playlist import Playlist
 from tests import media_samples
 from tests.control_plane.devices.test_pairing import ask_code
-from tests.helpers import PASSWORD, bearer, login, signup, with_settings
+from tests.helpers import PASSWORD, bearer, login, signup, until, with_settings
 from tests.live import free_port
 
 ALWAYS_OPEN = {d: [["00:00", "24:00"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat",
@@ -38,14 +37,6 @@ def stack(request, settings):
         yield app, client
 
 
-def until(predicate, timeout_s=30.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("timed out")
 
 
 def test_approve_publish_poll_pause(stack, tmp_path):
