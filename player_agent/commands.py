@@ -85,9 +85,13 @@ class CommandRunner:
 
     def run(self, stop: threading.Event, poll_every_s: float) -> None:
         """Run commands as they come; poll over HTTP while the broker is not connected."""
-        next_poll = 0.0
+        next_poll, connects = 0.0, 0
         while not stop.is_set():
             offline = self.mqtt is None or not self.mqtt.connected.is_set()
+            if self.mqtt is not None and self.mqtt.connects != connects:
+                connects = self.mqtt.connects  # (re)connected: what was sent meanwhile is lost
+                next_poll = 0.0                # to MQTT (clean session), so ask over HTTP once
+                offline = True
             if offline and time.monotonic() >= next_poll:
                 self.poll()
                 next_poll = time.monotonic() + poll_every_s

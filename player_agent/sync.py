@@ -84,6 +84,7 @@ class Syncer:
         """Sync until `stop` is set."""
         failures = 0
         while not stop.is_set():
+            self.wake.clear()  # before the round: a request during it makes another round
             ok = self.sync_once()
             failures = 0 if ok else failures + 1
             if failures:
@@ -91,7 +92,6 @@ class Syncer:
             else:
                 pause = self.interval_s + random.uniform(-self.jitter_s, self.jitter_s)  # noqa: S311
             self.wake.wait(max(0.05, pause))
-            self.wake.clear()
 
     def sync_once(self) -> bool:
         """One round: fetch what changed and adopt it; whether it went well."""

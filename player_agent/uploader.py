@@ -77,11 +77,11 @@ class PopUploader:
         """Flush every `interval_s` (or when woken), backing off while the server is away."""
         failures = 0
         while not stop.is_set():
+            self.wake.clear()
             failures = 0 if self.flush() else failures + 1
             pause = (min(self.retry_max_s, self.retry_min_s * 2 ** (failures - 1)) if failures
                      else self.interval_s)
             self.wake.wait(pause)
-            self.wake.clear()
 
     def stats(self) -> dict[str, Any]:
         """What was sent and what the server said."""

@@ -95,3 +95,15 @@ def test_expired_commands_are_ignored_and_repeats_run_once(tmp_path):
     runner.handle(Command(id="x", type="reboot", expires_at=now + timedelta(minutes=5)))
     assert runner.handled[-1] == ("x", "reboot", "failed")  # no action: failed, with a reason
     api.close()
+
+
+def test_a_command_sent_while_the_broker_is_away_arrives_over_http(stack, tmp_path):
+    with RunningAgent(agent_settings(stack, tmp_path / "agent")) as running:
+        agent = running.paired(stack).agent
+        until(lambda: agent.session.mqtt.connected.is_set(), 30, "MQTT")
+        stack.mqtt_proxy.cut()
+        until(lambda: not agent.session.mqtt.connected.is_set(), 10, "MQTT lost")
+        command = send(stack, "identify")
+        assert command["published"] is True  # the broker took it; the agent was not there
+        done = finished(stack, command)
+        assert done["status"] == "acked"  # polled over HTTP, acknowledged over HTTP
