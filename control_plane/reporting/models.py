@@ -18,9 +18,9 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     PrimaryKeyConstraint,
     String,
-    Text,
 )
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
@@ -45,7 +45,8 @@ class PopBatchRecord(Base):
     venue_org_id: Mapped[str] = mapped_column(String(40))
     public_key: Mapped[str] = mapped_column(String(64))
     signature: Mapped[str] = mapped_column(String(200))
-    message: Mapped[str] = mapped_column(Text)
+    message_zlib: Mapped[bytes] = mapped_column(LargeBinary, doc="the signed message, "
+                                                                  "zlib-compressed")
     records: Mapped[int] = mapped_column(Integer)
     transport: Mapped[str] = mapped_column(String(10))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -112,10 +113,11 @@ class _Rollup(_Totals):
     def __table_args__(cls) -> tuple[PrimaryKeyConstraint | Index, ...]:
         name, period = cls.__tablename__, cls.period_column  # type: ignore[attr-defined]
         # the period first: a report over a time range is a range scan of the key
+        # (one campaign's plays by screen are found through its advertiser's index: a
+        # campaign_key index here tempted SQLite's planner into slow skip-scans)
         return (PrimaryKeyConstraint(period, "screen_id", "campaign_key", "creative_id"),
                 Index(f"ix_{name}_advertiser_org_id_{period}", "advertiser_org_id", period),
-                Index(f"ix_{name}_venue_org_id_{period}", "venue_org_id", period),
-                Index(f"ix_{name}_campaign_key_{period}", "campaign_key", period))
+                Index(f"ix_{name}_venue_org_id_{period}", "venue_org_id", period))
 
 
 class PopHourly(_Rollup, Base):
@@ -136,6 +138,84 @@ class PopDaily(_Rollup, Base):
     day: Mapped[int] = mapped_column(Integer)
 
 
+class _VenueRollup(_Totals):
+    """A period × venue × campaign × creative: what reports by venue (or of a venue org,
+    without screens) read; a venue's screens mostly play the same campaigns."""
+
+    period_column: ClassVar[str]
+
+    venue_id: Mapped[str] = mapped_column(String(40))
+    campaign_key: Mapped[str] = mapped_column(String(64))
+    creative_id: Mapped[str] = mapped_column(String(64))
+    venue_org_id: Mapped[str] = mapped_column(String(40))
+    advertiser_org_id: Mapped[str | None] = mapped_column(String(40))
+    currency: Mapped[str | None] = mapped_column(String(3))
+
+    @declared_attr.directive
+    @classmethod
+    def __table_args__(cls) -> tuple[PrimaryKeyConstraint | Index, ...]:
+        name, period = cls.__tablename__, cls.period_column  # type: ignore[attr-defined]
+        return (PrimaryKeyConstraint(period, "venue_id", "campaign_key", "creative_id"),
+                Index(f"ix_{name}_advertiser_org_id_{period}", "advertiser_org_id", period),
+                Index(f"ix_{name}_venue_org_id_{period}", "venue_org_id", period))
+
+
+class PopVenueHourly(_VenueRollup, Base):
+    """Plays per UTC hour, per venue, campaign and creative."""
+
+    __tablename__ = "pop_venue_hourly"
+    period_column = "hour"
+
+    hour: Mapped[int] = mapped_column(Integer)
+
+
+class PopVenueDaily(_VenueRollup, Base):
+    """Plays per UTC day, per venue, campaign and creative."""
+
+    __tablename__ = "pop_venue_daily"
+    period_column = "day"
+
+    day: Mapped[int] = mapped_column(Integer)
+
+
+class _CampaignRollup(_Totals):
+    """A period × campaign × creative across the whole fleet: what reports that neither group
+    by nor filter on screens or venues read (there are far fewer of these rows)."""
+
+    period_column: ClassVar[str]
+
+    campaign_key: Mapped[str] = mapped_column(String(64))
+    creative_id: Mapped[str] = mapped_column(String(64))
+    advertiser_org_id: Mapped[str | None] = mapped_column(String(40))
+    currency: Mapped[str | None] = mapped_column(String(3))
+
+    @declared_attr.directive
+    @classmethod
+    def __table_args__(cls) -> tuple[PrimaryKeyConstraint | Index, ...]:
+        name, period = cls.__tablename__, cls.period_column  # type: ignore[attr-defined]
+        return (PrimaryKeyConstraint(period, "campaign_key", "creative_id"),
+                Index(f"ix_{name}_advertiser_org_id_{period}", "advertiser_org_id", period),
+                Index(f"ix_{name}_campaign_key_{period}", "campaign_key", period))
+
+
+class PopCampaignHourly(_CampaignRollup, Base):
+    """Plays per UTC hour, fleet-wide, per campaign and creative."""
+
+    __tablename__ = "pop_campaign_hourly"
+    period_column = "hour"
+
+    hour: Mapped[int] = mapped_column(Integer)
+
+
+class PopCampaignDaily(_CampaignRollup, Base):
+    """Plays per UTC day, fleet-wide, per campaign and creative."""
+
+    __tablename__ = "pop_campaign_daily"
+    period_column = "day"
+
+    day: Mapped[int] = mapped_column(Integer)
+
+
 class CampaignDelivery(_Totals, Base):
     """A campaign's whole delivery: the rollup campaign pages and pacing read, and where spend
     accrues (`carry_micros`: the fraction of a cent not charged yet, in millionths)."""
@@ -148,11 +228,12 @@ class CampaignDelivery(_Totals, Base):
 
 
 class PopScreen(Base):
-    """Per screen: how many batches and plays arrived, and when the last one did."""
+    """Per screen: how many verified batches and records (any outcome) arrived, and when the
+    last batch did. Its row is also what serializes ingestion's writes on SQLite."""
 
     __tablename__ = "pop_screens"
 
     screen_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     batches: Mapped[int] = mapped_column(BigInteger, default=0)
-    records: Mapped[int] = mapped_column(BigInteger, default=0)
+    received: Mapped[int] = mapped_column(BigInteger, default=0)
     last_batch_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -3,8 +3,12 @@ read from the rollups (never from the raw plays, so a report over months costs m
 
 A period is whole UTC hours: `from` is floored and `to` ceiled to the hour, and the answer says
 which hours it covers. Whole UTC days inside the period are read from the daily rollup, the
-hours at either end from the hourly one, unless the report groups by hour. Every row is also
-split by currency: money in different currencies is never added up.
+hours at either end from the hourly one, unless the report groups by hour. A report that
+does not need screens reads the rollups per venue, and one that needs neither screens nor
+venues (nor is a venue org's) the fleet-wide ones, per campaign and creative: far fewer rows.
+A period that reaches past the latest instant a stored play can start (now + the allowed clock
+skew) reads today from the daily rollup too: nothing can be in the rest of the day yet. Every
+row is also split by currency: money in different currencies is never added up.
 """
 
 from __future__ import annotations
@@ -21,11 +25,20 @@ from sqlalchemy.orm import Session
 
 from control_plane.campaigns import service as campaigns_service
 from control_plane.errors import Invalid
-from control_plane.reporting.models import HOUSE, PopDaily, PopHourly
+from control_plane.reporting.models import (
+    HOUSE,
+    PopCampaignDaily,
+    PopCampaignHourly,
+    PopDaily,
+    PopHourly,
+    PopVenueDaily,
+    PopVenueHourly,
+)
 from control_plane.reporting.scope import Scope
 from control_plane.venues import service as venues_service
 
 GROUPS = ("campaign", "creative", "screen", "venue", "hour", "day")
+FLEET_GROUPS = frozenset({"campaign", "creative", "hour", "day"})
 TOTALS = ("plays", "billable_plays", "played_ms", "impressions_milli", "spend_cents")
 MAX_ROWS = 50_000
 EARNINGS_NOTE = ("earnings_cents is empty until the revenue-share policy exists; plays, "
@@ -54,22 +67,20 @@ class Report:
     sees_spend: bool
     rows: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    sums: dict[str | None, list[int]] = field(default_factory=dict)  # per currency
 
     def totals(self) -> list[dict[str, Any]]:
-        """The rows added up, per currency."""
-        sums: dict[str | None, dict[str, Any]] = {}
-        for row in self.rows:
-            total = sums.setdefault(row["currency"], dict.fromkeys(self.metrics(), 0))
-            for name in self.metrics():
-                if row.get(name) is not None:
-                    total[name] += row[name]
+        """The rows added up (exactly, in integers), per currency."""
         out = []
-        for currency, total in sorted(sums.items(), key=lambda kv: kv[0] or ""):
-            total["seconds"] = round(total["seconds"], 3)
-            total["impressions"] = round(total["impressions"], 3)
-            if not self.sees_spend:
+        for currency, sums in sorted(self.sums.items(), key=lambda kv: kv[0] or ""):
+            plays, billable, played_ms, impressions_milli, spend = sums
+            total = {"currency": currency, "plays": plays, "billable_plays": billable,
+                     "seconds": played_ms / 1000, "impressions": impressions_milli / 1000}
+            if self.sees_spend:
+                total["spend_cents"] = spend
+            else:
                 total["earnings_cents"] = None
-            out.append({"currency": currency, **total})
+            out.append(total)
         return out
 
     def metrics(self) -> tuple[str, ...]:
@@ -108,23 +119,34 @@ def hour_of(instant: datetime, *, ceil: bool = False) -> int:
     return -(-seconds // 3600) if ceil else seconds // 3600
 
 
-def _parts(start_hour: int, end_hour: int, by_hour: bool) -> list[tuple[Any, int, int]]:
+def _grain(groups: Sequence[str], scope: Scope, filters: Filters) -> tuple[Any, Any]:
+    """The (hourly, daily) rollups a report reads: the coarsest that has what it groups and
+    filters by (fleet-wide, per venue, per screen)."""
+    if filters.screen_id is not None or "screen" in groups:
+        return PopHourly, PopDaily
+    if set(groups) <= FLEET_GROUPS and scope.venue_org_id is None and filters.venue_id is None:
+        return PopCampaignHourly, PopCampaignDaily
+    return PopVenueHourly, PopVenueDaily
+
+
+def _parts(start_hour: int, end_hour: int, by_hour: bool, hourly: Any,
+           daily: Any) -> list[tuple[Any, int, int]]:
     """(table, first, last+1) pieces covering [start_hour, end_hour): whole days from the
     daily rollup, the rest from the hourly one."""
     first_day, last_day = -(-start_hour // 24), end_hour // 24
     if by_hour or first_day >= last_day:
-        return [(PopHourly, start_hour, end_hour)]
-    parts: list[tuple[Any, int, int]] = [(PopDaily, first_day, last_day)]
+        return [(hourly, start_hour, end_hour)]
+    parts: list[tuple[Any, int, int]] = [(daily, first_day, last_day)]
     if start_hour < first_day * 24:
-        parts.append((PopHourly, start_hour, first_day * 24))
+        parts.append((hourly, start_hour, first_day * 24))
     if last_day * 24 < end_hour:
-        parts.append((PopHourly, last_day * 24, end_hour))
+        parts.append((hourly, last_day * 24, end_hour))
     return parts
 
 
 def _query(table: Any, lo: int, hi: int, group_by: Sequence[str], scope: Scope,
            filters: Filters) -> Any:
-    daily = table is PopDaily
+    daily = table in (PopDaily, PopVenueDaily, PopCampaignDaily)
     period = table.day if daily else table.hour
     dims = []
     for group in group_by:
@@ -151,8 +173,12 @@ def _query(table: Any, lo: int, hi: int, group_by: Sequence[str], scope: Scope,
 
 
 def delivery_report(*, session: Session, scope: Scope, group_by: Sequence[str],
-                    start: datetime, end: datetime, filters: Filters | None = None) -> Report:
-    """Delivery over [start, end) (widened to whole UTC hours) grouped as asked, for `scope`."""
+                    start: datetime, end: datetime, filters: Filters | None = None,
+                    latest_play: datetime | None = None) -> Report:
+    """Delivery over [start, end) (widened to whole UTC hours) grouped as asked, for `scope`.
+
+    `latest_play`: no stored play starts after it (now + the allowed clock skew).
+    """
     unknown = [g for g in group_by if g not in GROUPS]
     if unknown:
         raise Invalid(f"group_by takes {', '.join(GROUPS)}", code="invalid_group_by",
@@ -161,25 +187,40 @@ def delivery_report(*, session: Session, scope: Scope, group_by: Sequence[str],
     start_hour, end_hour = hour_of(start), hour_of(end, ceil=True)
     if end_hour <= start_hour:
         raise Invalid("`to` must be after `from`", code="invalid_period")
+    filters = filters or Filters()
     merged: dict[tuple[Any, ...], list[int]] = {}
-    for table, lo, hi in _parts(start_hour, end_hour, "hour" in groups):
-        for row in session.execute(_query(table, lo, hi, groups, scope,
-                                          filters or Filters())):
-            key = tuple(row[:len(groups) + 1])
-            into = merged.setdefault(key, [0] * len(TOTALS))
-            for i, value in enumerate(row[len(groups) + 1:]):
-                into[i] += int(value or 0)
-            if len(merged) > MAX_ROWS:
-                raise Invalid(f"the report has more than {MAX_ROWS:,} rows; narrow the period "
-                              "or group by less", code="report_too_large")
+    width = len(groups) + 1
+    read_until = end_hour
+    if latest_play is not None and end_hour > hour_of(latest_play):
+        read_until = max(end_hour, -(-end_hour // 24) * 24)  # the rest of the day is empty
+    for table, lo, hi in _parts(start_hour, read_until, "hour" in groups,
+                                *_grain(groups, scope, filters)):
+        for row in session.connection().execute(_query(table, lo, hi, groups, scope,
+                                                        filters)).all():
+            key = tuple(row[:width])
+            into = merged.get(key)
+            if into is None:
+                into = merged[key] = [0, 0, 0, 0, 0]
+            into[0] += int(row[width])
+            into[1] += int(row[width + 1])
+            into[2] += int(row[width + 2])
+            into[3] += int(row[width + 3])
+            into[4] += int(row[width + 4])
+        if len(merged) > MAX_ROWS:
+            raise Invalid(f"the report has more than {MAX_ROWS:,} rows; narrow the period "
+                          "or group by less", code="report_too_large")
     report = Report(start=_EPOCH + timedelta(hours=start_hour),
                     end=_EPOCH + timedelta(hours=end_hour), group_by=groups,
                     sees_spend=scope.sees_spend,
                     notes=[] if scope.sees_spend else [EARNINGS_NOTE])
     names = _names(session, groups, merged)
+    labels: dict[tuple[str, int], str] = {}
     for key, sums in sorted(merged.items(), key=lambda kv: tuple(
             (v is None, v if v is not None else "") for v in kv[0])):
-        report.rows.append(_row(report, key, sums, names))
+        report.rows.append(_row(report, key, sums, names, labels))
+        total = report.sums.setdefault(key[-1], [0, 0, 0, 0, 0])
+        for i in range(5):
+            total[i] += sums[i]
     return report
 
 
@@ -196,14 +237,22 @@ def _names(session: Session, groups: Sequence[str],
             "venue": venues_service.venue_names(session=session, venue_ids=ids["venue"])}
 
 
+def _label(labels: dict[tuple[str, int], str], group: str, value: int) -> str:
+    """An hour as RFC 3339 or a day as a date (many rows share one)."""
+    found = labels.get((group, value))
+    if found is None:
+        found = labels[(group, value)] = (
+            (_EPOCH + timedelta(hours=value)).isoformat().replace("+00:00", "Z")
+            if group == "hour" else (_EPOCH + timedelta(days=value)).date().isoformat())
+    return found
+
+
 def _row(report: Report, key: tuple[Any, ...], sums: list[int],
-         names: dict[str, dict[str, str]]) -> dict[str, Any]:
+         names: dict[str, dict[str, str]], labels: dict[tuple[str, int], str]) -> dict[str, Any]:
     row: dict[str, Any] = {}
     for group, value in zip(report.group_by, key, strict=False):
-        if group == "hour":
-            row["hour"] = (_EPOCH + timedelta(hours=value)).isoformat().replace("+00:00", "Z")
-        elif group == "day":
-            row["day"] = (_EPOCH + timedelta(days=value)).date().isoformat()
+        if group in ("hour", "day"):
+            row[group] = _label(labels, group, value)
         elif group == "campaign":
             row["campaign_id"] = None if value == HOUSE else value
             row["campaign_name"] = "house content" if value == HOUSE \

@@ -1,7 +1,9 @@
-"""Wire shapes of reports and stored batches (the upload's are in `shared/pop.py`)."""
+"""Wire shapes of reports and stored batches (the upload's are in `shared/pop.py`), and the
+limits ingestion holds records to."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -37,3 +39,12 @@ class BatchRead(BaseModel):
     transport: str
     received_at: datetime
     verifies: bool = Field(description="Whether the signature verifies now (it always should)")
+
+
+@dataclass(frozen=True)
+class IngestPolicy:
+    """The limits a record is held to (from settings)."""
+
+    clock_skew_s: float = 120.0
+    duration_tolerance_ms: int = 2000
+    max_age_days: int = 90

@@ -13,21 +13,22 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from control_plane.errors import NotFound
+from control_plane.devices.models import Device
+
+# the module, not its names: ingestion asks the scheduler, whose pacing asks this module
+from control_plane.reporting import ingest as ingestion
+from control_plane.reporting.exceptions import BadSignature, BatchNotFound
 from control_plane.reporting.export import ExportPage, export_page
-from control_plane.reporting.ingest import BadSignature, IngestPolicy, ingest
 from control_plane.reporting.models import CampaignDelivery, PopBatchRecord
 from control_plane.reporting.reports import Filters, Report, delivery_report
+from control_plane.reporting.schemas import IngestPolicy
 from control_plane.reporting.scope import Scope, scope_of
 from control_plane.settings import Settings
+from shared.pop import PopBatch, PopReceipt
 
 __all__ = ["BadSignature", "Delivery", "ExportPage", "Filters", "IngestPolicy", "Report",
            "Scope", "batch", "delivered_impressions", "delivery", "delivery_report",
            "export_page", "ingest", "policy", "scope_of"]
-
-
-class BatchNotFound(NotFound):
-    code = "pop_batch_not_found"
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,14 @@ class Delivery:
     seconds: float = 0.0
     impressions: float = 0.0
     spend_cents: int = 0
+
+
+def ingest(*, session: Session, device: Device, batch: PopBatch, policy: IngestPolicy,
+           transport: str = "http") -> PopReceipt:
+    """Verify, check and store a device's signed batch of proof of play; its receipt.
+    Committed. `BadSignature` (nothing stored) when the device did not sign it."""
+    return ingestion.ingest(session=session, device=device, batch=batch, policy=policy,
+                            transport=transport)
 
 
 def policy(settings: Settings) -> IngestPolicy:

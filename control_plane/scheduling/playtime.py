@@ -7,24 +7,29 @@ geo, screen ids, the venue's blocked categories and moderation), inside its dayp
 venue's opening hours, with one of its approved creatives. The rules are the engine's own
 (`eligibility.py`, `weekly.py`), so the schedule and the proof of play can never disagree.
 
-Edges (flight, dayparts, opening hours) get `grace_s` either side: a device clock corrected by a
-measured offset can still be a little off, and a play a few seconds early is no forgery.
+Edges get the allowed clock skew either side (flights to the millisecond, dayparts and opening
+hours in whole minutes, as the engine counts them): a device clock corrected by a measured
+offset can still be a little off, and a play a few seconds early is no forgery.
+
+Ingestion asks this for every record, so the per-play path is integer arithmetic on epoch
+milliseconds: the screen's UTC offsets are looked up once per batch (`prepare`).
 """
 
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import UTC, datetime, timedelta
 
 from control_plane.scheduling.eligibility import eligibility
 from control_plane.scheduling.inputs import Campaign, Screen
 from control_plane.scheduling.weekly import (
+    DAY,
+    WEEK,
     Week,
-    contains,
     daypart_week,
-    minute_of_week,
+    offsets,
     opening_week,
 )
 
@@ -33,15 +38,49 @@ OUTSIDE_DAYPARTS = "outside the campaign's dayparts"
 VENUE_CLOSED = "outside the venue's opening hours"
 UNKNOWN_CAMPAIGN = "unknown campaign"
 UNKNOWN_CREATIVE = "not an approved creative of the campaign"
+_THURSDAY = 3 * DAY  # local minute 0 (1970-01-01) was a Thursday; weeks start on Monday
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _ms(instant: datetime) -> int:
+    return (instant - _EPOCH) // timedelta(milliseconds=1)
+
+
+class _Pattern:
+    """A weekly pattern, asked "is any minute of it within g minutes of this one?"."""
+
+    __slots__ = ("ends", "starts")
+
+    def __init__(self, week: Week) -> None:
+        self.starts = [s for s, _ in week]
+        self.ends = [e for _, e in week]
+
+    def _hits(self, lo: int, hi: int) -> bool:
+        i = bisect_right(self.ends, lo)
+        return i < len(self.starts) and self.starts[i] < hi
+
+    def near(self, minute: int, g: int) -> bool:
+        """Whether [minute − g, minute + g] of the week meets the pattern."""
+        lo, hi = minute - g, minute + g + 1
+        if g * 2 + 1 >= WEEK:
+            return bool(self.starts)
+        if lo < 0:
+            return self._hits(lo + WEEK, WEEK) or self._hits(0, hi)
+        if hi > WEEK:
+            return self._hits(lo, WEEK) or self._hits(0, hi - WEEK)
+        return self._hits(lo, hi)
 
 
 @dataclass
 class _CampaignRules:
-    campaign: Campaign
-    stored_status: str
+    status: str
     static: tuple[str, ...]  # the rules that do not depend on time, failed on this screen
-    dayparts: Week | None
+    start_ms: int
+    end_ms: int
+    dayparts: _Pattern | None
     creatives: dict[str, int]  # approved creative id -> duration_s
+    files_ms: dict[str, int]  # creative id -> its video's own length, when it is a video
+    max_per_hour: int
 
 
 @dataclass
@@ -54,57 +93,89 @@ class PlayRules:
     _campaigns: dict[str, _CampaignRules] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._zone = ZoneInfo(self.screen.timezone)
-        self._open = opening_week(self.screen.opening_hours)
-        self._grace = timedelta(seconds=self.grace_s)
+        self._open = _Pattern(opening_week(self.screen.opening_hours))
+        self._grace_ms = round(self.grace_s * 1000)
+        self._grace_min = math.ceil(self.grace_s / 60)
+        self._offset_starts: list[int] = [0]
+        self._offsets: list[int] = [0]
+        self.house_per_hour = self._per_hour(self.slot_s)
 
-    def add(self, campaign: Campaign, stored_status: str) -> None:
-        """Know this campaign (its approved creatives only)."""
-        verdict = eligibility(campaign, self.screen)
+    def _per_hour(self, shortest_s: int) -> int:
+        # every item takes whole slots: even with every slot, 3600 / (its slots × slot length)
+        # plays an hour; one more for a play starting on the hour's last instant
+        slots = max(1, math.ceil(shortest_s / self.slot_s))
+        return 3600 // (slots * self.slot_s) + 1
+
+    def add(self, campaign: Campaign, status: str, files_ms: dict[str, int] | None = None) -> None:
+        """Know this campaign (its approved creatives only; `files_ms`: the length of each
+        creative that is a video) and its stored status."""
+        week = daypart_week(campaign.dayparts)
+        creatives = {c.id: c.duration_s for c in campaign.creatives}
         self._campaigns[campaign.id] = _CampaignRules(
-            campaign, stored_status, verdict.reasons, daypart_week(campaign.dayparts),
-            {c.id: c.duration_s for c in campaign.creatives})
+            status, eligibility(campaign, self.screen).reasons,
+            _ms(campaign.start_at), _ms(campaign.end_at),
+            None if week is None else _Pattern(week), creatives, dict(files_ms or {}),
+            self._per_hour(min(creatives.values(), default=self.slot_s)))
 
-    def _inside(self, week: Week, started_at: datetime) -> bool:
-        for instant in (started_at, started_at - self._grace, started_at + self._grace):
-            if contains(week, minute_of_week(instant.astimezone(self._zone))):
-                return True
-        return False
+    def prepare(self, first_ms: int, last_ms: int) -> None:
+        """Look up the screen's UTC offsets for plays starting in [first_ms, last_ms]."""
+        lo = first_ms // 60_000 - self._grace_min - 1
+        hi = last_ms // 60_000 + self._grace_min + 2
+        pieces = offsets(self.screen.timezone, lo, hi)
+        self._offset_starts = [start for start, _, _ in pieces]
+        self._offsets = [offset for _, _, offset in pieces]
 
-    def why_not(self, campaign_id: str, creative_id: str, started_at: datetime) -> str | None:
-        """Why a play of this creative starting then was not one the schedule could ask for
-        (None: it could)."""
+    def _week_minute(self, started_ms: int) -> int:
+        minute = started_ms // 60_000
+        i = bisect_right(self._offset_starts, minute) - 1
+        return (minute + self._offsets[max(i, 0)] + _THURSDAY) % WEEK
+
+    def why_not(self, campaign_id: str, creative_id: str, started_ms: int) -> str | None:
+        """Why a play of this creative starting then (epoch ms) was not one the schedule could
+        ask for (None: it could). Call `prepare` first for the batch's time range."""
         rules = self._campaigns.get(campaign_id)
         if rules is None:
             return UNKNOWN_CAMPAIGN
-        if rules.stored_status != "approved":
-            return f"campaign {rules.stored_status.replace('_', ' ')}"
+        if rules.status != "approved":
+            return f"campaign {rules.status.replace('_', ' ')}"
         if rules.static:
             return rules.static[0]
         if creative_id not in rules.creatives:
             return UNKNOWN_CREATIVE
-        c = rules.campaign
-        if not (c.start_at - self._grace <= started_at < c.end_at + self._grace):
+        if not (rules.start_ms - self._grace_ms <= started_ms < rules.end_ms + self._grace_ms):
             return OUTSIDE_FLIGHT
-        if rules.dayparts is not None and not self._inside(rules.dayparts, started_at):
+        minute = self._week_minute(started_ms)
+        if rules.dayparts is not None and not rules.dayparts.near(minute, self._grace_min):
             return OUTSIDE_DAYPARTS
-        if not self._inside(self._open, started_at):
+        if not self._open.near(minute, self._grace_min):
             return VENUE_CLOSED
         return None
 
-    def expected_s(self, campaign_id: str, creative_id: str) -> int | None:
-        """How long the schedule plays this creative (None: not a creative it knows)."""
+    def judge(self, campaign_id: str, creative_id: str, started_ms: int, expected_ms: int,
+              short_ms: int, long_ms: int) -> str | None:
+        """`why_not`, and also why not if the device expected a length the creative does not
+        have: not within [length − short_ms, length + long_ms] of its slot or its file."""
+        reason = self.why_not(campaign_id, creative_id, started_ms)
+        if reason is not None:
+            return reason
+        lengths = self.lengths_ms(campaign_id, creative_id)
+        for length in lengths:
+            if length - short_ms <= expected_ms <= length + long_ms:
+                return None
+        return (f"expected length {expected_ms} ms is not the creative's "
+                f"({' or '.join(f'{x} ms' for x in lengths)})")
+
+    def lengths_ms(self, campaign_id: str, creative_id: str) -> tuple[int, ...]:
+        """How long a play of this creative may be expected to last: its slot length and, for
+        a video, the file's own length (empty: not a creative the schedule knows)."""
         rules = self._campaigns.get(campaign_id)
-        return None if rules is None else rules.creatives.get(creative_id)
+        if rules is None or creative_id not in rules.creatives:
+            return ()
+        slot_ms = rules.creatives[creative_id] * 1000
+        file_ms = rules.files_ms.get(creative_id)
+        return (slot_ms,) if file_ms is None else (slot_ms, file_ms)
 
     def max_plays_per_hour(self, campaign_id: str | None) -> int:
-        """The most plays of a campaign (None: house content) one hour of a loop can hold.
-
-        Every item takes whole slots, so even a campaign given every slot plays at most
-        3600 / (slots its shortest creative takes × slot length) times an hour; one more is
-        allowed for a play that starts on the hour's last instant.
-        """
+        """The most plays of a campaign (None: house content) one hour of a loop can hold."""
         rules = self._campaigns.get(campaign_id) if campaign_id is not None else None
-        shortest = min(rules.creatives.values(), default=self.slot_s) if rules else self.slot_s
-        slots = max(1, math.ceil(shortest / self.slot_s))
-        return 3600 // (slots * self.slot_s) + 1
+        return rules.max_per_hour if rules is not None else self.house_per_hour

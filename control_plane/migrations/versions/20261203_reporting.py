@@ -1,9 +1,10 @@
-"""proof of play: signed batches, plays, hourly and daily rollups, campaign delivery; the
-history of screens' audience multipliers (existing screens start with their current one)
+"""proof of play: signed batches, plays, hourly and daily rollups (per screen, per venue and
+fleet-wide), campaign delivery; the history of screens' audience multipliers (existing screens
+start with their current one)
 
 Revision ID: 20261203_reporting
 Revises: 20261126_schedule_lease
-Create Date: 2026-12-03 19:51:02.165543
+Create Date: 2026-12-03 21:05:50.672279
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def upgrade() -> None:
         sa.Column("venue_org_id", sa.String(length=40), nullable=False),
         sa.Column("public_key", sa.String(length=64), nullable=False),
         sa.Column("signature", sa.String(length=200), nullable=False),
-        sa.Column("message", sa.Text(), nullable=False),
+        sa.Column("message_zlib", sa.LargeBinary(), nullable=False),
         sa.Column("records", sa.Integer(), nullable=False),
         sa.Column("transport", sa.String(length=10), nullable=False),
         sa.Column("received_at", control_plane.db.UTCDateTime(timezone=True), nullable=False),
@@ -51,6 +52,58 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("pop_batches", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_pop_batches_screen_id"), ["screen_id"], unique=False)
+
+    op.create_table(
+        "pop_campaign_daily",
+        sa.Column("day", sa.Integer(), nullable=False),
+        sa.Column("campaign_key", sa.String(length=64), nullable=False),
+        sa.Column("creative_id", sa.String(length=64), nullable=False),
+        sa.Column("advertiser_org_id", sa.String(length=40), nullable=True),
+        sa.Column("currency", sa.String(length=3), nullable=True),
+        sa.Column("plays", sa.BigInteger(), nullable=False),
+        sa.Column("billable_plays", sa.BigInteger(), nullable=False),
+        sa.Column("played_ms", sa.BigInteger(), nullable=False),
+        sa.Column("impressions_milli", sa.BigInteger(), nullable=False),
+        sa.Column("spend_cents", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "day", "campaign_key", "creative_id", name=op.f("pk_pop_campaign_daily")
+        ),
+    )
+    with op.batch_alter_table("pop_campaign_daily", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_pop_campaign_daily_advertiser_org_id_day",
+            ["advertiser_org_id", "day"],
+            unique=False,
+        )
+        batch_op.create_index(
+            "ix_pop_campaign_daily_campaign_key_day", ["campaign_key", "day"], unique=False
+        )
+
+    op.create_table(
+        "pop_campaign_hourly",
+        sa.Column("hour", sa.Integer(), nullable=False),
+        sa.Column("campaign_key", sa.String(length=64), nullable=False),
+        sa.Column("creative_id", sa.String(length=64), nullable=False),
+        sa.Column("advertiser_org_id", sa.String(length=40), nullable=True),
+        sa.Column("currency", sa.String(length=3), nullable=True),
+        sa.Column("plays", sa.BigInteger(), nullable=False),
+        sa.Column("billable_plays", sa.BigInteger(), nullable=False),
+        sa.Column("played_ms", sa.BigInteger(), nullable=False),
+        sa.Column("impressions_milli", sa.BigInteger(), nullable=False),
+        sa.Column("spend_cents", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "hour", "campaign_key", "creative_id", name=op.f("pk_pop_campaign_hourly")
+        ),
+    )
+    with op.batch_alter_table("pop_campaign_hourly", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_pop_campaign_hourly_advertiser_org_id_hour",
+            ["advertiser_org_id", "hour"],
+            unique=False,
+        )
+        batch_op.create_index(
+            "ix_pop_campaign_hourly_campaign_key_hour", ["campaign_key", "hour"], unique=False
+        )
 
     op.create_table(
         "pop_daily",
@@ -74,9 +127,6 @@ def upgrade() -> None:
     with op.batch_alter_table("pop_daily", schema=None) as batch_op:
         batch_op.create_index(
             "ix_pop_daily_advertiser_org_id_day", ["advertiser_org_id", "day"], unique=False
-        )
-        batch_op.create_index(
-            "ix_pop_daily_campaign_key_day", ["campaign_key", "day"], unique=False
         )
         batch_op.create_index(
             "ix_pop_daily_venue_org_id_day", ["venue_org_id", "day"], unique=False
@@ -106,9 +156,6 @@ def upgrade() -> None:
             "ix_pop_hourly_advertiser_org_id_hour", ["advertiser_org_id", "hour"], unique=False
         )
         batch_op.create_index(
-            "ix_pop_hourly_campaign_key_hour", ["campaign_key", "hour"], unique=False
-        )
-        batch_op.create_index(
             "ix_pop_hourly_venue_org_id_hour", ["venue_org_id", "hour"], unique=False
         )
 
@@ -116,10 +163,64 @@ def upgrade() -> None:
         "pop_screens",
         sa.Column("screen_id", sa.String(length=40), nullable=False),
         sa.Column("batches", sa.BigInteger(), nullable=False),
-        sa.Column("records", sa.BigInteger(), nullable=False),
+        sa.Column("received", sa.BigInteger(), nullable=False),
         sa.Column("last_batch_at", control_plane.db.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("screen_id", name=op.f("pk_pop_screens")),
     )
+    op.create_table(
+        "pop_venue_daily",
+        sa.Column("day", sa.Integer(), nullable=False),
+        sa.Column("venue_id", sa.String(length=40), nullable=False),
+        sa.Column("campaign_key", sa.String(length=64), nullable=False),
+        sa.Column("creative_id", sa.String(length=64), nullable=False),
+        sa.Column("venue_org_id", sa.String(length=40), nullable=False),
+        sa.Column("advertiser_org_id", sa.String(length=40), nullable=True),
+        sa.Column("currency", sa.String(length=3), nullable=True),
+        sa.Column("plays", sa.BigInteger(), nullable=False),
+        sa.Column("billable_plays", sa.BigInteger(), nullable=False),
+        sa.Column("played_ms", sa.BigInteger(), nullable=False),
+        sa.Column("impressions_milli", sa.BigInteger(), nullable=False),
+        sa.Column("spend_cents", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "day", "venue_id", "campaign_key", "creative_id", name=op.f("pk_pop_venue_daily")
+        ),
+    )
+    with op.batch_alter_table("pop_venue_daily", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_pop_venue_daily_advertiser_org_id_day", ["advertiser_org_id", "day"], unique=False
+        )
+        batch_op.create_index(
+            "ix_pop_venue_daily_venue_org_id_day", ["venue_org_id", "day"], unique=False
+        )
+
+    op.create_table(
+        "pop_venue_hourly",
+        sa.Column("hour", sa.Integer(), nullable=False),
+        sa.Column("venue_id", sa.String(length=40), nullable=False),
+        sa.Column("campaign_key", sa.String(length=64), nullable=False),
+        sa.Column("creative_id", sa.String(length=64), nullable=False),
+        sa.Column("venue_org_id", sa.String(length=40), nullable=False),
+        sa.Column("advertiser_org_id", sa.String(length=40), nullable=True),
+        sa.Column("currency", sa.String(length=3), nullable=True),
+        sa.Column("plays", sa.BigInteger(), nullable=False),
+        sa.Column("billable_plays", sa.BigInteger(), nullable=False),
+        sa.Column("played_ms", sa.BigInteger(), nullable=False),
+        sa.Column("impressions_milli", sa.BigInteger(), nullable=False),
+        sa.Column("spend_cents", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "hour", "venue_id", "campaign_key", "creative_id", name=op.f("pk_pop_venue_hourly")
+        ),
+    )
+    with op.batch_alter_table("pop_venue_hourly", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_pop_venue_hourly_advertiser_org_id_hour",
+            ["advertiser_org_id", "hour"],
+            unique=False,
+        )
+        batch_op.create_index(
+            "ix_pop_venue_hourly_venue_org_id_hour", ["venue_org_id", "hour"], unique=False
+        )
+
     op.create_table(
         "pop_records",
         sa.Column(
@@ -200,19 +301,37 @@ def downgrade() -> None:
         batch_op.drop_index("ix_pop_records_advertiser_org_id_seq")
 
     op.drop_table("pop_records")
+    with op.batch_alter_table("pop_venue_hourly", schema=None) as batch_op:
+        batch_op.drop_index("ix_pop_venue_hourly_venue_org_id_hour")
+        batch_op.drop_index("ix_pop_venue_hourly_advertiser_org_id_hour")
+
+    op.drop_table("pop_venue_hourly")
+    with op.batch_alter_table("pop_venue_daily", schema=None) as batch_op:
+        batch_op.drop_index("ix_pop_venue_daily_venue_org_id_day")
+        batch_op.drop_index("ix_pop_venue_daily_advertiser_org_id_day")
+
+    op.drop_table("pop_venue_daily")
     op.drop_table("pop_screens")
     with op.batch_alter_table("pop_hourly", schema=None) as batch_op:
         batch_op.drop_index("ix_pop_hourly_venue_org_id_hour")
-        batch_op.drop_index("ix_pop_hourly_campaign_key_hour")
         batch_op.drop_index("ix_pop_hourly_advertiser_org_id_hour")
 
     op.drop_table("pop_hourly")
     with op.batch_alter_table("pop_daily", schema=None) as batch_op:
         batch_op.drop_index("ix_pop_daily_venue_org_id_day")
-        batch_op.drop_index("ix_pop_daily_campaign_key_day")
         batch_op.drop_index("ix_pop_daily_advertiser_org_id_day")
 
     op.drop_table("pop_daily")
+    with op.batch_alter_table("pop_campaign_hourly", schema=None) as batch_op:
+        batch_op.drop_index("ix_pop_campaign_hourly_campaign_key_hour")
+        batch_op.drop_index("ix_pop_campaign_hourly_advertiser_org_id_hour")
+
+    op.drop_table("pop_campaign_hourly")
+    with op.batch_alter_table("pop_campaign_daily", schema=None) as batch_op:
+        batch_op.drop_index("ix_pop_campaign_daily_campaign_key_day")
+        batch_op.drop_index("ix_pop_campaign_daily_advertiser_org_id_day")
+
+    op.drop_table("pop_campaign_daily")
     with op.batch_alter_table("pop_batches", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_pop_batches_screen_id"))
 

@@ -15,6 +15,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from shared import topics
 from shared.pop import rfc3339_ms
+from tests import media_samples
 from tests.control_plane.reporting.conftest import pair_device
 from tests.helpers import error_code
 
@@ -179,7 +180,8 @@ def test_what_counts(network):
     assert plays[stranger["play_id"]]["flag"] == "unknown campaign"
     assert plays[wrong_creative["play_id"]]["flag"] == \
         "not an approved creative of the campaign"
-    assert "is not the creative's 10 s" in plays[lies_about_length["play_id"]]["flag"]
+    assert plays[lies_about_length["play_id"]]["flag"] == \
+        "expected length 2000 ms is not the creative's (10000 ms)"
     assert plays[before_flight["play_id"]]["flag"] == "outside the campaign's flight"
     # the campaign's own plays are counted; only the billable ones make impressions and spend
     assert delivery(net) == {"plays": 7, "billable_plays": 2, "impressions": 5.0,
@@ -313,3 +315,29 @@ def test_a_batch_over_mqtt_counts_like_one_over_http(broker_network):
     assert delivery(net)["plays"] == 3
     assert {line["play_id"] for line in exported(net).values()} == \
         {r["play_id"] for r in records}
+
+
+def test_a_video_counts_for_its_own_length(network):
+    net, device = network, network.device
+    client, advertiser = net.client, net.advertiser
+    with media_samples.mp4(net.tmp_path, seconds=3.0).open("rb") as f:
+        media = client.post("/v1/media", headers=advertiser.headers,
+                            files={"file": ("ad.mp4", f)}).json()
+    deadline = time.monotonic() + 120
+    while (media := client.get(f"/v1/media/{media['id']}",
+                               headers=advertiser.headers).json())["status"] != "ready":
+        assert time.monotonic() < deadline and media["status"] != "failed", media
+        time.sleep(0.1)
+    url = f"/v1/campaigns/{net.campaign['id']}"
+    # a 3 s video given a 15 s slot: the agent expects the file's own length
+    creative = client.post(f"{url}/creatives", headers=advertiser.headers,
+                           json={"media_id": media["id"], "duration_s": 15}).json()
+    client.post(f"{url}/submit", headers=advertiser.headers)
+    assert client.post(f"{url}/approve", headers=net.admin).status_code == 200
+    file_ms = max(r.get("duration_ms") or 0 for r in media["renditions"]) or 3000
+    played = device.record(net.campaign["id"], creative["id"], seconds=file_ms / 1000,
+                           expected_ms=file_ms)
+    slot = device.record(net.campaign["id"], creative["id"], seconds=15, expected_ms=15_000)
+    assert net.upload_pop(device.batch([played, slot])).json()["accepted"] == 2
+    plays = exported(net)
+    assert plays[played["play_id"]]["billable"] and plays[slot["play_id"]]["billable"]

@@ -91,6 +91,9 @@ def test_each_caller_sees_its_own_plays(market):
     assert plays_by(report(m, m.v2.headers, group_by="screen"), "screen_id") == {m.s2: 5}
     everything = report(m, m.net.admin, group_by="campaign,screen")
     assert sum(row["plays"] for row in everything["rows"]) == 11
+    # read from the fleet-wide rollups, the same figures
+    fleet = report(m, m.net.admin, group_by="campaign,day")
+    assert fleet["totals"] == everything["totals"]
     assert {row["campaign_name"] for row in everything["rows"]} == \
         {"Winter beers", "Sneakers", "house content"}
     # a filter on another tenant's campaign finds nothing rather than telling it exists

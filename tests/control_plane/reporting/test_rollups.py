@@ -1,7 +1,8 @@
 """Property: whatever batches arrive (new plays, replays, repeats inside a batch, another
 screen's records, house content, unknown campaigns, short and crashed plays, a budget running
-out), the hourly and daily rollups and each campaign's totals are exactly the sum of the stored
-plays, nothing is stored twice, and spend never passes a budget."""
+out), the hourly and daily rollups (per screen and fleet-wide) and each campaign's totals are
+exactly the sum of the stored plays, nothing is stored twice, and spend never passes a
+budget."""
 
 from __future__ import annotations
 
@@ -13,23 +14,33 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from control_plane.reporting.models import CampaignDelivery, PopDaily, PopHourly, PopPlay
+from control_plane.reporting.models import (
+    CampaignDelivery,
+    PopCampaignDaily,
+    PopCampaignHourly,
+    PopDaily,
+    PopHourly,
+    PopPlay,
+    PopVenueDaily,
+    PopVenueHourly,
+)
+from tests.helpers import signup
 
 HOUR_MS, DAY_MS = 3_600_000, 86_400_000
 
 
-def aggregate(plays, period_ms):
+def aggregate(plays, period_ms, where=lambda p: (p.screen_id,)):
     sums = defaultdict(lambda: [0, 0, 0, 0, 0])
     for p in plays:
-        key = (p.started_ms // period_ms, p.screen_id, p.campaign_id or "", p.creative_id)
+        key = (p.started_ms // period_ms, *where(p), p.campaign_id or "", p.creative_id)
         for i, value in enumerate((1, int(p.billable), p.duration_ms, p.impressions_milli,
                                    p.spend_cents)):
             sums[key][i] += value
     return dict(sums)
 
 
-def rollup(rows, period):
-    return {(getattr(r, period), r.screen_id, r.campaign_key, r.creative_id):
+def rollup(rows, period, where=lambda r: (r.screen_id,)):
+    return {(getattr(r, period), *where(r), r.campaign_key, r.creative_id):
             [r.plays, r.billable_plays, r.played_ms, r.impressions_milli, r.spend_cents]
             for r in rows}
 
@@ -37,8 +48,11 @@ def rollup(rows, period):
 def test_rollups_always_equal_the_raw_plays(network):
     net = network
     small = net.approved_campaign(net.advertiser, name="Small", budget_cents=40, cpm_cents=700)
-    _, other = net.new_screen(audience_multiplier=1.333)
-    devices = [net.device, other]
+    other_screen, other = net.new_screen(owner=signup(net.client, "venue"),
+                                         audience_multiplier=1.333)
+    third_screen, third = net.new_screen()  # the same venue as the first: one venue row
+    screens = [net.screen, other_screen, third_screen]
+    devices = [net.device, other, third]
     campaigns = [(net.campaign["id"], net.creative_id),
                  (small["id"], small["creatives"][0]["id"]),
                  (None, "house:default"), ("cmp_unknown", "crv_unknown")]
@@ -51,7 +65,7 @@ def test_rollups_always_equal_the_raw_plays(network):
         lambda d, c, minutes, seconds, completed: devices[d].record(
             campaigns[c][0], campaigns[c][1], seconds=seconds, completed=completed,
             started_at=now - timedelta(minutes=minutes)),
-        st.integers(0, 1), st.integers(0, 3), st.integers(1, 60 * 50),
+        st.integers(0, 2), st.integers(0, 3), st.integers(1, 60 * 50),
         st.sampled_from([10.0, 9.5, 9.2, 3.0]), st.booleans())
 
     @given(data=st.data())
@@ -59,7 +73,7 @@ def test_rollups_always_equal_the_raw_plays(network):
               suppress_health_check=list(HealthCheck))
     def run(data):
         for _ in range(data.draw(st.integers(1, 3))):
-            d = data.draw(st.integers(0, 1))
+            d = data.draw(st.integers(0, 2))
             device = devices[d]
             records = []
             for _ in range(data.draw(st.integers(0, 30))):
@@ -92,6 +106,15 @@ def test_rollups_always_equal_the_raw_plays(network):
             assert rollup(session.scalars(select(PopHourly)), "hour") == \
                 aggregate(plays, HOUR_MS)
             assert rollup(session.scalars(select(PopDaily)), "day") == aggregate(plays, DAY_MS)
+            venue = {s["id"]: s["venue_id"] for s in screens}
+            for table, period, ms in ((PopVenueHourly, "hour", HOUR_MS),
+                                      (PopVenueDaily, "day", DAY_MS)):
+                assert rollup(session.scalars(select(table)), period, lambda r: (r.venue_id,)) \
+                    == aggregate(plays, ms, lambda p: (venue[p.screen_id],))
+            for table, period, ms in ((PopCampaignHourly, "hour", HOUR_MS),
+                                      (PopCampaignDaily, "day", DAY_MS)):
+                assert rollup(session.scalars(select(table)), period, lambda r: ()) == \
+                    aggregate(plays, ms, lambda p: ())
             totals = {row.campaign_id: [row.plays, row.billable_plays, row.played_ms,
                                         row.impressions_milli, row.spend_cents]
                       for row in session.scalars(select(CampaignDelivery))}

@@ -1,0 +1,316 @@
+"""The write phase of ingestion: store the plays that are new, bill them, roll them up.
+
+It is serialized (PostgreSQL: a transaction-scoped advisory lock; SQLite: its one writer, taken
+by the first statement, a write), so what it reads is exact: plays already stored, plays already
+counted in each hour, each campaign's spend so far. Plays go in with INSERT … ON CONFLICT
+(play_id) DO NOTHING and the number that went in is checked against the number sent: when some
+did not go in (they were stored already), the write is rolled back and done again with those
+counted as duplicates, so nothing is ever counted, billed or rolled up twice. The rollups are
+added to in the same transaction, so they always equal the sum of the stored plays. Serializing
+also makes `seq` (the export cursor) follow commit order, so a reader never skips a play
+committed late.
+
+Spend accrues per campaign: each billable play adds its exact cost (thousandths of an impression
+× CPM, in millionths of a cent); whole cents are charged as they complete and the remainder
+carries to the next play; at the budget nothing more is charged. So a campaign's spend is its
+exact cost rounded down to the cent, never above its budget, and every play's own spend (stored
+on it) adds up to it exactly.
+
+Everything here runs inside the serialized section, so it is kept short: the plays arrive as
+ready rows (`ingest.py`), the usual batch needs no per-play work beyond billing, and the
+statements go straight to the driver (plain numbers and strings; the plays with executemany).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Session
+
+from control_plane.db import utcnow
+from control_plane.reporting.exceptions import IngestRaced
+from control_plane.reporting.models import PopScreen
+from control_plane.scheduling.playtime import PlayRules
+from shared.pop import PopRejection
+
+if TYPE_CHECKING:
+    from control_plane.reporting.ingest import Batch, Play
+
+MICROS_PER_CENT = 1_000_000  # milli-impressions × CPM cents are millionths of a cent
+HOUR_MS, DAY_MS = 3_600_000, 86_400_000
+ADVISORY_LOCK_KEY = 0x706F70  # "pop": one ingest writes at a time (PostgreSQL)
+WRITE_ATTEMPTS = 3
+TOTALS = ("plays", "billable_plays", "played_ms", "impressions_milli", "spend_cents")
+TOTALS_COLUMNS = ("campaign_id", *TOTALS, "carry_micros", "updated_at")
+SCREEN_COLUMNS = ("screen_id", "batches", "received", "last_batch_at")
+BATCH_COLUMNS = ("id", "batch_id", "device_id", "screen_id", "venue_org_id", "public_key",
+                 "signature", "message_zlib", "records", "transport", "received_at")
+PLAY_COLUMNS = ("play_id", "batch", "device_id", "screen_id", "campaign_id", "creative_id",
+                "media_sha256", "started_ms", "ended_ms", "duration_ms", "expected_ms",
+                "completed", "clock_offset_ms", "billable", "impressions_milli", "spend_cents",
+                "flag", "advertiser_org_id", "venue_org_id")
+SPEND = PLAY_COLUMNS.index("spend_cents")
+ROLLUP_KEY = ("screen_id", "campaign_key", "creative_id")
+ROLLUP_COLUMNS = (*ROLLUP_KEY, "venue_id", "venue_org_id", "advertiser_org_id", "currency",
+                  *TOTALS)
+VENUE_KEY = ("venue_id", "campaign_key", "creative_id")
+VENUE_COLUMNS = (*VENUE_KEY, "venue_org_id", "advertiser_org_id", "currency", *TOTALS)
+CAMPAIGN_KEY = ("campaign_key", "creative_id")
+CAMPAIGN_COLUMNS = (*CAMPAIGN_KEY, "advertiser_org_id", "currency", *TOTALS)
+
+
+@dataclass
+class _Account:
+    """A campaign's spend so far, as read under the write lock."""
+
+    budget_cents: int
+    cpm_cents: int
+    spend_cents: int
+    carry_micros: int
+
+    def charge(self, impressions_milli: int) -> int:
+        """Whole cents a play adds (see the module's docstring)."""
+        cents, carry = divmod(self.carry_micros + impressions_milli * self.cpm_cents,
+                              MICROS_PER_CENT)
+        room = max(0, self.budget_cents - self.spend_cents)
+        if cents >= room:
+            cents, carry = room, 0
+        self.spend_cents += cents
+        self.carry_micros = carry
+        return cents
+
+
+@dataclass
+class Tally:
+    """What a set of plays adds to the rollups, before billing adds the spend."""
+
+    hourly: dict[tuple[int, str, str], list[int]]
+    daily: dict[tuple[int, str, str], list[int]]
+    totals: dict[str, list[int]]
+    per_hour: dict[tuple[int, str], int]  # plays per (hour, campaign key)
+
+
+def tally(plays: Sequence[Play], campaigns: Mapping[str, object]) -> Tally:
+    """Add plays up per hour, day and campaign ([plays, billable, ms, impressions, spend])."""
+    hourly: dict[tuple[int, str, str], list[int]] = {}
+    daily: dict[tuple[int, str, str], list[int]] = {}
+    totals: dict[str, list[int]] = {}
+    per_hour: dict[tuple[int, str], int] = {}
+    for p in plays:
+        key, billable, ms, impressions = p.key, p.billable, p.duration_ms, p.impressions_milli
+        h = hourly.get((p.hour, key, p.creative_id))
+        if h is None:
+            h = hourly[(p.hour, key, p.creative_id)] = [0, 0, 0, 0, 0]
+        d = daily.get((p.day, key, p.creative_id))
+        if d is None:
+            d = daily[(p.day, key, p.creative_id)] = [0, 0, 0, 0, 0]
+        h[0] += 1
+        d[0] += 1
+        if billable:
+            h[1] += 1
+            d[1] += 1
+            h[3] += impressions
+            d[3] += impressions
+        h[2] += ms
+        d[2] += ms
+        if key in campaigns:
+            t = totals.get(key)
+            if t is None:
+                t = totals[key] = [0, 0, 0, 0, 0]
+            t[0] += 1
+            t[1] += billable
+            t[2] += ms
+            t[3] += impressions
+        per_hour[(p.hour, key)] = per_hour.get((p.hour, key), 0) + 1
+    return Tally(hourly, daily, totals, per_hour)
+
+
+_STATEMENTS: dict[tuple[str, str, str], _Sql] = {}
+
+
+def _sql_for(dialect: Dialect) -> _Sql:
+    key = (dialect.name, dialect.driver, dialect.paramstyle)
+    found = _STATEMENTS.get(key)
+    if found is None:
+        found = _STATEMENTS[key] = _Sql(dialect)
+    return found
+
+
+class _Sql:
+    """The statements of the write phase, in the driver's own dialect and parameter style."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.postgres = dialect.name == "postgresql"
+        mark = self.mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        when = PopScreen.__table__.c.last_batch_at.type
+        self.when: Callable[[Any], Any] = \
+            when.dialect_impl(dialect).bind_processor(dialect) or (lambda v: v)
+
+        def values(columns: Sequence[str]) -> str:
+            return f"({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
+
+        def adding(table: str, columns: Sequence[str]) -> str:
+            return ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in columns)
+
+        self.screen = (f"INSERT INTO pop_screens {values(SCREEN_COLUMNS)} ON CONFLICT "
+                       f"(screen_id) DO UPDATE SET {adding('pop_screens', SCREEN_COLUMNS[1:3])}"
+                       ", last_batch_at = excluded.last_batch_at")
+        self.batch = (f"INSERT INTO pop_batches {values(BATCH_COLUMNS)} "
+                      "ON CONFLICT (id) DO NOTHING")
+        self.plays = f"INSERT INTO pop_records {values(PLAY_COLUMNS)} ON CONFLICT DO NOTHING"
+        self.rollup = {
+            table: (f"INSERT INTO {table} {values((period, *columns))} ON CONFLICT "
+                    f"({period}, {', '.join(key)}) DO UPDATE SET {adding(table, TOTALS)}")
+            for table, period, key, columns in (
+                ("pop_hourly", "hour", ROLLUP_KEY, ROLLUP_COLUMNS),
+                ("pop_daily", "day", ROLLUP_KEY, ROLLUP_COLUMNS),
+                ("pop_venue_hourly", "hour", VENUE_KEY, VENUE_COLUMNS),
+                ("pop_venue_daily", "day", VENUE_KEY, VENUE_COLUMNS),
+                ("pop_campaign_hourly", "hour", CAMPAIGN_KEY, CAMPAIGN_COLUMNS),
+                ("pop_campaign_daily", "day", CAMPAIGN_KEY, CAMPAIGN_COLUMNS))}
+        self.totals = (f"INSERT INTO campaign_delivery {values(TOTALS_COLUMNS)} ON CONFLICT "
+                       f"(campaign_id) DO UPDATE SET {adding('campaign_delivery', TOTALS)}, "
+                       "carry_micros = excluded.carry_micros, updated_at = excluded.updated_at")
+
+    def _in(self, n: int) -> str:
+        return f"IN ({', '.join([self.mark] * n)})"
+
+    # only placeholders are interpolated into these
+    def stored(self, n: int) -> str:
+        return f"SELECT play_id FROM pop_records WHERE play_id {self._in(n)}"  # noqa: S608
+
+    def counted(self, n: int) -> str:
+        return ("SELECT hour, campaign_key, SUM(plays) FROM pop_hourly "  # noqa: S608
+                f"WHERE screen_id = {self.mark} AND hour {self._in(n)} "
+                "GROUP BY hour, campaign_key")
+
+    def accounts(self, n: int) -> str:
+        return ("SELECT campaign_id, spend_cents, carry_micros "  # noqa: S608
+                f"FROM campaign_delivery WHERE campaign_id {self._in(n)}")
+
+
+def write(session: Session, batch: Batch, transport: str) -> tuple[int, int, list[PopRejection]]:
+    """Store the batch's new plays: (accepted, duplicates, rejected by the hourly limit).
+    Committed.
+
+    The first attempt assumes every play is new (the usual case: a batch is sent again only
+    when its receipt was lost) and skips looking them up; if fewer went in than were sent, it
+    is rolled back and done again knowing which are stored.
+    """
+    sql = _sql_for(session.get_bind().dialect)
+    lookup = False
+    for _ in range(WRITE_ATTEMPTS):
+        cursor = session.connection().connection.cursor()
+        try:
+            result = _write(sql, cursor, batch, transport, lookup=lookup)
+        except IngestRaced:
+            session.rollback()
+            lookup = True
+            continue
+        finally:
+            cursor.close()
+        session.commit()
+        return result
+    raise IngestRaced("the same plays are being uploaded concurrently; send the batch again")
+
+
+def _rows(cursor: Any, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    cursor.execute(sql, params)
+    return [tuple(row) for row in cursor.fetchall()]
+
+
+def _write(sql: _Sql, cursor: Any, batch: Batch, transport: str, *,
+           lookup: bool) -> tuple[int, int, list[PopRejection]]:
+    screen, rules, campaigns = batch.screen, batch.rules, batch.campaigns
+    if sql.postgres:
+        cursor.execute(f"SELECT pg_advisory_xact_lock({sql.mark})", (ADVISORY_LOCK_KEY,))
+    # on SQLite, this first write takes the database's write lock
+    cursor.execute(sql.screen, (screen.id, 1, len(batch.batch.records), sql.when(utcnow())))
+    plays, counts = batch.plays, batch.tally
+    stored: set[str] = set()
+    if lookup:
+        ids = [p.play_id for p in plays]
+        for i in range(0, len(ids), 1000):
+            chunk = ids[i:i + 1000]
+            stored.update(r[0] for r in _rows(cursor, sql.stored(len(chunk)), chunk))
+        plays = [p for p in plays if p.play_id not in stored]
+        counts = tally(plays, campaigns)
+    hours = sorted({hour for hour, _ in counts.per_hour})
+    counted = {(hour, key): int(n) for hour, key, n in _rows(
+        cursor, sql.counted(len(hours)), [screen.id, *hours])} if hours else {}
+    rejected: list[PopRejection] = []
+    if any(counted.get(hk, 0) + n > rules.max_plays_per_hour(hk[1] or None)
+           for hk, n in counts.per_hour.items()):
+        plays, rejected = _within_hourly_limits(plays, counted, rules)
+        counts = tally(plays, campaigns)
+    _bill(sql, cursor, batch, plays, counts)
+    if plays:
+        _store(sql, cursor, batch, plays, counts, transport)
+    return len(plays), len(batch.plays) - len(plays) - len(rejected), rejected
+
+
+def _within_hourly_limits(plays: Sequence[Play], counted: dict[tuple[int, str], int],
+                          rules: PlayRules) -> tuple[list[Play], list[PopRejection]]:
+    """The plays an hour of the loop could hold, in batch order; the rest rejected."""
+    kept, rejected = [], []
+    for p in plays:
+        seen = counted.get((p.hour, p.key), 0) + 1
+        if seen > rules.max_plays_per_hour(p.key or None):
+            rejected.append(PopRejection(play_id=p.play_id, code="too_many_plays"))
+        else:
+            counted[(p.hour, p.key)] = seen
+            kept.append(p)
+    return kept, rejected
+
+
+def _bill(sql: _Sql, cursor: Any, batch: Batch, plays: Sequence[Play], counts: Tally) -> None:
+    """Charge each billable play, in batch order, to its campaign's account."""
+    ids = sorted(counts.totals)
+    if not ids:
+        return
+    found = {cid: (spend, carry) for cid, spend, carry in _rows(
+        cursor, sql.accounts(len(ids)), ids)}
+    accounts = {cid: _Account(batch.campaigns[cid].budget_cents, batch.campaigns[cid].cpm_cents,
+                              *found.get(cid, (0, 0))) for cid in ids}
+    for p in plays:
+        if p.billable:
+            spend = accounts[p.key].charge(p.impressions_milli)
+            p.row[SPEND] = spend
+            counts.hourly[(p.hour, p.key, p.creative_id)][4] += spend
+            counts.daily[(p.day, p.key, p.creative_id)][4] += spend
+            counts.totals[p.key][4] += spend
+    batch.carry = {cid: account.carry_micros for cid, account in accounts.items()}
+
+
+def _store(sql: _Sql, cursor: Any, batch: Batch, plays: Sequence[Play], counts: Tally,
+           transport: str) -> None:
+    device, screen = batch.device, batch.screen
+    cursor.execute(sql.batch, (batch.digest, batch.batch.batch_id, device.id, screen.id,
+                               screen.org_id, device.public_key, batch.batch.signature,
+                               batch.message_zlib, len(batch.batch.records),
+                               transport, sql.when(utcnow())))
+    cursor.executemany(sql.plays, [p.row for p in plays])
+    if cursor.rowcount != len(plays):  # some were stored already: look them up
+        raise IngestRaced("some plays were stored already")
+    # one screen's batch: its per-screen groups are also its venue's and the fleet's share
+    for period, groups in (("hourly", counts.hourly), ("daily", counts.daily)):
+        screen_rows, venue_rows, fleet_rows = [], [], []
+        for (at, key, creative_id), sums in groups.items():
+            campaign = batch.campaigns.get(key)
+            advertiser = campaign.org_id if campaign else None
+            currency = campaign.currency if campaign else None
+            screen_rows.append((at, screen.id, key, creative_id, screen.venue_id, screen.org_id,
+                                advertiser, currency, *sums))
+            venue_rows.append((at, screen.venue_id, key, creative_id, screen.org_id, advertiser,
+                               currency, *sums))
+            fleet_rows.append((at, key, creative_id, advertiser, currency, *sums))
+        cursor.executemany(sql.rollup[f"pop_{period}"], screen_rows)
+        cursor.executemany(sql.rollup[f"pop_venue_{period}"], venue_rows)
+        cursor.executemany(sql.rollup[f"pop_campaign_{period}"], fleet_rows)
+    if counts.totals:
+        now = sql.when(utcnow())
+        cursor.executemany(sql.totals, [(cid, *sums, batch.carry.get(cid, 0), now)
+                                        for cid, sums in counts.totals.items()])
