@@ -23,7 +23,11 @@ statements go straight to the driver (plain numbers and strings; the plays with 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import fcntl
+import os
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -201,20 +205,50 @@ def write(session: Session, batch: Batch, transport: str) -> tuple[int, int, lis
     is rolled back and done again knowing which are stored.
     """
     sql = _sql_for(session.get_bind().dialect)
-    lookup = False
-    for _ in range(WRITE_ATTEMPTS):
-        cursor = session.connection().connection.cursor()
-        try:
-            result = _write(sql, cursor, batch, transport, lookup=lookup)
-        except IngestRaced:
-            session.rollback()
-            lookup = True
-            continue
-        finally:
-            cursor.close()
-        session.commit()
-        return result
+    with _sqlite_writer(session):
+        lookup = False
+        for _ in range(WRITE_ATTEMPTS):
+            cursor = session.connection().connection.cursor()
+            try:
+                result = _write(sql, cursor, batch, transport, lookup=lookup)
+            except IngestRaced:
+                session.rollback()
+                lookup = True
+                continue
+            finally:
+                cursor.close()
+            session.commit()
+            return result
     raise IngestRaced("the same plays are being uploaded concurrently; send the batch again")
+
+
+_LOCK_FILES: dict[str, int] = {}
+_LOCK_FILES_GUARD = threading.Lock()
+
+
+@contextmanager
+def _sqlite_writer(session: Session) -> Iterator[None]:
+    """On SQLite, queue for the write phase on a lock file next to the database.
+
+    SQLite's own busy handler sleeps in steps of up to 100 ms while another process writes, so
+    several API processes would mostly wait for nothing; a lock file wakes the next one as soon
+    as the write commits. (PostgreSQL queues on its advisory lock instead.)
+    """
+    bind = session.get_bind()
+    url = bind.engine.url
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        yield
+        return
+    path = f"{url.database}-ingest.lock"
+    with _LOCK_FILES_GUARD:
+        fd = _LOCK_FILES.get(path)
+        if fd is None:
+            fd = _LOCK_FILES[path] = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 def _rows(cursor: Any, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
