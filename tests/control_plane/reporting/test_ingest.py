@@ -341,3 +341,22 @@ def test_a_video_counts_for_its_own_length(network):
     assert net.upload_pop(device.batch([played, slot])).json()["accepted"] == 2
     plays = exported(net)
     assert plays[played["play_id"]]["billable"] and plays[slot["play_id"]]["billable"]
+
+
+def test_malformed_uploads_say_why(network):
+    net, device = network, network.device
+    r = net.client.post("/v1/device/pop", content=b"{not json", headers={
+        **device.headers, "Content-Type": "application/json"})
+    assert r.status_code == 422 and error_code(r) == "malformed_json"
+    batch = device.batch([device.record(net.campaign["id"], net.creative_id)])
+    del batch["signature"]
+    r = net.upload_pop(batch)
+    assert r.status_code == 422 and error_code(r) == "validation_error"
+    assert ["body", "signature"] in [d["loc"] for d in r.json()["error"]["details"]]
+    too_many = device.batch([device.record(None, "house:default") for _ in range(1001)])
+    assert net.upload_pop(too_many).status_code in (413, 422)
+    garbage_signature = {**device.batch([]), "signature": "not base64 at all!"}
+    assert error_code(net.upload_pop(garbage_signature)) == "bad_signature"
+    # an empty batch, properly signed, is simply nothing
+    assert net.upload_pop(device.batch([])).json() == {"accepted": 0, "duplicates": 0,
+                                                       "rejected": []}
