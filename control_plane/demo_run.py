@@ -172,7 +172,12 @@ def run(base_url: str, data_dir: Path, stop: threading.Event,
             return None
         state_dir = data_dir / "agent"
         agent = start_agent(base_url, state_dir, data_dir / "agent.log")
-        how = pair(http, _token(http, "tech@demo.example.com"), screen, state_dir, agent)
+        try:
+            how = pair(http, _token(http, "tech@demo.example.com"), screen, state_dir, agent)
+        except BaseException:
+            agent.terminate()  # never leave an agent behind the caller cannot stop
+            agent.wait(timeout=30)
+            raise
     say(f"player agent on screen '{screen['name']}' ({how}); log {data_dir / 'agent.log'}; "
         f"state: adsbin agent status --state-dir {state_dir}")
     return agent

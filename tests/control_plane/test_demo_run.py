@@ -40,7 +40,10 @@ def test_the_demo_plays_its_campaign_on_a_paired_agent_and_is_idempotent(setting
         try:
             assert "already paired" in said[1]  # a second make run finds everything in place
             busy = demo_run.start_agent(url, settings.data_dir / "agent", tmp_path / "2nd.log")
-            assert busy.wait(timeout=60) == 1  # one agent per state dir
+            try:
+                assert busy.wait(timeout=60) == 1  # one agent per state dir
+            finally:
+                busy.kill()
             assert "another agent is running" in (tmp_path / "2nd.log").read_text()
         finally:
             again.terminate()
