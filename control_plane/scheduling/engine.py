@@ -47,7 +47,7 @@ Progress = Callable[[str, int, int], None]  # (stage, screens done, screens in a
 
 def build(screens: Sequence[Screen], campaigns: Sequence[Campaign], params: Params, *,
           progress: Progress | None = None) -> dict[str, ScreenPlan]:
-    """Every screen's plan for [now floored to the hour, now + horizon), by screen id.
+    """Every screen's plan for [now floored to the hour, that + horizon), by screen id.
 
     `progress`, when given, hears ("eligibility" | "planning", done, total) every 500 screens
     and at the end of each pass; it only watches.

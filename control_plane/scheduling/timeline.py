@@ -1,6 +1,6 @@
 """The windows of a screen's horizon, and when each campaign may play in them.
 
-A screen's windows are its open minutes in [now floored to the hour, now + horizon), cut at
+A screen's windows are its open minutes in [now floored to the hour, that + horizon), cut at
 every UTC hour and at every flight or daypart boundary of a campaign that may play there, so
 that a campaign is either active for a whole window or not at all. Everything that depends only
 on a time zone and a weekly pattern (opening hours, dayparts) is computed once and shared by
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
-from datetime import timedelta
 
 from control_plane.scheduling.inputs import Campaign, Params
 from control_plane.scheduling.weekly import (
@@ -48,7 +47,9 @@ class Timeline:
 
     def __init__(self, params: Params, campaigns: Sequence[Campaign]) -> None:
         self.t0 = floor_minute(params.now) // 60 * 60
-        self.t1 = floor_minute(params.now + timedelta(hours=params.horizon_h))
+        # the horizon ends on the hour too, so a rebuild later in the same hour with nothing
+        # changed gives the same playlist version: no download, no MQTT message to every screen
+        self.t1 = self.t0 + params.horizon_h * 60
         self.loop_s = params.loop_s
         self._flight = [(max(self.t0, ceil_minute(c.start_at)), min(self.t1,
                                                                    floor_minute(c.end_at)))

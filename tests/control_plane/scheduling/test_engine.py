@@ -167,7 +167,7 @@ def test_nothing_plays_outside_opening_hours_flights_or_dayparts(world):
     plans = build(screens, campaigns, params)
     by_id = {c.id: c for c in campaigns}
     first = params.now.replace(minute=0, second=0, microsecond=0)
-    last = params.now + timedelta(hours=params.horizon_h)
+    last = first + timedelta(hours=params.horizon_h)
     for s in screens:
         zone, covered = ZoneInfo(s.timezone), set()
         windows = plans[s.id].windows
@@ -183,7 +183,7 @@ def test_nothing_plays_outside_opening_hours_flights_or_dayparts(world):
                 assert c.start_at <= w.start and w.end <= c.end_at
                 assert all(in_parts(c.dayparts, wall) for wall in walls)
         # and every open minute of the horizon is in some window
-        for m in minutes(first, last.replace(second=0, microsecond=0)):
+        for m in minutes(first, last):
             assert (m in covered) == open_on_wall(s.opening_hours, m.astimezone(zone))
 
 
@@ -453,6 +453,18 @@ def test_the_version_is_the_hash_of_canonical_content():
     assert data["windows"][0]["start"] == "2026-03-27T12:00:00Z"
     assert "explain" not in data["windows"][0]  # explanations are not playlist content
     assert "explain" in json.loads(canonical(plan, with_explain=True))["windows"][0]
+
+
+def test_a_rebuild_later_in_the_hour_with_nothing_changed_keeps_the_version():
+    # every campaign change rebuilds every screen: an unchanged screen must not download again
+    screens, ads = [venue()], [ad("x", share_of_voice=0.5)]
+    early = build(screens, ads, Params(now=NOW + timedelta(minutes=1), horizon_h=4))["s1"]
+    late = build(screens, ads, Params(now=NOW + timedelta(minutes=58, seconds=59),
+                                      horizon_h=4))["s1"]
+    assert version(early) == version(late)
+    assert (early.windows[0].start, early.windows[-1].end) == (NOW, NOW + timedelta(hours=4))
+    next_hour = build(screens, ads, Params(now=NOW + timedelta(hours=1), horizon_h=4))["s1"]
+    assert next_hour.windows[-1].end == NOW + timedelta(hours=5)  # the horizon moves on
 
 
 def test_a_flight_ending_inside_the_horizon_never_overspends():
