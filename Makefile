@@ -3,7 +3,8 @@ VENV  := .venv
 BIN   := $(VENV)/bin
 HOST  ?= 127.0.0.1
 PORT  ?= 8000
-PYTEST_ARGS ?=
+# one test process per core; a file's tests stay together so its session fixtures are built once
+PYTEST_ARGS ?= -n auto --dist loadfile
 
 .PHONY: run test bootstrap lint format bench clean
 
