@@ -24,6 +24,7 @@ statements go straight to the driver (plain numbers and strings; the plays with 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -165,6 +166,13 @@ class _Sql:
         self.batch = (f"INSERT INTO pop_batches {values(BATCH_COLUMNS)} "
                       "ON CONFLICT (id) DO NOTHING")
         self.plays = f"INSERT INTO pop_records {values(PLAY_COLUMNS)} ON CONFLICT DO NOTHING"
+        if self.postgres:
+            # one statement, the plays as one JSON array of rows: 4× cheaper than executemany's
+            # 500 statements (whose parameters psycopg adapts one by one in Python)
+            columns = ", ".join(PLAY_COLUMNS)
+            self.plays = (f"INSERT INTO pop_records ({columns}) SELECT {columns} "  # noqa: S608
+                          "FROM json_populate_recordset(NULL::pop_records, %s) "
+                          "ON CONFLICT DO NOTHING")
         self.rollup = {
             table: (f"INSERT INTO {table} {values((period, *columns))} ON CONFLICT "
                     f"({period}, {', '.join(key)}) DO UPDATE SET {adding(table, TOTALS)}")
@@ -326,7 +334,11 @@ def _store(sql: _Sql, cursor: Any, batch: Batch, plays: Sequence[Play], counts: 
                                screen.org_id, device.public_key, batch.batch.signature,
                                batch.message_zlib, len(batch.batch.records),
                                transport, sql.when(utcnow())))
-    cursor.executemany(sql.plays, [p.row for p in plays])
+    if sql.postgres:
+        cursor.execute(sql.plays, (json.dumps([dict(zip(PLAY_COLUMNS, p.row, strict=True))
+                                               for p in plays], separators=(",", ":")),))
+    else:
+        cursor.executemany(sql.plays, [p.row for p in plays])
     if cursor.rowcount != len(plays):  # some were stored already: look them up
         raise IngestRaced("some plays were stored already")
     # one screen's batch: its per-screen groups are also its venue's and the fleet's share
