@@ -33,7 +33,9 @@ def _wait_ready(client, account, media_id, timeout_s=60):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         body = client.get(f"/v1/media/{media_id}", headers=account.headers).json()
-        if body["status"] != "processing":
+        # the worker records the job's outcome just after the handler's own commit
+        if body["status"] != "processing" and (body.get("job") or {}).get("status") not in (
+                "queued", "running"):
             return body
         time.sleep(0.1)
     raise AssertionError(f"media {media_id} still processing: {body}")
