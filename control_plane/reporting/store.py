@@ -18,7 +18,8 @@ on it) adds up to it exactly.
 
 Everything here runs inside the serialized section, so it is kept short: the plays arrive as
 ready rows (`ingest.py`), the usual batch needs no per-play work beyond billing, and the
-statements go straight to the driver (plain numbers and strings; the plays with executemany).
+statements go straight to the driver (plain numbers and strings; the plays with executemany on
+SQLite, as one JSON parameter on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -165,13 +166,16 @@ class _Sql:
                        ", last_batch_at = excluded.last_batch_at")
         self.batch = (f"INSERT INTO pop_batches {values(BATCH_COLUMNS)} "
                       "ON CONFLICT (id) DO NOTHING")
-        self.plays = f"INSERT INTO pop_records {values(PLAY_COLUMNS)} ON CONFLICT DO NOTHING"
         if self.postgres:
-            # one statement, the plays as one JSON array of rows: 4× cheaper than executemany's
-            # 500 statements (whose parameters psycopg adapts one by one in Python)
+            # one statement, the plays as one JSON array of rows: cheaper than executemany's
+            # 500 statements, whose parameters psycopg adapts one by one in Python (12 → 8 ms
+            # a batch here, the server's work included)
             columns = ", ".join(PLAY_COLUMNS)
             self.plays = (f"INSERT INTO pop_records ({columns}) SELECT {columns} "  # noqa: S608
                           "FROM json_populate_recordset(NULL::pop_records, %s) "
+                          "ON CONFLICT DO NOTHING")
+        else:
+            self.plays = (f"INSERT INTO pop_records {values(PLAY_COLUMNS)} "
                           "ON CONFLICT DO NOTHING")
         self.rollup = {
             table: (f"INSERT INTO {table} {values((period, *columns))} ON CONFLICT "

@@ -25,7 +25,7 @@ from player_agent.render.base import Event, Playable, RendererUnavailable
 HEADLESS_OPTIONS = ("--intf=dummy", "--vout=dummy", "--aout=dummy")
 # Every file plays from the local cache, so a tenth of a second of input caching is plenty;
 # libvlc's default (1 s, for network streams) keeps about a second of decoded frames queued,
-# some 30 × 3 MB at 1080p (bench_agent.py: 234 → 170 MB resident while playing)
+# some 30 × 3 MB at 1080p (bench_agent.py: 234 → 188 MB resident while playing)
 COMMON_OPTIONS = ("--quiet", "--no-video-title-show", "--no-snapshot-preview",
                   "--no-osd", "--mouse-hide-timeout=0", "--file-caching=100")
 PARSE_TIMEOUT_MS = 2000
