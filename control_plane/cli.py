@@ -1,4 +1,4 @@
-"""The `adsbin` command line: serve, migrate, admin, demo, agent, provision."""
+"""The `adsbin` command line: serve, migrate, admin, demo, agent, simulate, provision."""
 
 from __future__ import annotations
 
@@ -175,6 +175,50 @@ def _demo(url: str, data_dir: Path, stop: threading.Event,
         return
     if agent is not None:
         agents.append(agent)
+
+
+@app.command()
+def simulate(
+    screens: Annotated[int, typer.Option(min=1, max=2000, help="How many display units")],
+    server: Annotated[str, typer.Option(help="The control plane's URL")] =
+        "http://127.0.0.1:8000",
+    email: Annotated[str, typer.Option(help="The venue owner whose venue gets the screens")] =
+        "venue@demo.example.com",
+    password: Annotated[str, typer.Option(help="That owner's password (default: the demo's)",
+                                          envvar="ADSBIN_SIMULATE_PASSWORD")] =
+        "adsbin-demo",  # noqa: S107 - the published demo login
+    state_dir: Annotated[Path | None, typer.Option(help="The units' state dirs go here "
+                                                        "(default: <data dir>/simulate)")] = None,
+    seconds: Annotated[float | None, typer.Option(min=1, help="Stop after this long "
+                                                        "(default: Ctrl-C)")] = None,
+    every: Annotated[float, typer.Option(min=0.5, help="Seconds between progress lines")] = 5.0,
+    poll_interval: Annotated[float, typer.Option(min=1, help="Each unit's playlist poll "
+                                                           "interval, s")] = 60.0,
+    upload_interval: Annotated[float, typer.Option(min=0.5, help="Each unit's proof-of-play "
+                                                               "upload interval, s")] = 10.0,
+    log_level: Annotated[str, typer.Option()] = "warning",
+) -> None:
+    """Run a fleet of simulated display units (the real agent, null renderer) against a
+    control plane."""
+    from player_agent import simulate as fleet
+    from player_agent.settings import AgentSettings
+
+    logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    settings = AgentSettings(server_url=server, state_dir=state_dir or
+                             get_settings().data_dir / "simulate", renderer="null",
+                             headless=True, poll_interval_s=poll_interval,
+                             poll_jitter_s=min(10.0, poll_interval / 6),
+                             pop_upload_interval_s=upload_interval)
+    stop = threading.Event()
+    try:
+        fleet.run(server_url=server, screens=screens, settings=settings, email=email,
+                  password=password, seconds=seconds, every_s=every, stop=stop,
+                  say=lambda line: console.print(f"[green]simulate:[/] {line}"))
+    except fleet.SimulationError as exc:
+        _fail(str(exc), "start the control plane (make run) and check --server, --email and "
+              "--password")
+    except KeyboardInterrupt:
+        stop.set()
 
 
 @app.command()
