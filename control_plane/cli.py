@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -152,6 +153,9 @@ def serve(
     if demo:
         threading.Thread(target=_demo, args=(f"http://{host}:{port}", settings.data_dir, stop,
                                              agents), daemon=True, name="demo").start()
+    # uvicorn shuts down on SIGTERM and then raises it again: with Python's default handler
+    # that ends the process at once, past the `finally` that stops the demo's agent
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
     finally:
@@ -159,6 +163,10 @@ def serve(
         for agent in agents:
             agent.terminate()
             agent.wait(timeout=30)
+
+
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _demo(url: str, data_dir: Path, stop: threading.Event,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -136,3 +139,38 @@ def test_worker_process_consumes_jobs(env, tmp_path):
             output, _ = worker.communicate(timeout=30)
     assert body["status"] == "ready" and len(body["renditions"]) == 4, body
     assert "ADSBIN worker" in output
+
+
+def alive(pid: int) -> bool:
+    """Whether the process runs (a zombie waiting for its parent does not)."""
+    try:
+        return "zombie" not in Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.parametrize("empty_db_url", ["sqlite"], indirect=True)
+def test_serve_demo_stops_its_agent_on_sigterm(env, tmp_path):
+    """`make run` stopped by a service manager (SIGTERM) leaves no player agent behind."""
+    assert run(env, "migrate").returncode == 0 and run(env, "demo").returncode == 0
+    port = free_port()
+    server = subprocess.Popen([ADSBIN, "serve", "--port", str(port), "--demo"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    status = Path(env["ADSBIN_DATA_DIR"]) / "agent" / "status.json"
+    try:
+        deadline = time.monotonic() + 120
+        while not (status.exists() and '"paired"' in status.read_text()):
+            assert time.monotonic() < deadline and server.poll() is None, "no paired agent"
+            time.sleep(0.2)
+        agent_pid = json.loads(status.read_text())["pid"]
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.communicate(timeout=60)
+    deadline = time.monotonic() + 30
+    try:
+        while alive(agent_pid):
+            assert time.monotonic() < deadline, "the demo's agent outlived the server"
+            time.sleep(0.2)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(agent_pid, signal.SIGKILL)  # never leave it behind, whatever happened
