@@ -57,7 +57,8 @@ def test_two_videos_and_an_image_play_in_order_and_each_play_is_reported_once(st
         expected[sha] = m.duration_ms if m.mime.startswith("video/") else 5000
     assert sorted(m.mime.split("/")[0] for m in media.values()) == ["image", "video", "video"]
     for r in records:
-        if r["completed"]:
-            assert abs(r["duration_ms"] - expected[r["media_sha256"]]) < 400, r
+        if r["completed"]:  # never cut short; a busy machine (the suite runs on every core)
+            # may decode a video a little slower than real time, never by a whole item
+            assert -400 < r["duration_ms"] - expected[r["media_sha256"]] < 1000, r
     # (loop order with real VLC is shown on a fixed playlist in test_vlc.py: here the
     # schedule may be republished mid-test, which re-anchors the loop)
