@@ -122,7 +122,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                          app.state.object_store))
     app.state.login_limiter = SlidingWindowLimiter(limit=settings.login_attempts_per_minute,
                                                    window_s=60)
-    app.state.pairing_request_limiter = SlidingWindowLimiter(limit=30, window_s=60)
+    app.state.pairing_request_limiter = SlidingWindowLimiter(
+        limit=settings.pairing_requests_per_minute, window_s=60)
     app.state.claim_client_limiter = SlidingWindowLimiter(limit=10, window_s=60)
     app.state.claim_screen_limiter = SlidingWindowLimiter(limit=10, window_s=300)
     app.state.broker = make_broker(settings)

@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     run_broker: bool = True  # start the embedded broker when ADSBIN_MQTT_URL is unset
     heartbeat_interval_s: float = 30.0
     pairing_code_ttl_s: int = 900
+    # pairing codes one address may ask for a minute (screens behind one NAT, a simulated fleet)
+    pairing_requests_per_minute: int = Field(30, ge=1)
     # proof of play: how far a device clock may run ahead, how much longer than expected a play
     # may last, how old a play may arrive
     pop_clock_skew_s: float = 120.0

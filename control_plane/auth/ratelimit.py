@@ -37,6 +37,17 @@ class SlidingWindowLimiter:
             hits.append(now)
             return None
 
+    def wait_s(self, key: str) -> float | None:
+        """Without counting a hit: None if `key` may go on, else the seconds until it may."""
+        now = time.monotonic()
+        with self._lock:
+            hits = self._hits.get(key)
+            while hits and hits[0] <= now - self.window_s:
+                hits.popleft()
+            if hits is not None and len(hits) >= self.limit:
+                return max(0.0, hits[0] + self.window_s - now)
+            return None
+
     def reset(self, key: str) -> None:
         """Forget the hits of `key` (e.g. after a successful login)."""
         with self._lock:

@@ -38,7 +38,10 @@ class ClaimResult(BaseModel):
 
 
 def _limit(request: Request, limiter_name: str, key: str, what: str) -> None:
-    wait_s = getattr(request.app.state, limiter_name).hit(key)
+    _refuse_if_waiting(getattr(request.app.state, limiter_name).hit(key), what)
+
+
+def _refuse_if_waiting(wait_s: float | None, what: str) -> None:
     if wait_s is not None:
         raise RateLimited(f"too many {what}; wait and try again",
                           details={"retry_after_s": round(wait_s, 1)},
@@ -120,10 +123,21 @@ def pair(screen_id: Id, body: ClaimRequest, request: Request, session: DbSession
          principal: CurrentPrincipal) -> ClaimResult:
     screen = venues_service.get_screen(session=session, screen_id=screen_id)
     authorize(principal, Resource.screen, Action.manage, owner_org_id=screen.org_id)
-    _limit(request, "claim_client_limiter", _client(request), "pairing attempts from here")
-    _limit(request, "claim_screen_limiter", screen.id, "pairing attempts for this screen")
-    device = devices_service.claim(session=session, code=body.code, screen_id=screen.id,
-                                   org_id=screen.org_id, user_id=principal.user_id)
+    # only wrong guesses count: a technician pairing a room of screens is not a brute force
+    limits = ((request.app.state.claim_client_limiter, _client(request),
+               "failed pairing attempts from here"),
+              (request.app.state.claim_screen_limiter, screen.id,
+               "failed pairing attempts for this screen"))
+    for limiter, key, what in limits:
+        _refuse_if_waiting(limiter.wait_s(key), what)
+    try:
+        device = devices_service.claim(session=session, code=body.code, screen_id=screen.id,
+                                       org_id=screen.org_id, user_id=principal.user_id)
+    except (devices_service.PairingCodeUnknown, devices_service.PairingCodeExpired,
+            devices_service.PairingCodeUsed):
+        for limiter, key, _ in limits:
+            limiter.hit(key)
+        raise
     return ClaimResult(screen_id=screen.id, device_id=device.id, display=device.display,
                        agent_version=device.agent_version)
 

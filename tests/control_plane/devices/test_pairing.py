@@ -121,6 +121,22 @@ def test_guessing_is_rate_limited(client):
     assert codes[:10] == [404] * 10 and codes[10:] == [429, 429]
 
 
+def test_a_room_of_screens_pairs_at_once_and_only_wrong_codes_count(client):
+    owner, _ = venue_screen(client)
+    venue_id = client.get("/v1/venues", headers=owner.headers).json()["items"][0]["id"]
+    for k in range(15):  # more than the 10 wrong guesses a minute allowed from one address
+        screen = client.post(f"/v1/venues/{venue_id}/screens", headers=owner.headers,
+                             json={**SCREEN, "name": f"Screen {k}"}).json()
+        r = client.post(f"/v1/screens/{screen['id']}/pair", headers=owner.headers,
+                        json={"code": ask_code(client)["code"]})
+        assert r.status_code == 200, (k, r.text)
+    wrong = [client.post(f"/v1/screens/{screen['id']}/pair", headers=owner.headers,
+                         json={"code": f"BBB-{i:03d}"}) for i in range(11)]
+    assert [r.status_code for r in wrong] == [404] * 10 + [429]
+    assert "failed pairing attempts" in wrong[-1].json()["error"]["message"]
+    assert int(wrong[-1].headers["retry-after"]) >= 1
+
+
 def test_only_admins_and_technicians_pair(client):
     owner, screen = venue_screen(client)
     invite = client.post(f"/v1/orgs/{owner.org_id}/members", headers=owner.headers,
