@@ -24,6 +24,7 @@ import httpx
 
 from player_agent.agent import Agent
 from player_agent.settings import AgentSettings
+from player_agent.state import StateDirBusy
 
 VENUE_NAME = "Simulated fleet"
 VENUE = {"name": VENUE_NAME, "address": "Loopback", "lat": 48.8566, "lon": 2.3522,
@@ -93,10 +94,15 @@ class Unit:
 
 def start_units(screens: list[dict[str, Any]], settings: AgentSettings) -> list[Unit]:
     """An agent per screen, each in `settings.state_dir / <screen name>`, running."""
-    units = []
+    units: list[Unit] = []
     for screen in screens:
-        agent = Agent(settings.model_copy(update={
-            "state_dir": settings.state_dir / screen["name"], "renderer": "null"}))
+        try:
+            agent = Agent(settings.model_copy(update={
+                "state_dir": settings.state_dir / screen["name"], "renderer": "null"}))
+        except StateDirBusy as exc:
+            stop_units(units)
+            raise SimulationError(f"{exc}: is another `adsbin simulate` running on "
+                                  f"{settings.state_dir}?") from exc
         thread = threading.Thread(target=agent.run, name=f"agent-{screen['name']}", daemon=True)
         thread.start()
         units.append(Unit(screen, agent, thread))

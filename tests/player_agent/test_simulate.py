@@ -56,6 +56,17 @@ def test_a_unit_whose_state_was_lost_is_paired_again(stack, tmp_path):
     assert counts["paired"] == 1 and "paired 1 new unit(s); 0 kept their pairing" in said
 
 
+def test_two_fleets_on_one_state_dir_are_refused(stack, tmp_path):
+    settings = agent_settings(stack, tmp_path / "fleet")
+    first = simulate.start_units([{"id": "scr_x", "name": "sim-001"}], settings)
+    try:
+        with pytest.raises(simulate.SimulationError, match="another `adsbin simulate`"):
+            simulate.start_units([{"id": "scr_y", "name": "sim-000"},
+                                  {"id": "scr_x", "name": "sim-001"}], settings)
+    finally:
+        simulate.stop_units(first)
+
+
 @pytest.mark.parametrize(("args", "expected"), [
     (["--password", "wrong"], "cannot sign in as"),
     (["--server", "http://127.0.0.1:9"], "cannot reach http://127.0.0.1:9"),
