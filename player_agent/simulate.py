@@ -13,7 +13,6 @@ uploads, backlog) is the agents' own counters.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable
@@ -32,9 +31,6 @@ VENUE = {"name": VENUE_NAME, "address": "Loopback", "lat": 48.8566, "lon": 2.352
          "opening_hours": {d: [["00:00", "24:00"]] for d in
                            ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}}
 PAIR_TIMEOUT_S = 60.0
-
-log = logging.getLogger(__name__)
-
 
 class SimulationError(RuntimeError):
     """The fleet could not be set up; the message says what to do."""

@@ -30,23 +30,23 @@ class SlidingWindowLimiter:
                 if len(self._hits) >= self.max_keys:
                     self._evict(now)
                 hits = self._hits[key] = deque()
-            while hits and hits[0] <= now - self.window_s:
-                hits.popleft()
-            if len(hits) >= self.limit:
-                return max(0.0, hits[0] + self.window_s - now)
-            hits.append(now)
-            return None
+            wait = self._wait(hits, now)
+            if wait is None:
+                hits.append(now)
+            return wait
 
     def wait_s(self, key: str) -> float | None:
         """Without counting a hit: None if `key` may go on, else the seconds until it may."""
         now = time.monotonic()
         with self._lock:
             hits = self._hits.get(key)
-            while hits and hits[0] <= now - self.window_s:
-                hits.popleft()
-            if hits is not None and len(hits) >= self.limit:
-                return max(0.0, hits[0] + self.window_s - now)
-            return None
+            return None if hits is None else self._wait(hits, now)
+
+    def _wait(self, hits: deque[float], now: float) -> float | None:
+        """Drop the hits that left the window; the wait while the rest fill it, else None."""
+        while hits and hits[0] <= now - self.window_s:
+            hits.popleft()
+        return max(0.0, hits[0] + self.window_s - now) if len(hits) >= self.limit else None
 
     def reset(self, key: str) -> None:
         """Forget the hits of `key` (e.g. after a successful login)."""

@@ -191,6 +191,15 @@ class _Sql:
                        f"(campaign_id) DO UPDATE SET {adding('campaign_delivery', TOTALS)}, "
                        "carry_micros = excluded.carry_micros, updated_at = excluded.updated_at")
 
+    def insert_plays(self, cursor: Any, rows: Sequence[Sequence[Any]]) -> int:
+        """Insert play rows (PLAY_COLUMNS) that are not stored yet; how many went in."""
+        if self.postgres:
+            cursor.execute(self.plays, (json.dumps([dict(zip(PLAY_COLUMNS, row, strict=True))
+                                                    for row in rows], separators=(",", ":")),))
+        else:
+            cursor.executemany(self.plays, rows)
+        return int(cursor.rowcount)
+
     def _in(self, n: int) -> str:
         return f"IN ({', '.join([self.mark] * n)})"
 
@@ -338,12 +347,8 @@ def _store(sql: _Sql, cursor: Any, batch: Batch, plays: Sequence[Play], counts: 
                                screen.org_id, device.public_key, batch.batch.signature,
                                batch.message_zlib, len(batch.batch.records),
                                transport, sql.when(utcnow())))
-    if sql.postgres:
-        cursor.execute(sql.plays, (json.dumps([dict(zip(PLAY_COLUMNS, p.row, strict=True))
-                                               for p in plays], separators=(",", ":")),))
-    else:
-        cursor.executemany(sql.plays, [p.row for p in plays])
-    if cursor.rowcount != len(plays):  # some were stored already: look them up
+    if sql.insert_plays(cursor, [p.row for p in plays]) != len(plays):
+        # some were stored already: look them up
         raise IngestRaced("some plays were stored already")
     # one screen's batch: its per-screen groups are also its venue's and the fleet's share
     for period, groups in (("hourly", counts.hourly), ("daily", counts.daily)):
