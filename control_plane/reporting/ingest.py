@@ -15,14 +15,14 @@
 from __future__ import annotations
 
 import hashlib
-import math
 import threading
 import zlib
 from bisect import bisect_right
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.orm import Session
 
@@ -45,6 +45,7 @@ VIDEO_ROUNDING_MS = 1000  # a video creative's slot is its file's length rounded
 MAX_EXPECTED_MS = 24 * 3_600_000
 MAX_CLOCK_OFFSET_MS = 366 * 86_400_000
 HOUR_MS, DAY_MS = 3_600_000, 86_400_000
+_EPOCH, _ONE_MS = datetime(1970, 1, 1, tzinfo=UTC), timedelta(milliseconds=1)
 _one = TypeAdapter(PopRecord)
 _many = TypeAdapter(list[PopRecord])
 
@@ -65,14 +66,35 @@ class Play:
 
 
 def epoch_ms(instant: datetime) -> int:
-    """Milliseconds since the epoch of an aware instant, rounded down (exact for the years a
-    record can be accepted in; the float's error is far below a microsecond there)."""
-    return math.floor(instant.timestamp()) * 1000 + instant.microsecond // 1000
+    """Milliseconds since the epoch of an aware instant, rounded down (exact: integers)."""
+    return (instant - _EPOCH) // _ONE_MS
 
 
 def _play_id(raw: Any) -> str | None:
     value = raw.get("play_id") if isinstance(raw, dict) else None
     return value if isinstance(value, str) and 0 < len(value) <= 64 else None
+
+
+def _verified_message(batch: PopBatch, device: Device) -> bytes:
+    """The bytes the batch's signature covers, checked with the device's key; `BadSignature`.
+
+    They are rebuilt with orjson first (an eighth of the time of `json.dumps`): for what a
+    device sends (strings, integers, booleans, null) its sorted, compact UTF-8 is byte for byte
+    `signed_message`'s. Where the two could differ (floats, integers beyond 64 bits), a check
+    that fails is tried again with `signed_message` itself, so the answer is exact either way.
+    """
+    fields = {"batch_id": batch.batch_id, "device_id": device.id, "records": batch.records}
+    try:
+        fast: bytes | None = orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:
+        fast = None
+    if fast is not None and verify(device.public_key, fast, batch.signature):
+        return fast
+    message = signed_message(batch.batch_id, device.id, batch.records)
+    if message != fast and verify(device.public_key, message, batch.signature):
+        return message
+    raise BadSignature("the batch signature does not verify with this device's key",
+                       details={"batch_id": batch.batch_id, "device_id": device.id})
 
 
 def _parse(raws: list[dict[str, Any]]) -> list[PopRecord | PopRejection]:
@@ -202,10 +224,7 @@ def ingest(*, session: Session, device: Device, batch: PopBatch, policy: IngestP
 
 def _ingest(session: Session, device: Device, batch: PopBatch, policy: IngestPolicy,
             transport: str, now: datetime | None) -> PopReceipt:
-    message = signed_message(batch.batch_id, device.id, batch.records)
-    if not verify(device.public_key, message, batch.signature):
-        raise BadSignature("the batch signature does not verify with this device's key",
-                           details={"batch_id": batch.batch_id, "device_id": device.id})
+    message = _verified_message(batch, device)
     checked = Batch(session, device, batch, message, policy, now or utcnow())
     accepted, duplicates, rejected = store.write(session, checked, transport)
     return PopReceipt(accepted=accepted, duplicates=checked.repeats + duplicates,

@@ -98,6 +98,7 @@ class PlayRules:
         self._grace_min = math.ceil(self.grace_s / 60)
         self._offset_starts: list[int] = [0]
         self._offsets: list[int] = [0]
+        self._minutes: dict[int, tuple[int, bool]] = {}
         self.house_per_hour = self._per_hour(self.slot_s)
 
     def _per_hour(self, shortest_s: int) -> int:
@@ -124,6 +125,7 @@ class PlayRules:
         pieces = offsets(self.screen.timezone, lo, hi)
         self._offset_starts = [start for start, _, _ in pieces]
         self._offsets = [offset for _, _, offset in pieces]
+        self._minutes.clear()
 
     def _week_minute(self, started_ms: int) -> int:
         minute = started_ms // 60_000
@@ -144,12 +146,20 @@ class PlayRules:
             return UNKNOWN_CREATIVE
         if not (rules.start_ms - self._grace_ms <= started_ms < rules.end_ms + self._grace_ms):
             return OUTSIDE_FLIGHT
-        minute = self._week_minute(started_ms)
+        minute, is_open = self._minute(started_ms // 60_000)
         if rules.dayparts is not None and not rules.dayparts.near(minute, self._grace_min):
             return OUTSIDE_DAYPARTS
-        if not self._open.near(minute, self._grace_min):
-            return VENUE_CLOSED
-        return None
+        return None if is_open else VENUE_CLOSED
+
+    def _minute(self, epoch_minute: int) -> tuple[int, bool]:
+        """The minute of the local week and whether the venue is open near it (remembered:
+        a batch's plays share their minutes)."""
+        found = self._minutes.get(epoch_minute)
+        if found is None:
+            minute = self._week_minute(epoch_minute * 60_000)
+            found = self._minutes[epoch_minute] = (minute,
+                                                   self._open.near(minute, self._grace_min))
+        return found
 
     def judge(self, campaign_id: str, creative_id: str, started_ms: int, expected_ms: int,
               short_ms: int, long_ms: int) -> str | None:

@@ -7,7 +7,13 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
 from control_plane import migrate
-from control_plane.db import make_engine
+from control_plane.db import (
+    SQLITE_BUSY_TIMEOUT_MS,
+    SQLITE_CACHE_KIB,
+    SQLITE_CHECKPOINT_PAGES,
+    SQLITE_WAL_LIMIT_BYTES,
+    make_engine,
+)
 from control_plane.models import Base
 
 
@@ -48,3 +54,23 @@ def test_migration_names_follow_the_convention():
 
     names = [p.stem for p in (Path(pkg.__file__).parent / "versions").glob("*.py")]
     assert names and all(re.fullmatch(r"\d{8}_[a-z0-9_]+", n) for n in names), names
+
+
+def test_sqlite_connections_are_set_up_for_a_server(tmp_path):
+    # WAL (readers never wait for the writer), foreign keys, a busy timeout, and the cache and
+    # checkpoint interval that keep a proof-of-play batch's commit cheap (see db.py)
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    try:
+        with engine.connect() as conn:
+            def pragma(name: str) -> object:
+                return conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+
+            assert pragma("journal_mode") == "wal"
+            assert pragma("foreign_keys") == 1
+            assert pragma("synchronous") == 1  # NORMAL
+            assert pragma("busy_timeout") == SQLITE_BUSY_TIMEOUT_MS
+            assert pragma("cache_size") == -SQLITE_CACHE_KIB
+            assert pragma("wal_autocheckpoint") == SQLITE_CHECKPOINT_PAGES
+            assert pragma("journal_size_limit") == SQLITE_WAL_LIMIT_BYTES
+    finally:
+        engine.dispose()
