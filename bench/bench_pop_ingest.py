@@ -9,7 +9,7 @@ connections, which worker process gets which is luck, and a run where one worker
 four measures one process, not the server (the figure halved from run to run). Eight uploads in
 flight, not four: a fleet has many, and with only two per worker, a worker that has taken both
 leaves the other idle whenever the kernel hands it the next connection (four clients measured
-~20% less on the same build, the CPU a quarter idle).
+up to a fifth less on the same build, with the CPU a quarter idle).
 
 The baseline, measured in the same run on the same engine: the very rows ingestion stored, read
 back and inserted with the driver's raw `executemany`, 500 per transaction, into the same table
