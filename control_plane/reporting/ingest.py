@@ -209,7 +209,14 @@ class Batch:
 # batches in one interpreter only fight over the GIL: the one holding the database's lock waits
 # for the GIL after every round trip while the other computes, and both get slower. Processes
 # (`adsbin serve` on several hosts, or uvicorn --workers) are what scale ingestion.
-_one_at_a_time = threading.Lock()
+_one_at_a_time = threading.RLock()
+
+
+def turn() -> threading.RLock:
+    """This process's turn to ingest (reentrant). `ingest` takes it; a caller with more work
+    for the same batch (the HTTP upload: its token checked, its JSON parsed) takes it around
+    all of it, so that work never runs beside a batch that holds the database's lock."""
+    return _one_at_a_time
 
 
 def ingest(*, session: Session, device: Device, batch: PopBatch, policy: IngestPolicy,

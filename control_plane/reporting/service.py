@@ -8,6 +8,7 @@ transaction as the plays, so they are exact and cost one primary-key lookup per 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -28,7 +29,7 @@ from shared.pop import PopBatch, PopReceipt
 
 __all__ = ["BadSignature", "Delivery", "ExportPage", "Filters", "IngestPolicy", "Report",
            "Scope", "batch", "delivered_impressions", "delivery", "delivery_report",
-           "export_page", "ingest", "policy", "scope_of"]
+           "export_page", "ingest", "ingest_turn", "policy", "scope_of"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,12 @@ def ingest(*, session: Session, device: Device, batch: PopBatch, policy: IngestP
     Committed. `BadSignature` (nothing stored) when the device did not sign it."""
     return ingestion.ingest(session=session, device=device, batch=batch, policy=policy,
                             transport=transport)
+
+
+def ingest_turn() -> AbstractContextManager[bool]:
+    """This process's turn to ingest, for a caller with more to do for a batch than `ingest`
+    (which takes it again, reentrantly, in the same thread)."""
+    return ingestion.turn()
 
 
 def policy(settings: Settings) -> IngestPolicy:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -59,6 +60,22 @@ def test_a_replayed_batch_counts_nothing_twice(network):
                              "spend_cents": 12}
     assert len(exported(net)) == 5
 
+
+
+def test_overlapping_batches_uploaded_at_once_count_each_play_once(network):
+    # an agent that lost its receipts sends again while the first uploads are still in
+    # flight: uploads wait their turn in the process and the unique play id decides
+    net, device = network, network.device
+    records = [device.record(net.campaign["id"], net.creative_id) for _ in range(12)]
+    batches = [device.batch(records[a:b]) for a, b in ((0, 6), (3, 9), (6, 12), (0, 12))] * 2
+    with ThreadPoolExecutor(max_workers=len(batches)) as pool:
+        receipts = [r.json() for r in pool.map(net.upload_pop, batches)]
+    assert all(r["rejected"] == [] for r in receipts)
+    assert sum(r["accepted"] for r in receipts) == 12
+    assert sum(r["accepted"] + r["duplicates"] for r in receipts) == 60
+    assert delivery(net) == {"plays": 12, "billable_plays": 12, "impressions": 30.0,
+                             "spend_cents": 30}
+    assert len(exported(net)) == 12
 
 def test_a_forged_signature_rejects_the_whole_batch(network):
     net, device = network, network.device
