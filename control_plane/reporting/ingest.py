@@ -19,7 +19,7 @@ import threading
 import zlib
 from bisect import bisect_right
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -35,7 +35,7 @@ from control_plane.reporting.exceptions import BadSignature
 from control_plane.reporting.models import HOUSE
 from control_plane.reporting.schemas import IngestPolicy
 from control_plane.scheduling import service as scheduling_service
-from control_plane.scheduling.playtime import PlayRules
+from control_plane.scheduling.playtime import PlayRules, epoch_ms
 from control_plane.venues import service as venues_service
 from control_plane.venues.models import Screen
 from shared.pop import PopBatch, PopReceipt, PopRecord, PopRejection, signed_message, verify
@@ -45,7 +45,6 @@ VIDEO_ROUNDING_MS = 1000  # a video creative's slot is its file's length rounded
 MAX_EXPECTED_MS = 24 * 3_600_000
 MAX_CLOCK_OFFSET_MS = 366 * 86_400_000
 HOUR_MS, DAY_MS = 3_600_000, 86_400_000
-_EPOCH, _ONE_MS = datetime(1970, 1, 1, tzinfo=UTC), timedelta(milliseconds=1)
 _one = TypeAdapter(PopRecord)
 _many = TypeAdapter(list[PopRecord])
 
@@ -63,11 +62,6 @@ class Play:
     billable: bool
     impressions_milli: int
     duration_ms: int
-
-
-def epoch_ms(instant: datetime) -> int:
-    """Milliseconds since the epoch of an aware instant, rounded down (exact: integers)."""
-    return (instant - _EPOCH) // _ONE_MS
 
 
 def _play_id(raw: Any) -> str | None:

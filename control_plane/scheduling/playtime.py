@@ -39,11 +39,12 @@ VENUE_CLOSED = "outside the venue's opening hours"
 UNKNOWN_CAMPAIGN = "unknown campaign"
 UNKNOWN_CREATIVE = "not an approved creative of the campaign"
 _THURSDAY = 3 * DAY  # local minute 0 (1970-01-01) was a Thursday; weeks start on Monday
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH, _ONE_MS = datetime(1970, 1, 1, tzinfo=UTC), timedelta(milliseconds=1)
 
 
-def _ms(instant: datetime) -> int:
-    return (instant - _EPOCH) // timedelta(milliseconds=1)
+def epoch_ms(instant: datetime) -> int:
+    """Milliseconds since the epoch of an aware instant, rounded down (exact: integers)."""
+    return (instant - _EPOCH) // _ONE_MS
 
 
 class _Pattern:
@@ -114,7 +115,7 @@ class PlayRules:
         creatives = {c.id: c.duration_s for c in campaign.creatives}
         self._campaigns[campaign.id] = _CampaignRules(
             status, eligibility(campaign, self.screen).reasons,
-            _ms(campaign.start_at), _ms(campaign.end_at),
+            epoch_ms(campaign.start_at), epoch_ms(campaign.end_at),
             None if week is None else _Pattern(week), creatives, dict(files_ms or {}),
             self._per_hour(min(creatives.values(), default=self.slot_s)))
 
