@@ -14,11 +14,12 @@ import base64
 import binascii
 import json
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, NotRequired
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import Field
+from typing_extensions import TypedDict  # pydantic needs it for TypedDicts before 3.12
 
 from shared.device import Wire
 
@@ -26,19 +27,24 @@ BATCH_SCHEMA = "adsbin.pop-batch/v1"
 MAX_BATCH_RECORDS = 1000
 
 
-class PopRecord(Wire):
-    """One play, as the device saw it (times are UTC, device clock plus the measured offset)."""
+class PopRecord(TypedDict):
+    """One play, as the device saw it (times are UTC, device clock plus the measured offset).
 
-    play_id: str = Field(min_length=1, max_length=64, description="UUID; the idempotency key")
-    screen_id: str = Field(max_length=64)
-    campaign_id: str | None = Field(None, max_length=64,
-                                    description="null for house content")
-    creative_id: str = Field(max_length=64)
-    media_sha256: str = Field(pattern="^[0-9a-f]{64}$")
+    A typed dict, not a model: the record is a JSON object on the wire and stays one here
+    (unknown fields are ignored), and the server validates 500 of them per batch.
+    """
+
+    play_id: Annotated[str, Field(min_length=1, max_length=64,
+                                  description="UUID; the idempotency key")]
+    screen_id: Annotated[str, Field(max_length=64)]
+    campaign_id: NotRequired[Annotated[str | None, Field(
+        max_length=64, description="null (or absent) for house content")]]
+    creative_id: Annotated[str, Field(max_length=64)]
+    media_sha256: Annotated[str, Field(pattern="^[0-9a-f]{64}$")]
     started_at: datetime
     ended_at: datetime
-    duration_ms: int = Field(ge=0)
-    expected_ms: int = Field(ge=0)
+    duration_ms: Annotated[int, Field(ge=0)]
+    expected_ms: Annotated[int, Field(ge=0)]
     completed: bool
     clock_offset_ms: int
 

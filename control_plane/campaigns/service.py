@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload
 
 from control_plane.campaigns.models import Campaign, CampaignStatus, Creative, ReviewStatus
 from control_plane.campaigns.schemas import CampaignCreate, CampaignUpdate, CreativeCreate
@@ -91,7 +91,7 @@ def get_many(*, session: Session, campaign_ids: Iterable[str]) -> list[Campaign]
     if not ids:
         return []
     return list(session.scalars(select(Campaign).where(Campaign.id.in_(ids))
-                                .options(selectinload(Campaign.creatives))))
+                                .options(joinedload(Campaign.creatives))).unique())
 
 
 def names(*, session: Session, campaign_ids: Iterable[str]) -> dict[str, str]:

@@ -118,24 +118,21 @@ class Batch:
         self.repeats = 0
         checked = self._check(_parse(batch.records), device.screen_id, epoch_ms(now), policy)
         self.screen: Screen = venues_service.get_screen(session=session,
-                                                        screen_id=device.screen_id)
+                                                        screen_id=device.screen_id,
+                                                        with_venue=True)
         history = venues_service.audience_history(session=session, screen_id=self.screen.id)
         self._audience_from = [epoch_ms(at) for at, _ in history]
         self._audience = [round(m * 1000) for _, m in history] \
             or [round(self.screen.audience_multiplier * 1000)]
+        named = {r.get("campaign_id") for r, _, _ in checked}
         self.campaigns: dict[str, Campaign] = {c.id: c for c in campaigns_service.get_many(
-            session=session, campaign_ids={r.campaign_id for r, _, _ in checked
-                                           if r.campaign_id is not None})}
+            session=session, campaign_ids=[cid for cid in named if cid is not None])}
         self.rules: PlayRules = scheduling_service.play_rules(
             session=session, screen=self.screen, campaigns=self.campaigns.values(),
             grace_s=policy.clock_skew_s)
         if checked:
             self.rules.prepare(min(s for _, s, _ in checked), max(s for _, s, _ in checked))
-        # plain strings: the ORM's attributes cost a little on every one of 500 plays
-        self._device_id, self._screen_id = str(device.id), str(self.screen.id)
-        self._venue_org_id = str(self.screen.org_id)
-        self._advertisers = {cid: str(c.org_id) for cid, c in self.campaigns.items()}
-        self.plays = [self._judge(record, started, ended) for record, started, ended in checked]
+        self.plays = self._judge(checked)
         self.tally = store.tally(self.plays, self.campaigns)
         self.carry: dict[str, int] = {}  # each campaign's fraction of a cent, once billed
 
@@ -152,51 +149,64 @@ class Batch:
             if isinstance(record, PopRejection):
                 self.rejected.append(record)
                 continue
+            started_at, ended_at, expected = (record["started_at"], record["ended_at"],
+                                              record["expected_ms"])
             code = None
-            if record.screen_id != screen_id:
+            if record["screen_id"] != screen_id:
                 code = "wrong_screen"
-            elif record.started_at.tzinfo is None or record.ended_at.tzinfo is None \
-                    or record.expected_ms > MAX_EXPECTED_MS \
-                    or abs(record.clock_offset_ms) > MAX_CLOCK_OFFSET_MS:
+            elif started_at.tzinfo is None or ended_at.tzinfo is None \
+                    or expected > MAX_EXPECTED_MS \
+                    or abs(record["clock_offset_ms"]) > MAX_CLOCK_OFFSET_MS:
                 code = "invalid_record"
             else:
-                started, ended = epoch_ms(record.started_at), epoch_ms(record.ended_at)
+                started, ended = epoch_ms(started_at), epoch_ms(ended_at)
                 if ended < started:
                     code = "invalid_record"
                 elif ended > future_ms:
                     code = "in_the_future"
                 elif started < oldest_ms:
                     code = "too_old"
-                elif max(record.duration_ms, ended - started) > record.expected_ms + tolerance:
+                elif max(record["duration_ms"], ended - started) > expected + tolerance:
                     code = "too_long"
+            play_id = record["play_id"]
             if code is not None:
-                self.rejected.append(PopRejection(play_id=record.play_id, code=code))
-            elif record.play_id in seen:
+                self.rejected.append(PopRejection(play_id=play_id, code=code))
+            elif play_id in seen:
                 self.repeats += 1  # the same play twice in one batch: a duplicate
             else:
-                seen.add(record.play_id)
+                seen.add(play_id)
                 out.append((record, started, ended))
         return out
 
-    def _judge(self, r: PopRecord, started: int, ended: int) -> Play:
-        """What a play counts for (house content and flagged plays: nothing)."""
-        flag, billable, impressions, advertiser = None, False, 0, None
-        if r.campaign_id is not None:
-            advertiser = self._advertisers.get(r.campaign_id)
-            flag = self.rules.judge(r.campaign_id, r.creative_id, started, r.expected_ms,
-                                    VIDEO_ROUNDING_MS + BILLABLE_SHORTFALL_MS,
-                                    BILLABLE_SHORTFALL_MS)
-            billable = (flag is None and r.completed
-                        and r.duration_ms >= r.expected_ms - BILLABLE_SHORTFALL_MS)
-            if billable:
-                i = bisect_right(self._audience_from, started) - 1
-                impressions = self._audience[max(i, 0)]
-        row = [r.play_id, self.digest, self._device_id, self._screen_id, r.campaign_id,
-               r.creative_id, r.media_sha256, started, ended, r.duration_ms, r.expected_ms,
-               r.completed, r.clock_offset_ms, billable, impressions, 0, flag, advertiser,
-               self._venue_org_id]
-        return Play(r.play_id, row, started // HOUR_MS, started // DAY_MS,
-                    r.campaign_id or HOUSE, r.creative_id, billable, impressions, r.duration_ms)
+    def _judge(self, checked: list[tuple[PopRecord, int, int]]) -> list[Play]:
+        """What each play counts for (house content and flagged plays: nothing)."""
+        judge, advertisers = self.rules.judge, {cid: str(c.org_id)
+                                                for cid, c in self.campaigns.items()}
+        audience_from, audience = self._audience_from, self._audience
+        # plain strings: the ORM's attributes cost a little on every one of 500 plays
+        digest, device_id, screen_id = self.digest, str(self.device.id), str(self.screen.id)
+        venue_org_id = str(self.screen.org_id)
+        plays = []
+        for r, started, ended in checked:
+            campaign_id, expected, duration = r.get("campaign_id"), r["expected_ms"], \
+                r["duration_ms"]
+            flag, billable, impressions, advertiser = None, False, 0, None
+            if campaign_id is not None:
+                advertiser = advertisers.get(campaign_id)
+                flag = judge(campaign_id, r["creative_id"], started, expected,
+                             VIDEO_ROUNDING_MS + BILLABLE_SHORTFALL_MS, BILLABLE_SHORTFALL_MS)
+                if flag is None and r["completed"] \
+                        and duration >= expected - BILLABLE_SHORTFALL_MS:
+                    billable = True
+                    impressions = audience[max(bisect_right(audience_from, started) - 1, 0)]
+            row = [r["play_id"], digest, device_id, screen_id, campaign_id, r["creative_id"],
+                   r["media_sha256"], started, ended, duration, expected, r["completed"],
+                   r["clock_offset_ms"], billable, impressions, 0, flag, advertiser,
+                   venue_org_id]
+            plays.append(Play(r["play_id"], row, started // HOUR_MS, started // DAY_MS,
+                              campaign_id or HOUSE, r["creative_id"], billable, impressions,
+                              duration))
+        return plays
 
 
 # One batch at a time per process. The write phase is serialized in the database anyway, and two

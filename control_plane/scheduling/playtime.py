@@ -100,6 +100,8 @@ class PlayRules:
         self._offset_starts: list[int] = [0]
         self._offsets: list[int] = [0]
         self._minutes: dict[int, tuple[int, bool]] = {}
+        self._verdicts: dict[tuple[str, str, int, int, int],
+                             tuple[str | None, _CampaignRules | None, str | None]] = {}
         self.house_per_hour = self._per_hour(self.slot_s)
 
     def _per_hour(self, shortest_s: int) -> int:
@@ -133,24 +135,49 @@ class PlayRules:
         i = bisect_right(self._offset_starts, minute) - 1
         return (minute + self._offsets[max(i, 0)] + _THURSDAY) % WEEK
 
-    def why_not(self, campaign_id: str, creative_id: str, started_ms: int) -> str | None:
-        """Why a play of this creative starting then (epoch ms) was not one the schedule could
-        ask for (None: it could). Call `prepare` first for the batch's time range."""
-        rules = self._campaigns.get(campaign_id)
+    def judge(self, campaign_id: str, creative_id: str, started_ms: int, expected_ms: int,
+              short_ms: int, long_ms: int) -> str | None:
+        """Why a play of this creative starting then (epoch ms), expected by the device to last
+        `expected_ms`, was not one the schedule could ask for (None: it could). Call `prepare`
+        first for the batch's time range.
+
+        The expected length must be within [length − short_ms, length + long_ms] of the
+        creative's slot or its file. What does not depend on the time is worked out once per
+        creative and length (a batch is a few creatives played over and over).
+        """
+        key = (campaign_id, creative_id, expected_ms, short_ms, long_ms)
+        known = self._verdicts.get(key)
+        if known is None:
+            known = self._verdicts[key] = self._verdict(campaign_id, creative_id, expected_ms,
+                                                        short_ms, long_ms)
+        early, rules, late = known
         if rules is None:
-            return UNKNOWN_CAMPAIGN
-        if rules.status != "approved":
-            return f"campaign {rules.status.replace('_', ' ')}"
-        if rules.static:
-            return rules.static[0]
-        if creative_id not in rules.creatives:
-            return UNKNOWN_CREATIVE
+            return early
         if not (rules.start_ms - self._grace_ms <= started_ms < rules.end_ms + self._grace_ms):
             return OUTSIDE_FLIGHT
         minute, is_open = self._minute(started_ms // 60_000)
         if rules.dayparts is not None and not rules.dayparts.near(minute, self._grace_min):
             return OUTSIDE_DAYPARTS
-        return None if is_open else VENUE_CLOSED
+        return late if is_open else VENUE_CLOSED
+
+    def _verdict(self, campaign_id: str, creative_id: str, expected_ms: int, short_ms: int,
+                 long_ms: int) -> tuple[str | None, _CampaignRules | None, str | None]:
+        """What `judge` says before looking at the time (a reason, and no rules to go on) or
+        after it (the campaign's rules, and the reason if the length is wrong)."""
+        rules = self._campaigns.get(campaign_id)
+        if rules is None:
+            return UNKNOWN_CAMPAIGN, None, None
+        if rules.status != "approved":
+            return f"campaign {rules.status.replace('_', ' ')}", None, None
+        if rules.static:
+            return rules.static[0], None, None
+        if creative_id not in rules.creatives:
+            return UNKNOWN_CREATIVE, None, None
+        lengths = self.lengths_ms(campaign_id, creative_id)
+        if any(length - short_ms <= expected_ms <= length + long_ms for length in lengths):
+            return None, rules, None
+        return None, rules, (f"expected length {expected_ms} ms is not the creative's "
+                             f"({' or '.join(f'{x} ms' for x in lengths)})")
 
     def _minute(self, epoch_minute: int) -> tuple[int, bool]:
         """The minute of the local week and whether the venue is open near it (remembered:
@@ -161,20 +188,6 @@ class PlayRules:
             found = self._minutes[epoch_minute] = (minute,
                                                    self._open.near(minute, self._grace_min))
         return found
-
-    def judge(self, campaign_id: str, creative_id: str, started_ms: int, expected_ms: int,
-              short_ms: int, long_ms: int) -> str | None:
-        """`why_not`, and also why not if the device expected a length the creative does not
-        have: not within [length − short_ms, length + long_ms] of its slot or its file."""
-        reason = self.why_not(campaign_id, creative_id, started_ms)
-        if reason is not None:
-            return reason
-        lengths = self.lengths_ms(campaign_id, creative_id)
-        for length in lengths:
-            if length - short_ms <= expected_ms <= length + long_ms:
-                return None
-        return (f"expected length {expected_ms} ms is not the creative's "
-                f"({' or '.join(f'{x} ms' for x in lengths)})")
 
     def lengths_ms(self, campaign_id: str, creative_id: str) -> tuple[int, ...]:
         """How long a play of this creative may be expected to last: its slot length and, for

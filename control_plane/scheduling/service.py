@@ -189,9 +189,9 @@ def play_rules(*, session: Session, screen: ScreenRow, campaigns: Iterable[Campa
     rules = PlayRules(screen_input(screen, excluded=excluded.get(screen.venue_id)),
                       slot_s=Params(now=utcnow()).slot_s, grace_s=grace_s)
     media_ids = {c.media_id for row in rows for c in row.creatives}
-    videos = {m.id: int(m.info["duration_ms"]) for m in session.scalars(
-        select(Media).where(Media.id.in_(media_ids), Media.kind == "video"))
-        if m.info.get("duration_ms")} if media_ids else {}
+    videos = {media_id: int(info["duration_ms"]) for media_id, info in session.execute(
+        select(Media.id, Media.info).where(Media.id.in_(media_ids), Media.kind == "video"))
+        if info.get("duration_ms")} if media_ids else {}
     for row in rows:
         rules.add(campaign_input(row, {}), row.status,
                   {c.id: videos[c.media_id] for c in row.creatives if c.media_id in videos})

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from control_plane.db import utcnow
 from control_plane.errors import Invalid, NotFound
@@ -106,9 +106,10 @@ def create_screen(*, session: Session, venue: Venue, screen_in: ScreenCreate) ->
     return screen
 
 
-def get_screen(*, session: Session, screen_id: str) -> Screen:
-    """The screen, or `ScreenNotFound`."""
-    screen = session.get(Screen, screen_id)
+def get_screen(*, session: Session, screen_id: str, with_venue: bool = False) -> Screen:
+    """The screen (`with_venue`: its venue read in the same query), or `ScreenNotFound`."""
+    screen = session.get(Screen, screen_id,
+                         options=[joinedload(Screen.venue)] if with_venue else ())
     if screen is None:
         raise ScreenNotFound("screen not found")
     return screen
