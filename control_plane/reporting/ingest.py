@@ -10,12 +10,14 @@
    500 ms; impressions from the screen's multiplier in effect when it started.
 4. The write phase (`store.py`) is serialized, stores the plays that are new and adds them to
    the rollups in the same transaction.
+
+All of it runs in this process's turn (`turn.py`): one batch computes at a time, and a batch
+that holds the database's write lock goes first.
 """
 
 from __future__ import annotations
 
 import hashlib
-import threading
 import zlib
 from bisect import bisect_right
 from dataclasses import dataclass
@@ -34,6 +36,7 @@ from control_plane.reporting import store
 from control_plane.reporting.exceptions import BadSignature
 from control_plane.reporting.models import HOUSE
 from control_plane.reporting.schemas import IngestPolicy
+from control_plane.reporting.turn import TURN
 from control_plane.scheduling import service as scheduling_service
 from control_plane.scheduling.playtime import PlayRules, epoch_ms
 from control_plane.venues import service as venues_service
@@ -106,33 +109,55 @@ def _parse(raws: list[dict[str, Any]]) -> list[PopRecord | PopRejection]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class Terms:
+    """What billing and the rollups need of a campaign."""
+
+    org_id: str
+    currency: str
+    budget_cents: int
+    cpm_cents: int
+
+
 class Batch:
-    """One verified batch, checked record by record, with what its plays count for."""
+    """One verified batch, checked record by record, with what its plays count for.
+
+    It keeps plain values, not the ORM's objects: once checked, the batch waits for the write
+    lock without its session's connection, and may be written by another thread (`store.py`).
+    """
 
     def __init__(self, session: Session, device: Device, batch: PopBatch, message: bytes,
                  policy: IngestPolicy, now: datetime) -> None:
-        self.device, self.batch, self.message = device, batch, message
+        self.batch, self.message = batch, message
+        self.device_id, self.public_key = str(device.id), str(device.public_key)
         self.digest = hashlib.sha256(message).hexdigest()
         self.message_zlib = zlib.compress(message, 1)  # JSON of repeated ids: ~10× smaller
         self.rejected: list[PopRejection] = []
         self.repeats = 0
         checked = self._check(_parse(batch.records), device.screen_id, epoch_ms(now), policy)
-        self.screen: Screen = venues_service.get_screen(session=session,
-                                                        screen_id=device.screen_id,
-                                                        with_venue=True)
-        history = venues_service.audience_history(session=session, screen_id=self.screen.id)
+        TURN.pause()  # a batch of this process that holds the write lock goes first
+        screen: Screen = venues_service.get_screen(session=session, screen_id=device.screen_id,
+                                                   with_venue=True)
+        self.screen_id, self.venue_id = str(screen.id), str(screen.venue_id)
+        self.venue_org_id = str(screen.org_id)
+        history = venues_service.audience_history(session=session, screen_id=screen.id)
         self._audience_from = [epoch_ms(at) for at, _ in history]
         self._audience = [round(m * 1000) for _, m in history] \
-            or [round(self.screen.audience_multiplier * 1000)]
+            or [round(screen.audience_multiplier * 1000)]
+        TURN.pause()
         named = {r.get("campaign_id") for r, _, _ in checked}
-        self.campaigns: dict[str, Campaign] = {c.id: c for c in campaigns_service.get_many(
+        campaigns: dict[str, Campaign] = {c.id: c for c in campaigns_service.get_many(
             session=session, campaign_ids=[cid for cid in named if cid is not None])}
+        self.campaigns = {cid: Terms(str(c.org_id), str(c.currency), int(c.budget_cents),
+                                     int(c.cpm_cents)) for cid, c in campaigns.items()}
         self.rules: PlayRules = scheduling_service.play_rules(
-            session=session, screen=self.screen, campaigns=self.campaigns.values(),
+            session=session, screen=screen, campaigns=campaigns.values(),
             grace_s=policy.clock_skew_s)
+        TURN.pause()
         if checked:
             self.rules.prepare(min(s for _, s, _ in checked), max(s for _, s, _ in checked))
         self.plays = self._judge(checked)
+        TURN.pause()
         self.tally = store.tally(self.plays, self.campaigns)
         self.carry: dict[str, int] = {}  # each campaign's fraction of a cent, once billed
 
@@ -180,12 +205,11 @@ class Batch:
 
     def _judge(self, checked: list[tuple[PopRecord, int, int]]) -> list[Play]:
         """What each play counts for (house content and flagged plays: nothing)."""
-        judge, advertisers = self.rules.judge, {cid: str(c.org_id)
-                                                for cid, c in self.campaigns.items()}
+        judge, advertisers = self.rules.judge, {cid: t.org_id
+                                                for cid, t in self.campaigns.items()}
         audience_from, audience = self._audience_from, self._audience
-        # plain strings: the ORM's attributes cost a little on every one of 500 plays
-        digest, device_id, screen_id = self.digest, str(self.device.id), str(self.screen.id)
-        venue_org_id = str(self.screen.org_id)
+        digest, device_id, screen_id = self.digest, self.device_id, self.screen_id
+        venue_org_id = self.venue_org_id
         plays = []
         for r, started, ended in checked:
             campaign_id, expected, duration = r.get("campaign_id"), r["expected_ms"], \
@@ -209,34 +233,17 @@ class Batch:
         return plays
 
 
-# One batch at a time per process. The write phase is serialized in the database anyway, and two
-# batches in one interpreter only fight over the GIL: the one holding the database's lock waits
-# for the GIL after every round trip while the other computes, and both get slower. Processes
-# (`adsbin serve` on several hosts, or uvicorn --workers) are what scale ingestion.
-_one_at_a_time = threading.RLock()
-
-
-def turn() -> threading.RLock:
-    """This process's turn to ingest (reentrant). `ingest` takes it; a caller with more work
-    for the same batch (the HTTP upload: its token checked, its JSON parsed) takes it around
-    all of it, so that work never runs beside a batch that holds the database's lock."""
-    return _one_at_a_time
-
-
 def ingest(*, session: Session, device: Device, batch: PopBatch, policy: IngestPolicy,
            transport: str = "http", now: datetime | None = None) -> PopReceipt:
     """Verify, check and store a batch of proof of play from a device; its receipt. Committed.
 
     Raises `BadSignature` (nothing stored) when the batch is not the device's own.
     """
-    with _one_at_a_time:
-        return _ingest(session, device, batch, policy, transport, now)
-
-
-def _ingest(session: Session, device: Device, batch: PopBatch, policy: IngestPolicy,
-            transport: str, now: datetime | None) -> PopReceipt:
-    message = _verified_message(batch, device)
-    checked = Batch(session, device, batch, message, policy, now or utcnow())
+    with TURN():  # the checks in this process's turn, the write in the next one it gets
+        message = _verified_message(batch, device)
+        TURN.pause()
+        checked = Batch(session, device, batch, message, policy, now or utcnow())
+        session.close()  # its connection back to the pool while the batch waits to be written
     accepted, duplicates, rejected = store.write(session, checked, transport)
     return PopReceipt(accepted=accepted, duplicates=checked.repeats + duplicates,
                       rejected=checked.rejected + rejected)

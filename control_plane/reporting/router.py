@@ -50,20 +50,21 @@ def parse_pop_batch(body: bytes) -> PopBatch:
                      "application/json": {"schema": PopBatch.model_json_schema(by_alias=True)}}}})
 async def upload_pop(request: Request) -> PopReceipt:
     # The body is read in full first, so a device on a slow link holds up no other upload;
-    # everything after runs in one thread, in the process's turn to ingest (not as
-    # dependencies): checking the token and parsing the JSON of the uploads waiting beside the
-    # one holding the database's write lock stalled that one on the GIL (bench_pop_ingest on
-    # SQLite, eight uploads in flight against two: the write held the lock 19–28 ms instead of
-    # 15–18, and a batch took 36 ms of CPU instead of 29).
+    # everything after runs in one thread, its Python in the process's turn to ingest
+    # (`turn.py`; not as dependencies): checking the token and parsing the JSON of the uploads
+    # waiting beside the one holding the database's write lock stalled that one on the GIL
+    # (bench_pop_ingest on SQLite: the write held the lock 19–28 ms instead of 15–18).
     body = await request.body()
     return await run_in_threadpool(_upload_pop, request, body)
 
 
 def _upload_pop(request: Request, body: bytes) -> PopReceipt:
-    with reporting_service.ingest_turn(), request.app.state.sessionmaker() as session:
-        device = current_device(request, session)
+    with request.app.state.sessionmaker() as session:
+        with reporting_service.ingest_turn():
+            device = current_device(request, session)
+            batch = parse_pop_batch(body)
         return reporting_service.ingest(
-            session=session, device=device, batch=parse_pop_batch(body),
+            session=session, device=device, batch=batch,
             policy=reporting_service.policy(request.app.state.settings))
 
 

@@ -24,6 +24,7 @@ from control_plane.reporting.models import CampaignDelivery, PopBatchRecord
 from control_plane.reporting.reports import Filters, Report, delivery_report
 from control_plane.reporting.schemas import IngestPolicy
 from control_plane.reporting.scope import Scope, scope_of
+from control_plane.reporting.turn import TURN
 from control_plane.settings import Settings
 from shared.pop import PopBatch, PopReceipt
 
@@ -51,10 +52,11 @@ def ingest(*, session: Session, device: Device, batch: PopBatch, policy: IngestP
                             transport=transport)
 
 
-def ingest_turn() -> AbstractContextManager[bool]:
-    """This process's turn to ingest, for a caller with more to do for a batch than `ingest`
-    (which takes it again, reentrantly, in the same thread)."""
-    return ingestion.turn()
+def ingest_turn() -> AbstractContextManager[None]:
+    """This process's turn to run ingestion's Python (`turn.py`), for a caller with more to do
+    for a batch before `ingest` (its token checked, its JSON parsed); give it up before
+    calling `ingest`, which takes it itself."""
+    return TURN()
 
 
 def policy(settings: Settings) -> IngestPolicy:

@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session
 from control_plane.db import utcnow
 from control_plane.reporting.exceptions import IngestRaced
 from control_plane.reporting.models import PopScreen
+from control_plane.reporting.turn import TURN
 from control_plane.scheduling.playtime import PlayRules
 from shared.pop import PopRejection
 
@@ -49,7 +50,6 @@ if TYPE_CHECKING:
 MICROS_PER_CENT = 1_000_000  # milli-impressions × CPM cents are millionths of a cent
 HOUR_MS, DAY_MS = 3_600_000, 86_400_000
 ADVISORY_LOCK_KEY = 0x706F70  # "pop": one ingest writes at a time (PostgreSQL)
-WRITE_ATTEMPTS = 3
 TOTALS = ("plays", "billable_plays", "played_ms", "impressions_milli", "spend_cents")
 TOTALS_COLUMNS = ("campaign_id", *TOTALS, "carry_micros", "updated_at")
 SCREEN_COLUMNS = ("screen_id", "batches", "received", "last_batch_at")
@@ -98,6 +98,12 @@ class Tally:
     daily: dict[tuple[int, str, str], list[int]]
     totals: dict[str, list[int]]
     per_hour: dict[tuple[int, str], int]  # plays per (hour, campaign key)
+
+    def copy(self) -> Tally:
+        """A copy whose sums can be added to without changing these."""
+        return Tally({k: v[:] for k, v in self.hourly.items()},
+                     {k: v[:] for k, v in self.daily.items()},
+                     {k: v[:] for k, v in self.totals.items()}, dict(self.per_hour))
 
 
 def tally(plays: Sequence[Play], campaigns: Mapping[str, object]) -> Tally:
@@ -222,30 +228,101 @@ class _Sql:
                 f"FROM campaign_delivery WHERE campaign_id {self._in(n)}")
 
 
+GROUP_MAX = 8  # batches one transaction writes at most
+
+
+@dataclass
+class _Pending:
+    """A checked batch waiting for the write lock, and what came of writing it."""
+
+    batch: Batch
+    transport: str
+    result: tuple[int, int, list[PopRejection]] | None = None
+    error: BaseException | None = None
+
+
+_waiting: list[_Pending] = []  # of this process, in arrival order
+_waiting_guard = threading.Lock()
+_one_writer = threading.Lock()  # one thread of this process writes (or waits to) at a time
+
+
 def write(session: Session, batch: Batch, transport: str) -> tuple[int, int, list[PopRejection]]:
     """Store the batch's new plays: (accepted, duplicates, rejected by the hourly limit).
     Committed.
 
+    Group commit: the batches of this process that are waiting for the write lock when it is
+    taken are written in one transaction, in arrival order, each exactly as if alone (each sees
+    the plays and the spend of those before it). One commit and one wait for the lock serve
+    them all, and SQLite's page cache, dropped whenever another process wrote, is read back once
+    for them all. The waits for the lock hold no turn (`turn.py`): this process's next batches
+    are checked meanwhile.
+    """
+    mine = _Pending(batch, transport)
+    with _waiting_guard:
+        _waiting.append(mine)
+    with _one_writer:
+        while mine.result is None and mine.error is None:
+            with _waiting_guard:
+                group = _waiting[:GROUP_MAX]
+                del _waiting[:GROUP_MAX]
+            _write_group(session, group)
+    if mine.error is not None:
+        raise mine.error
+    assert mine.result is not None
+    return mine.result
+
+
+def _write_group(session: Session, group: list[_Pending]) -> None:
+    """Write these batches in one transaction; each gets its result, or its error.
+
     The first attempt assumes every play is new (the usual case: a batch is sent again only
-    when its receipt was lost) and skips looking them up; if fewer went in than were sent, it
-    is rolled back and done again knowing which are stored.
+    when its receipt was lost) and skips looking them up; if fewer of a batch's plays went in
+    than were sent, the transaction is rolled back and done again with that batch looking up
+    which are stored. Any other error: each batch is written again on its own, so that only
+    the one that fails gets the error.
     """
     sql = _sql_for(session.get_bind().dialect)
-    with _sqlite_writer(session):
-        lookup = False
-        for _ in range(WRITE_ATTEMPTS):
-            cursor = session.connection().connection.cursor()
-            try:
-                result = _write(sql, cursor, batch, transport, lookup=lookup)
-            except IngestRaced:
-                session.rollback()
-                lookup = True
-                continue
-            finally:
-                cursor.close()
-            session.commit()
-            return result
-    raise IngestRaced("the same plays are being uploaded concurrently; send the batch again")
+    lookups: set[int] = set()
+    try:
+        with _sqlite_writer(session):
+            while True:
+                cursor = session.connection().connection.cursor()
+                try:
+                    if sql.postgres:
+                        cursor.execute(f"SELECT pg_advisory_xact_lock({sql.mark})",
+                                       (ADVISORY_LOCK_KEY,))
+                    with TURN(first=True):
+                        results = [_write(sql, cursor, p.batch, p.transport, index=i,
+                                          lookup=i in lookups) for i, p in enumerate(group)]
+                        cursor.close()  # before the commit hands the connection back
+                        session.commit()
+                except _Raced as raced:
+                    cursor.close()
+                    session.rollback()
+                    if raced.index in lookups:  # cannot happen while writes are serialized
+                        raise IngestRaced("the same plays are being uploaded concurrently; "
+                                          "send the batch again") from raced
+                    lookups.add(raced.index)
+                    continue
+                break
+    except Exception as exc:
+        session.rollback()
+        if len(group) == 1:
+            group[0].error = exc
+            return
+        for p in group:
+            _write_group(session, [p])
+        return
+    for p, result in zip(group, results, strict=True):
+        p.result = result
+
+
+class _Raced(Exception):
+    """Some plays of the group's batch at `index` were stored already."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__(index)
+        self.index = index
 
 
 _LOCK_FILES: dict[str, int] = {}
@@ -282,14 +359,13 @@ def _rows(cursor: Any, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]
     return [tuple(row) for row in cursor.fetchall()]
 
 
-def _write(sql: _Sql, cursor: Any, batch: Batch, transport: str, *,
+def _write(sql: _Sql, cursor: Any, batch: Batch, transport: str, *, index: int,
            lookup: bool) -> tuple[int, int, list[PopRejection]]:
-    screen, rules, campaigns = batch.screen, batch.rules, batch.campaigns
-    if sql.postgres:
-        cursor.execute(f"SELECT pg_advisory_xact_lock({sql.mark})", (ADVISORY_LOCK_KEY,))
+    rules, campaigns = batch.rules, batch.campaigns
     # on SQLite, this first write takes the database's write lock
-    cursor.execute(sql.screen, (screen.id, 1, len(batch.batch.records), sql.when(utcnow())))
-    plays, counts = batch.plays, batch.tally
+    cursor.execute(sql.screen, (batch.screen_id, 1, len(batch.batch.records),
+                                sql.when(utcnow())))
+    plays, counts = batch.plays, batch.tally.copy()  # billing adds the spend to it
     stored: set[str] = set()
     if lookup:
         ids = [p.play_id for p in plays]
@@ -300,7 +376,7 @@ def _write(sql: _Sql, cursor: Any, batch: Batch, transport: str, *,
         counts = tally(plays, campaigns)
     hours = sorted({hour for hour, _ in counts.per_hour})
     counted = {(hour, key): int(n) for hour, key, n in _rows(
-        cursor, sql.counted(len(hours)), [screen.id, *hours])} if hours else {}
+        cursor, sql.counted(len(hours)), [batch.screen_id, *hours])} if hours else {}
     rejected: list[PopRejection] = []
     if any(counted.get(hk, 0) + n > rules.max_plays_per_hour(hk[1] or None)
            for hk, n in counts.per_hour.items()):
@@ -308,7 +384,10 @@ def _write(sql: _Sql, cursor: Any, batch: Batch, transport: str, *,
         counts = tally(plays, campaigns)
     _bill(sql, cursor, batch, plays, counts)
     if plays:
-        _store(sql, cursor, batch, plays, counts, transport)
+        try:
+            _store(sql, cursor, batch, plays, counts, transport)
+        except IngestRaced as exc:
+            raise _Raced(index) from exc
     return len(plays), len(batch.plays) - len(plays) - len(rejected), rejected
 
 
@@ -347,9 +426,9 @@ def _bill(sql: _Sql, cursor: Any, batch: Batch, plays: Sequence[Play], counts: T
 
 def _store(sql: _Sql, cursor: Any, batch: Batch, plays: Sequence[Play], counts: Tally,
            transport: str) -> None:
-    device, screen = batch.device, batch.screen
-    cursor.execute(sql.batch, (batch.digest, batch.batch.batch_id, device.id, screen.id,
-                               screen.org_id, device.public_key, batch.batch.signature,
+    screen_id, venue_id, venue_org_id = batch.screen_id, batch.venue_id, batch.venue_org_id
+    cursor.execute(sql.batch, (batch.digest, batch.batch.batch_id, batch.device_id, screen_id,
+                               venue_org_id, batch.public_key, batch.batch.signature,
                                batch.message_zlib, len(batch.batch.records),
                                transport, sql.when(utcnow())))
     sql.insert_plays(cursor, [p.row for p in plays])  # stored already: looked up, again
@@ -360,9 +439,9 @@ def _store(sql: _Sql, cursor: Any, batch: Batch, plays: Sequence[Play], counts: 
             campaign = batch.campaigns.get(key)
             advertiser = campaign.org_id if campaign else None
             currency = campaign.currency if campaign else None
-            screen_rows.append((at, screen.id, key, creative_id, screen.venue_id, screen.org_id,
+            screen_rows.append((at, screen_id, key, creative_id, venue_id, venue_org_id,
                                 advertiser, currency, *sums))
-            venue_rows.append((at, screen.venue_id, key, creative_id, screen.org_id, advertiser,
+            venue_rows.append((at, venue_id, key, creative_id, venue_org_id, advertiser,
                                currency, *sums))
             fleet_rows.append((at, key, creative_id, advertiser, currency, *sums))
         cursor.executemany(sql.rollup[f"pop_{period}"], screen_rows)

@@ -17,8 +17,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from paho.mqtt.enums import CallbackAPIVersion
 
+from control_plane.db import utcnow
+from control_plane.devices.models import Device
+from control_plane.reporting import ingest as ingestion
+from control_plane.reporting import service as reporting_service
+from control_plane.reporting import store
 from shared import topics
-from shared.pop import rfc3339_ms, signed_message
+from shared.pop import PopBatch, rfc3339_ms, signed_message
 from tests import media_samples
 from tests.control_plane.reporting.conftest import pair_device
 from tests.helpers import error_code
@@ -76,6 +81,51 @@ def test_overlapping_batches_uploaded_at_once_count_each_play_once(network):
     assert delivery(net) == {"plays": 12, "billable_plays": 12, "impressions": 30.0,
                              "spend_cents": 30}
     assert len(exported(net)) == 12
+
+def _pending(net, body):
+    """A batch checked as ingestion checks it, ready for the write phase."""
+    with net.app.state.sessionmaker() as session:
+        device = session.get(Device, net.device.device_id)
+        batch = PopBatch.model_validate(body)
+        message = ingestion._verified_message(batch, device)
+        policy = reporting_service.policy(net.app.state.settings)
+        return store._Pending(ingestion.Batch(session, device, batch, message, policy, utcnow()),
+                              "http")
+
+
+def test_batches_written_in_one_transaction_count_as_if_one_after_another(network):
+    # group commit: the batches waiting for the write lock go in one transaction; the second
+    # and third repeat plays of those before them in the same transaction
+    net, device = network, network.device
+    records = [device.record(net.campaign["id"], net.creative_id) for _ in range(9)]
+    group = [_pending(net, device.batch(records[a:b])) for a, b in ((0, 6), (3, 9), (0, 9))]
+    with net.app.state.sessionmaker() as session:
+        store._write_group(session, group)
+    assert [(p.result, p.error) for p in group] == [((6, 0, []), None), ((3, 3, []), None),
+                                                    ((0, 9, []), None)]
+    assert delivery(net) == {"plays": 9, "billable_plays": 9, "impressions": 22.5,
+                             "spend_cents": 22}
+    assert len(exported(net)) == 9
+
+
+def test_a_batch_that_fails_in_a_group_fails_alone(network, monkeypatch):
+    net, device = network, network.device
+    group = [_pending(net, device.batch([device.record(net.campaign["id"], net.creative_id)
+                                         for _ in range(2)])) for _ in range(3)]
+    real_store = store._store
+
+    def failing(sql, cursor, batch, *args):
+        if batch is group[1].batch:
+            raise RuntimeError("disk on fire")
+        real_store(sql, cursor, batch, *args)
+
+    monkeypatch.setattr(store, "_store", failing)
+    with net.app.state.sessionmaker() as session:
+        store._write_group(session, group)
+    assert [p.result for p in group] == [(2, 0, []), None, (2, 0, [])]
+    assert isinstance(group[1].error, RuntimeError)
+    assert delivery(net)["plays"] == 4 and len(exported(net)) == 4
+
 
 def test_a_forged_signature_rejects_the_whole_batch(network):
     net, device = network, network.device

@@ -1,0 +1,72 @@
+"""The process's turn to run ingestion's Python: one batch at a time, and the batch holding the
+database's write lock first (control_plane/reporting/turn.py)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from control_plane.reporting.turn import Turn
+
+
+def _wait_until(condition, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
+def _start(turn, order, name, *, first=False):
+    def run():
+        with turn(first=first):
+            order.append(name)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def test_a_caller_going_first_gets_the_turn_at_the_holders_next_pause():
+    turn, order = Turn(), []
+    turn.acquire()  # a batch being checked
+    other = _start(turn, order, "next upload")
+    time.sleep(0.05)  # waiting for the turn
+    turn.pause()  # nobody goes first: the holder keeps the turn
+    order.append("holder")
+    writer = _start(turn, order, "writer", first=True)
+    _wait_until(lambda: turn._first_waiting == 1)
+    turn.pause()  # the writer goes now, ahead of the upload that waited longer
+    order.append("holder again")
+    turn.release()
+    writer.join(5)
+    other.join(5)
+    assert order[:2] == ["holder", "writer"]
+    assert sorted(order[2:]) == ["holder again", "next upload"]
+
+
+def test_every_waiting_caller_gets_the_turn_one_at_a_time():
+    turn, inside, most = Turn(), [0], [0]
+    guard = threading.Lock()
+
+    def step():  # a stretch of work between two pause points
+        with guard:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        time.sleep(0.0001)
+        with guard:
+            inside[0] -= 1
+
+    def run(first):
+        for _ in range(100):
+            with turn(first=first):
+                step()
+                turn.pause()
+                step()
+
+    threads = [threading.Thread(target=run, args=(i < 2,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not any(t.is_alive() for t in threads)
+    assert most[0] == 1
