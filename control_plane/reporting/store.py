@@ -11,6 +11,11 @@ added to in the same transaction, so they always equal the sum of the stored pla
 also makes `seq` (the export cursor) follow commit order, so a reader never skips a play
 committed late.
 
+Group commit (`write`): the batches of a process that wait for the write lock go in one
+transaction, one after another, each exactly as if alone. A commit, a wait for the lock and (on
+SQLite, whose page cache a connection drops whenever another process has written) reading the
+index back serve several batches: on two cores, 0.49 → 0.55 of the raw insert rate.
+
 Spend accrues per campaign: each billable play adds its exact cost (thousandths of an impression
 × CPM, in millionths of a cent); whole cents are charged as they complete and the remainder
 carries to the next play; at the budget nothing more is charged. So a campaign's spend is its
