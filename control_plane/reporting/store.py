@@ -270,7 +270,13 @@ def write(session: Session, batch: Batch, transport: str) -> tuple[int, int, lis
             with _waiting_guard:
                 group = _waiting[:GROUP_MAX]
                 del _waiting[:GROUP_MAX]
-            _write_group(session, group)
+            try:
+                _write_group(session, group)
+            except BaseException as exc:  # e.g. the process stopping: no batch left waiting
+                for p in group:
+                    if p.result is None and p.error is None:
+                        p.error = exc
+                raise
     if mine.error is not None:
         raise mine.error
     assert mine.result is not None
