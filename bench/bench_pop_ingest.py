@@ -10,10 +10,10 @@ four measures one process, not the server (the figure halved from run to run).
 
 32 uploads in flight: the figure is the server's capacity, so the clients must keep it busy.
 A process writes the batches waiting for the database's write lock in one transaction (group
-commit, `store.py`) and checks its next batches while it waits, so it needs several uploads of
-its own in flight; with 8 in all, the two workers' CPU sat a fifth idle (SQLite ratio ~0.49
-against ~0.55 with 32; 64 clients cost this machine's two cores more in the client than they
-gain).
+commit, control_plane/reporting/writer.py) and checks its next batches while it waits, so it
+needs several uploads of its own in flight; with 8 in all, the two workers' CPU sat a fifth
+idle (SQLite ratio ~0.49 against ~0.55 with 32; 64 clients cost this machine's two cores more
+in the client than they gain).
 
 The baseline, measured in the same run on the same engine: the very rows ingestion stored, read
 back and inserted with the driver's raw `executemany`, 500 per transaction, into the same table

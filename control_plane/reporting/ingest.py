@@ -8,8 +8,8 @@
    campaigns the records name, the scheduler's rules for them), and what each play counts for
    is decided then: billable when eligible, completed, and at least its expected length −
    500 ms; impressions from the screen's multiplier in effect when it started.
-4. The write phase (`store.py`) is serialized, stores the plays that are new and adds them to
-   the rollups in the same transaction.
+4. The write phase (`writer.py`, `store.py`) is serialized, stores the plays that are new and
+   adds them to the rollups in the same transaction, several batches of a process in one.
 
 All of it runs in this process's turn (`turn.py`): one batch computes at a time, and a batch
 that holds the database's write lock goes first.
@@ -32,7 +32,7 @@ from control_plane.campaigns import service as campaigns_service
 from control_plane.campaigns.models import Campaign
 from control_plane.db import utcnow
 from control_plane.devices.models import Device
-from control_plane.reporting import store
+from control_plane.reporting import store, writer
 from control_plane.reporting.exceptions import BadSignature
 from control_plane.reporting.models import HOUSE
 from control_plane.reporting.schemas import IngestPolicy
@@ -123,7 +123,7 @@ class Batch:
     """One verified batch, checked record by record, with what its plays count for.
 
     It keeps plain values, not the ORM's objects: once checked, the batch waits for the write
-    lock without its session's connection, and may be written by another thread (`store.py`).
+    lock without its session's connection, and may be written by another thread (`writer.py`).
     """
 
     def __init__(self, session: Session, device: Device, batch: PopBatch, message: bytes,
@@ -244,6 +244,6 @@ def ingest(*, session: Session, device: Device, batch: PopBatch, policy: IngestP
         TURN.pause()
         checked = Batch(session, device, batch, message, policy, now or utcnow())
         session.close()  # its connection back to the pool while the batch waits to be written
-    accepted, duplicates, rejected = store.write(session, checked, transport)
+    accepted, duplicates, rejected = writer.write(session, checked, transport)
     return PopReceipt(accepted=accepted, duplicates=checked.repeats + duplicates,
                       rejected=checked.rejected + rejected)

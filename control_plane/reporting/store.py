@@ -1,7 +1,7 @@
 """The write phase of ingestion: store the plays that are new, bill them, roll them up.
 
-It is serialized (PostgreSQL: a transaction-scoped advisory lock; SQLite: its one writer, taken
-by the first statement, a write), so what it reads is exact: plays already stored, plays already
+It is serialized (`writer.py`: PostgreSQL's transaction-scoped advisory lock; on SQLite, a lock
+file and its one writer), so what it reads is exact: plays already stored, plays already
 counted in each hour, each campaign's spend so far. The unique play id decides what is new:
 plays go in with INSERT … ON CONFLICT (play_id) DO NOTHING and the number that went in checked
 against the number sent (SQLite), or with COPY, which a stored play id fails (PostgreSQL); when
@@ -10,11 +10,6 @@ duplicates, so nothing is ever counted, billed or rolled up twice. The rollups a
 added to in the same transaction, so they always equal the sum of the stored plays. Serializing
 also makes `seq` (the export cursor) follow commit order, so a reader never skips a play
 committed late.
-
-Group commit (`write`): the batches of a process that wait for the write lock go in one
-transaction, one after another, each exactly as if alone. A commit, a wait for the lock and (on
-SQLite, whose page cache a connection drops whenever another process has written) reading the
-index back serve several batches: on two cores, 0.49 → 0.55 of the raw insert rate.
 
 Spend accrues per campaign: each billable play adds its exact cost (thousandths of an impression
 × CPM, in millionths of a cent); whole cents are charged as they complete and the remainder
@@ -30,22 +25,16 @@ SQLite, with COPY on PostgreSQL).
 
 from __future__ import annotations
 
-import fcntl
-import os
-import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from psycopg.errors import UniqueViolation
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import Session
 
 from control_plane.db import utcnow
 from control_plane.reporting.exceptions import IngestRaced
 from control_plane.reporting.models import PopScreen
-from control_plane.reporting.turn import TURN
 from control_plane.scheduling.playtime import PlayRules
 from shared.pop import PopRejection
 
@@ -149,7 +138,7 @@ def tally(plays: Sequence[Play], campaigns: Mapping[str, object]) -> Tally:
 _STATEMENTS: dict[tuple[str, str, str], _Sql] = {}
 
 
-def _sql_for(dialect: Dialect) -> _Sql:
+def sql_for(dialect: Dialect) -> _Sql:
     key = (dialect.name, dialect.driver, dialect.paramstyle)
     found = _STATEMENTS.get(key)
     if found is None:
@@ -233,136 +222,12 @@ class _Sql:
                 f"FROM campaign_delivery WHERE campaign_id {self._in(n)}")
 
 
-GROUP_MAX = 8  # batches one transaction writes at most
-
-
-@dataclass
-class _Pending:
-    """A checked batch waiting for the write lock, and what came of writing it."""
-
-    batch: Batch
-    transport: str
-    result: tuple[int, int, list[PopRejection]] | None = None
-    error: BaseException | None = None
-
-
-_waiting: list[_Pending] = []  # of this process, in arrival order
-_waiting_guard = threading.Lock()
-_one_writer = threading.Lock()  # one thread of this process writes (or waits to) at a time
-
-
-def write(session: Session, batch: Batch, transport: str) -> tuple[int, int, list[PopRejection]]:
-    """Store the batch's new plays: (accepted, duplicates, rejected by the hourly limit).
-    Committed.
-
-    Group commit: the batches of this process that are waiting for the write lock when it is
-    taken are written in one transaction, in arrival order, each exactly as if alone (each sees
-    the plays and the spend of those before it). One commit and one wait for the lock serve
-    them all, and SQLite's page cache, dropped whenever another process wrote, is read back once
-    for them all. The waits for the lock hold no turn (`turn.py`): this process's next batches
-    are checked meanwhile.
-    """
-    mine = _Pending(batch, transport)
-    with _waiting_guard:
-        _waiting.append(mine)
-    with _one_writer:
-        while mine.result is None and mine.error is None:
-            with _waiting_guard:
-                group = _waiting[:GROUP_MAX]
-                del _waiting[:GROUP_MAX]
-            try:
-                _write_group(session, group)
-            except BaseException as exc:  # e.g. the process stopping: no batch left waiting
-                for p in group:
-                    if p.result is None and p.error is None:
-                        p.error = exc
-                raise
-    if mine.error is not None:
-        raise mine.error
-    assert mine.result is not None
-    return mine.result
-
-
-def _write_group(session: Session, group: list[_Pending]) -> None:
-    """Write these batches in one transaction; each gets its result, or its error.
-
-    The first attempt assumes every play is new (the usual case: a batch is sent again only
-    when its receipt was lost) and skips looking them up; if fewer of a batch's plays went in
-    than were sent, the transaction is rolled back and done again with that batch looking up
-    which are stored. Any other error: each batch is written again on its own, so that only
-    the one that fails gets the error.
-    """
-    sql = _sql_for(session.get_bind().dialect)
-    lookups: set[int] = set()
-    try:
-        with _sqlite_writer(session):
-            while True:
-                cursor = session.connection().connection.cursor()
-                try:
-                    if sql.postgres:
-                        cursor.execute(f"SELECT pg_advisory_xact_lock({sql.mark})",
-                                       (ADVISORY_LOCK_KEY,))
-                    with TURN(first=True):
-                        results = [_write(sql, cursor, p.batch, p.transport, index=i,
-                                          lookup=i in lookups) for i, p in enumerate(group)]
-                        cursor.close()  # before the commit hands the connection back
-                        session.commit()
-                except _Raced as raced:
-                    cursor.close()
-                    session.rollback()
-                    if raced.index in lookups:  # cannot happen while writes are serialized
-                        raise IngestRaced("the same plays are being uploaded concurrently; "
-                                          "send the batch again") from raced
-                    lookups.add(raced.index)
-                    continue
-                break
-    except Exception as exc:
-        session.rollback()
-        if len(group) == 1:
-            group[0].error = exc
-            return
-        for p in group:
-            _write_group(session, [p])
-        return
-    for p, result in zip(group, results, strict=True):
-        p.result = result
-
-
-class _Raced(Exception):
-    """Some plays of the group's batch at `index` were stored already."""
+class Raced(Exception):
+    """Some plays of the batch at `index` of a group were stored already (`write_batch`)."""
 
     def __init__(self, index: int) -> None:
         super().__init__(index)
         self.index = index
-
-
-_LOCK_FILES: dict[str, int] = {}
-_LOCK_FILES_GUARD = threading.Lock()
-
-
-@contextmanager
-def _sqlite_writer(session: Session) -> Iterator[None]:
-    """On SQLite, queue for the write phase on a lock file next to the database.
-
-    SQLite's own busy handler sleeps in steps of up to 100 ms while another process writes, so
-    several API processes would mostly wait for nothing; a lock file wakes the next one as soon
-    as the write commits. (PostgreSQL queues on its advisory lock instead.)
-    """
-    bind = session.get_bind()
-    url = bind.engine.url
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
-        yield
-        return
-    path = f"{url.database}-ingest.lock"
-    with _LOCK_FILES_GUARD:
-        fd = _LOCK_FILES.get(path)
-        if fd is None:
-            fd = _LOCK_FILES[path] = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    fcntl.flock(fd, fcntl.LOCK_EX)
-    try:
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 def _rows(cursor: Any, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
@@ -370,8 +235,11 @@ def _rows(cursor: Any, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]
     return [tuple(row) for row in cursor.fetchall()]
 
 
-def _write(sql: _Sql, cursor: Any, batch: Batch, transport: str, *, index: int,
-           lookup: bool) -> tuple[int, int, list[PopRejection]]:
+def write_batch(sql: _Sql, cursor: Any, batch: Batch, transport: str, *, index: int,
+                lookup: bool) -> tuple[int, int, list[PopRejection]]:
+    """Write one batch in the open transaction, holding the write lock: (accepted,
+    duplicates, rejected by the hourly limit). `lookup`: look up which plays are stored first;
+    without it, `Raced` when some were."""
     rules, campaigns = batch.rules, batch.campaigns
     # on SQLite, this first write takes the database's write lock
     cursor.execute(sql.screen, (batch.screen_id, 1, len(batch.batch.records),
@@ -398,7 +266,7 @@ def _write(sql: _Sql, cursor: Any, batch: Batch, transport: str, *, index: int,
         try:
             _store(sql, cursor, batch, plays, counts, transport)
         except IngestRaced as exc:
-            raise _Raced(index) from exc
+            raise Raced(index) from exc
     return len(plays), len(batch.plays) - len(plays) - len(rejected), rejected
 
 

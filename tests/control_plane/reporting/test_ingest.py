@@ -21,7 +21,7 @@ from control_plane.db import utcnow
 from control_plane.devices.models import Device
 from control_plane.reporting import ingest as ingestion
 from control_plane.reporting import service as reporting_service
-from control_plane.reporting import store
+from control_plane.reporting import store, writer
 from shared import topics
 from shared.pop import PopBatch, rfc3339_ms, signed_message
 from tests import media_samples
@@ -89,8 +89,8 @@ def _pending(net, body):
         batch = PopBatch.model_validate(body)
         message = ingestion._verified_message(batch, device)
         policy = reporting_service.policy(net.app.state.settings)
-        return store._Pending(ingestion.Batch(session, device, batch, message, policy, utcnow()),
-                              "http")
+        return writer._Pending(ingestion.Batch(session, device, batch, message, policy,
+                                               utcnow()), "http")
 
 
 def test_batches_written_in_one_transaction_count_as_if_one_after_another(network):
@@ -100,7 +100,7 @@ def test_batches_written_in_one_transaction_count_as_if_one_after_another(networ
     records = [device.record(net.campaign["id"], net.creative_id) for _ in range(9)]
     group = [_pending(net, device.batch(records[a:b])) for a, b in ((0, 6), (3, 9), (0, 9))]
     with net.app.state.sessionmaker() as session:
-        store._write_group(session, group)
+        writer._write_group(session, group)
     assert [(p.result, p.error) for p in group] == [((6, 0, []), None), ((3, 3, []), None),
                                                     ((0, 9, []), None)]
     assert delivery(net) == {"plays": 9, "billable_plays": 9, "impressions": 22.5,
@@ -121,7 +121,7 @@ def test_a_batch_that_fails_in_a_group_fails_alone(network, monkeypatch):
 
     monkeypatch.setattr(store, "_store", failing)
     with net.app.state.sessionmaker() as session:
-        store._write_group(session, group)
+        writer._write_group(session, group)
     assert [p.result for p in group] == [(2, 0, []), None, (2, 0, [])]
     assert isinstance(group[1].error, RuntimeError)
     assert delivery(net)["plays"] == 4 and len(exported(net)) == 4
