@@ -239,11 +239,15 @@ def ingest(*, session: Session, device: Device, batch: PopBatch, policy: IngestP
 
     Raises `BadSignature` (nothing stored) when the batch is not the device's own.
     """
+    # no pooled connection is held while waiting, for the turn or for the write lock (the
+    # session's objects stay readable): the batch being checked needs one, and so does the
+    # batch being written
+    session.close()
     with TURN():  # the checks in this process's turn, the write in the next one it gets
         message = _verified_message(batch, device)
         TURN.pause()
         checked = Batch(session, device, batch, message, policy, now or utcnow())
-        session.close()  # its connection back to the pool while the batch waits to be written
+        session.close()
     accepted, duplicates, rejected = writer.write(session, checked, transport)
     return PopReceipt(accepted=accepted, duplicates=checked.repeats + duplicates,
                       rejected=checked.rejected + rejected)

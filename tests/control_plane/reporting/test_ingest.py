@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from paho.mqtt.enums import CallbackAPIVersion
 
-from control_plane.db import utcnow
+from control_plane.db import make_engine, make_sessionmaker, utcnow
 from control_plane.devices.models import Device
 from control_plane.reporting import ingest as ingestion
 from control_plane.reporting import service as reporting_service
@@ -81,6 +81,27 @@ def test_overlapping_batches_uploaded_at_once_count_each_play_once(network):
     assert delivery(net) == {"plays": 12, "billable_plays": 12, "impressions": 30.0,
                              "spend_cents": 30}
     assert len(exported(net)) == 12
+
+def test_uploads_waiting_to_be_written_hold_no_database_connection(network):
+    # a process keeps many uploads in flight; those checked and waiting for the write lock
+    # must not hold pooled connections, or the one checking next waits for a connection while
+    # the one writing waits for it: a pool of two serves twelve uploads at once
+    net, device = network, network.device
+    engine = make_engine(net.app.state.settings.database_url, pool_size=2, max_overflow=0,
+                         pool_timeout=10)
+    sessions, net.app.state.sessionmaker = net.app.state.sessionmaker, make_sessionmaker(engine)
+    try:
+        batches = [device.batch([device.record(net.campaign["id"], net.creative_id)
+                                 for _ in range(3)]) for _ in range(12)]
+        with ThreadPoolExecutor(max_workers=len(batches)) as pool:
+            receipts = list(pool.map(net.upload_pop, batches))
+    finally:
+        net.app.state.sessionmaker = sessions
+        engine.dispose()
+    assert [r.status_code for r in receipts] == [200] * 12, receipts[0].text
+    assert sum(r.json()["accepted"] for r in receipts) == 36
+    assert delivery(net)["plays"] == 36
+
 
 def _pending(net, body):
     """A batch checked as ingestion checks it, ready for the write phase."""
