@@ -128,7 +128,7 @@ class Batch:
 
     def __init__(self, session: Session, device: Device, batch: PopBatch, message: bytes,
                  policy: IngestPolicy, now: datetime) -> None:
-        self.batch, self.message = batch, message
+        self.batch = batch
         self.device_id, self.public_key = str(device.id), str(device.public_key)
         self.digest = hashlib.sha256(message).hexdigest()
         self.message_zlib = zlib.compress(message, 1)  # JSON of repeated ids: ~10× smaller
@@ -205,8 +205,7 @@ class Batch:
 
     def _judge(self, checked: list[tuple[PopRecord, int, int]]) -> list[Play]:
         """What each play counts for (house content and flagged plays: nothing)."""
-        judge, advertisers = self.rules.judge, {cid: t.org_id
-                                                for cid, t in self.campaigns.items()}
+        judge, campaigns = self.rules.judge, self.campaigns
         audience_from, audience = self._audience_from, self._audience
         digest, device_id, screen_id = self.digest, self.device_id, self.screen_id
         venue_org_id = self.venue_org_id
@@ -216,7 +215,8 @@ class Batch:
                 r["duration_ms"]
             flag, billable, impressions, advertiser = None, False, 0, None
             if campaign_id is not None:
-                advertiser = advertisers.get(campaign_id)
+                terms = campaigns.get(campaign_id)
+                advertiser = terms.org_id if terms is not None else None
                 flag = judge(campaign_id, r["creative_id"], started, expected,
                              VIDEO_ROUNDING_MS + BILLABLE_SHORTFALL_MS, BILLABLE_SHORTFALL_MS)
                 if flag is None and r["completed"] \

@@ -222,24 +222,16 @@ class _Sql:
                 f"FROM campaign_delivery WHERE campaign_id {self._in(n)}")
 
 
-class Raced(Exception):
-    """Some plays of the batch at `index` of a group were stored already (`write_batch`)."""
-
-    def __init__(self, index: int) -> None:
-        super().__init__(index)
-        self.index = index
-
-
 def _rows(cursor: Any, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     cursor.execute(sql, params)
     return [tuple(row) for row in cursor.fetchall()]
 
 
-def write_batch(sql: _Sql, cursor: Any, batch: Batch, transport: str, *, index: int,
+def write_batch(sql: _Sql, cursor: Any, batch: Batch, transport: str, *,
                 lookup: bool) -> tuple[int, int, list[PopRejection]]:
     """Write one batch in the open transaction, holding the write lock: (accepted,
     duplicates, rejected by the hourly limit). `lookup`: look up which plays are stored first;
-    without it, `Raced` when some were."""
+    without it, `IngestRaced` when some were."""
     rules, campaigns = batch.rules, batch.campaigns
     # on SQLite, this first write takes the database's write lock
     cursor.execute(sql.screen, (batch.screen_id, 1, len(batch.batch.records),
@@ -263,10 +255,7 @@ def write_batch(sql: _Sql, cursor: Any, batch: Batch, transport: str, *, index: 
         counts = tally(plays, campaigns)
     _bill(sql, cursor, batch, plays, counts)
     if plays:
-        try:
-            _store(sql, cursor, batch, plays, counts, transport)
-        except IngestRaced as exc:
-            raise Raced(index) from exc
+        _store(sql, cursor, batch, plays, counts, transport)
     return len(plays), len(batch.plays) - len(plays) - len(rejected), rejected
 
 

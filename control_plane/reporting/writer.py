@@ -19,7 +19,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
@@ -51,15 +51,8 @@ _one_writer = threading.Lock()  # one thread of this process writes (or waits to
 
 def write(session: Session, batch: Batch, transport: str) -> tuple[int, int, list[PopRejection]]:
     """Store the batch's new plays: (accepted, duplicates, rejected by the hourly limit).
-    Committed.
-
-    Group commit: the batches of this process that are waiting for the write lock when it is
-    taken are written in one transaction, in arrival order, each exactly as if alone (each sees
-    the plays and the spend of those before it). One commit and one wait for the lock serve
-    them all, and SQLite's page cache, dropped whenever another process wrote, is read back once
-    for them all. The waits for the lock hold no turn (`turn.py`): this process's next batches
-    are checked meanwhile.
-    """
+    Committed, with the other batches of this process waiting then (see the module's
+    docstring)."""
     mine = _Pending(batch, transport)
     with _waiting_guard:
         _waiting.append(mine)
@@ -101,12 +94,10 @@ def _write_group(session: Session, group: list[_Pending]) -> None:
                         cursor.execute(f"SELECT pg_advisory_xact_lock({sql.mark})",
                                        (store.ADVISORY_LOCK_KEY,))
                     with TURN(first=True):
-                        results = [store.write_batch(sql, cursor, p.batch, p.transport, index=i,
-                                               lookup=i in lookups)
-                                   for i, p in enumerate(group)]
+                        results = _write_each(sql, cursor, group, lookups)
                         cursor.close()  # before the commit hands the connection back
                         session.commit()
-                except store.Raced as raced:
+                except _Raced as raced:
                     cursor.close()
                     session.rollback()
                     if raced.index in lookups:  # cannot happen while writes are serialized
@@ -125,6 +116,27 @@ def _write_group(session: Session, group: list[_Pending]) -> None:
         return
     for p, result in zip(group, results, strict=True):
         p.result = result
+
+
+class _Raced(Exception):
+    """Some plays of the group's batch at `index` were stored already."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__(index)
+        self.index = index
+
+
+def _write_each(sql: Any, cursor: Any, group: list[_Pending],
+                lookups: set[int]) -> list[tuple[int, int, list[PopRejection]]]:
+    """Each batch of the group written in turn, in the open transaction; `_Raced`."""
+    results = []
+    for i, p in enumerate(group):
+        try:
+            results.append(store.write_batch(sql, cursor, p.batch, p.transport,
+                                             lookup=i in lookups))
+        except IngestRaced as exc:
+            raise _Raced(i) from exc
+    return results
 
 
 _LOCK_FILES: dict[str, int] = {}
