@@ -40,6 +40,7 @@ from control_plane.middleware import BodySizeLimit
 from control_plane.moderation import router as moderation_router
 from control_plane.orgs import router as orgs_router
 from control_plane.orgs import service as orgs_service
+from control_plane.query import STRICT_QUERY
 from control_plane.reporting import router as reporting_router
 from control_plane.scheduling import device_router as scheduling_device_router
 from control_plane.scheduling import router as scheduling_router
@@ -147,25 +148,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                             settings.max_video_bytes) + 1_048_576})
 
     app.include_router(auth_router.well_known)
-    app.include_router(auth_router.router)
-    app.include_router(orgs_router.router)
+    # The people-facing routers (not the device API, webhooks or signed storage URLs) answer 422
+    # to a query parameter they do not declare (`query.py`).
+    app.include_router(auth_router.router, dependencies=STRICT_QUERY)
+    app.include_router(orgs_router.router, dependencies=STRICT_QUERY)
     app.include_router(auth_webhooks.router)
     app.include_router(storage_router.router)
-    app.include_router(media_router.router)
+    app.include_router(media_router.router, dependencies=STRICT_QUERY)
     app.include_router(media_webhooks.router)
-    app.include_router(taxonomy_router.router)
-    app.include_router(venues_router.router)
-    app.include_router(campaigns_router.router)
+    app.include_router(taxonomy_router.router, dependencies=STRICT_QUERY)
+    app.include_router(venues_router.router, dependencies=STRICT_QUERY)
+    app.include_router(campaigns_router.router, dependencies=STRICT_QUERY)
     app.include_router(scheduling_device_router.router)
-    app.include_router(scheduling_router.router)
-    app.include_router(moderation_router.router)
+    app.include_router(scheduling_router.router, dependencies=STRICT_QUERY)
+    app.include_router(moderation_router.router, dependencies=STRICT_QUERY)
     app.include_router(devices_router.device_api)
-    app.include_router(devices_router.screens_api)
-    app.include_router(commands_router.screens_api)
+    app.include_router(devices_router.screens_api, dependencies=STRICT_QUERY)
+    app.include_router(commands_router.screens_api, dependencies=STRICT_QUERY)
     app.include_router(commands_router.device_api)
     app.include_router(device_hooks.router)
     app.include_router(reporting_router.device_api)
-    app.include_router(reporting_router.router)
+    app.include_router(reporting_router.router, dependencies=STRICT_QUERY)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness and database reachability")
     def healthz() -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, status
 
@@ -19,7 +19,7 @@ from control_plane.campaigns.schemas import (
     CreativeRead,
     ReviewNote,
 )
-from control_plane.db import DbSession
+from control_plane.db import DbSession, utcnow
 from control_plane.reporting import service as reporting_service
 from control_plane.scheduling import service as scheduling_service
 
@@ -75,14 +75,30 @@ def create(body: CampaignCreate, session: DbSession,
                                                    user_id=principal.user_id, campaign_in=body))
 
 
-@router.get("", response_model=CampaignPage,
-            summary="The org's campaigns (super-admins: all; ?status=pending_review to review)")
+# The states people see (`CampaignRead.state`): the stored ones, and `approved` read through its
+# flight as `approved` (not started), `active` or `completed`.
+VisibleState = Literal["draft", "pending_review", "approved", "active", "completed", "rejected",
+                       "paused"]
+_READ_FROM_FLIGHT = ("approved", "active", "completed")
+
+
+@router.get("", response_model=CampaignPage, summary="The org's campaigns (super-admins: all)",
+            description="Newest first. `?state=` keeps the campaigns in that state as `state` "
+                        "reads on each of them: draft, pending_review, approved (approved, "
+                        "flight not started), active, completed (flight over), rejected, paused. "
+                        "Super-admins review with `?state=pending_review`. Any other query "
+                        "parameter answers 422 `unknown_parameter`.")
 def list_campaigns(session: DbSession, principal: CurrentPrincipal,
-                   state: Annotated[CampaignStatus | None, Query(alias="status")] = None,
+                   state: Annotated[VisibleState | None, Query(
+                       description="Only campaigns in this state")] = None,
                    ) -> CampaignPage:
     authorize(principal, Resource.campaign, Action.read)
     org_id = None if principal.is_superadmin else principal.org_id
-    campaigns = campaigns_service.list_for(session=session, org_id=org_id, status=state)
+    stored = CampaignStatus.approved if state in _READ_FROM_FLIGHT else state
+    campaigns = campaigns_service.list_for(session=session, org_id=org_id, status=stored)
+    if state in _READ_FROM_FLIGHT:
+        now = utcnow()
+        campaigns = [c for c in campaigns if campaigns_service.state(c, now) == state]
     delivered = reporting_service.delivery(session=session, campaign_ids=[c.id for c in campaigns])
     return CampaignPage(items=[campaign_read(c, delivered.get(c.id)) for c in campaigns])
 

@@ -169,5 +169,5 @@ def test_tenancy(world):
     assert client.get("/v1/campaigns", headers=other.headers).json()["items"] == []
     assert client.post("/v1/campaigns", headers=venue.headers,
                        json=campaign_body()).status_code == 403
-    listed = client.get("/v1/campaigns?status=draft", headers=admin).json()["items"]
+    listed = client.get("/v1/campaigns?state=draft", headers=admin).json()["items"]
     assert campaign["id"] in [c["id"] for c in listed]
