@@ -38,6 +38,7 @@ from shared.device import Command, Display, Heartbeat
 STATUS_EVERY_S = 1.0
 DEFAULT_DISPLAY = (1920, 1080)
 STOP_FLUSH_S = 5.0
+ACK_MARGIN_S = 5.0  # an ack this close to the command's expiry might reach the server too late
 
 log = logging.getLogger(__name__)
 
@@ -276,8 +277,7 @@ class Agent:
                                        screen_name=command.screen_name,
                                        screen_id=creds.screen_id,
                                        device_id=creds.device_id)
-            self.programme.identify(card, self.settings.identify_s)
-            return Done(f"shown for {self.settings.identify_s:g} s")
+            return self._show_interlude(command, session, card)
 
         def clear_cache(_: Command) -> Done:
             playing = (self.playback.now_playing or {}).get("media_sha256")
@@ -296,6 +296,27 @@ class Agent:
 
         return {"resync": resync, "screenshot": screenshot, "identify": identify,
                 "clear_cache": clear_cache, "reboot": reboot}
+
+    def _show_interlude(self, command: Command, session: Session, card: Path) -> Done:
+        """Put `card` up once the item playing ends, acknowledged when it is up (before the
+        command expires, or it fails: the server would refuse a later ack)."""
+        seconds = self.settings.identify_s
+        asked = time.monotonic()
+        before = (self.playback.now_playing or {}).get("label")
+        interlude = self.programme.identify(card, seconds)
+        left_s = (command.expires_at - self.clock.now()).total_seconds() - ACK_MARGIN_S
+        while not interlude.shown.wait(0.2):
+            if not (session.stop.is_set() or time.monotonic() - asked > left_s):
+                continue
+            # too late: withdrawn, unless the playback loop took it just now and puts it up
+            if self.programme.withdraw(interlude) or not interlude.shown.wait(
+                    self.settings.start_timeout_s):
+                raise RuntimeError("the item playing did not end before the command expired: "
+                                   "the identify card was not shown")
+        waited_s = round((interlude.shown_mono or asked) - asked, 1)
+        after = f" after {before} ended ({waited_s:g} s later)" if waited_s >= 0.5 else ""
+        return Done(f"shown for {seconds:g} s{after}",
+                    {"shown_for_s": seconds, "waited_s": waited_s, "after": before})
 
     # --- status ----------------------------------------------------------------------------
 

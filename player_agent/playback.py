@@ -6,6 +6,10 @@ gap. A play is journaled as soon as the renderer says it is playing, with the re
 event time corrected by the measured clock offset. A watchdog restarts the renderer when the
 playback position stops advancing (or an item never starts), and the play it cut is recorded as
 incomplete; `progress_mono` tells systemd's watchdog whether playback is alive.
+
+An interlude (the identify card) goes up at the next boundary, before the item already chosen,
+which then plays as it would have: a paid play is never cut for it (a cut play is not billable),
+only filler (house content, a card) is.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from player_agent.render import Event, MediaPlayer
 from player_agent.state import new_play_id
 
 PROGRESS_EVERY_S = 5.0  # how often an open play's progress is written (what a crash keeps)
-EVENT_WAIT_S = 0.2  # also how soon a cut (identify, a new code) is noticed
+EVENT_WAIT_S = 0.2  # also how soon a cut (a new code, identify over filler) is noticed
 MAX_OVERRUN_FACTOR = 3.0  # an item running this many times its length (+30 s) is wedged
 START_FAILURE_PAUSE_S = 1.0
 
@@ -69,6 +73,7 @@ class Playback:
         pending_close: tuple[str, Outcome] | None = None
         last_end_mono: float | None = None
         choice = self.programme.choose()
+        after: Choice | None = None  # chosen before an interlude took its turn: plays next
         while not self.stop_event.is_set():
             self.programme.changed.clear()
             token = self.player.start(choice.playable)
@@ -80,14 +85,16 @@ class Playback:
                 if choice.item is not None:
                     self.programme.mark_broken(choice.item.media_sha256)
                 self.stop_event.wait(START_FAILURE_PAUSE_S)
-                choice, last_end_mono = self.programme.choose(), None
+                choice, after, last_end_mono = after or self.programme.choose(), None, None
                 continue
             if last_end_mono is not None:
                 self.gaps_ms.append((started.mono_s - last_end_mono) * 1000)
             self.progress_mono = started.mono_s
+            if choice.interlude is not None:
+                choice.interlude.mark_shown(started.mono_s)
             play_id = self._open(choice, started)
             generation = self.programme.generation
-            upcoming = self.programme.choose()
+            upcoming, after = after or self.programme.choose(), None
             self.player.preload(upcoming.playable)
             outcome = self._wait_end(token, choice, play_id, started)
             self.plays += 1
@@ -96,7 +103,11 @@ class Playback:
             last_end_mono = outcome.ended_mono_s if outcome.completed else None
             if self.programme.changed.is_set() or self.programme.generation != generation:
                 upcoming = self.programme.choose()  # cut short, or a new playlist: choose again
-            choice = upcoming
+            interlude = self.programme.take_interlude()
+            if interlude is not None:  # identify: between two items, the next one kept
+                choice, after = interlude, upcoming
+            else:
+                choice = upcoming
         if pending_close is not None:
             self._close(*pending_close)
         self.now_playing = None
@@ -152,8 +163,9 @@ class Playback:
                 if event.kind == "error" and choice.item is not None:
                     self.programme.mark_broken(choice.item.media_sha256)
                 return Outcome(event.wall_s, event.mono_s, event.kind == "ended")
-            if self.programme.changed.is_set():
-                return Outcome(time.time(), now, False)
+            if self.programme.changed.is_set() or (
+                    choice.kind != "campaign" and self.programme.interlude_waiting):
+                return Outcome(time.time(), now, False)  # a paid play is never cut for a card
             position = self.player.position_ms()
             if position is not None and position != last_position:
                 last_position, last_advance = position, now

@@ -1,16 +1,17 @@
 """What should be on screen: shared by the threads that change it (sync, pairing, commands) and
 the playback loop that reads it at every item boundary.
 
-In order of precedence: an identify card while one is up; the pairing card while the unit is
-unpaired; the schedule (a playlist swapped in only at an item boundary); house content; and the
-built-in card, so the screen is never black.
+In order of precedence: the pairing card while the unit is unpaired; the schedule (a playlist
+swapped in only at an item boundary); house content; and the built-in card, so the screen is
+never black. An identify card is an interlude: the playback loop puts it up between two items
+(cutting only filler short, never a paid play, which would then not be billable) and then plays
+the item it had already chosen, so the schedule loses nothing either.
 """
 
 from __future__ import annotations
 
 import threading
-import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -22,6 +23,21 @@ from player_agent.schedule import Cursor, next_item
 from shared.playlist import BUILTIN_CARD, Playlist, PlaylistItem, PlaylistMedia
 
 
+@dataclass
+class Interlude:
+    """A card to put up between two items (identify), and when it went up."""
+
+    card: Path
+    seconds: float
+    shown: threading.Event = field(default_factory=threading.Event)
+    shown_mono: float | None = None
+
+    def mark_shown(self, mono_s: float) -> None:
+        """The renderer put the card up at `mono_s` (time.monotonic())."""
+        self.shown_mono = mono_s
+        self.shown.set()
+
+
 @dataclass(frozen=True)
 class Choice:
     """One thing to show, and whether (and as what) its plays go in the journal."""
@@ -30,6 +46,7 @@ class Choice:
     kind: Literal["campaign", "house", "card"]
     item: PlaylistItem | None = None
     expected_ms: int = 0
+    interlude: Interlude | None = field(default=None, compare=False)
 
     @property
     def journaled(self) -> bool:
@@ -54,7 +71,7 @@ class Programme:
         self._media: dict[str, PlaylistMedia] = {}
         self._cursor: Cursor | None = None
         self._card: Path | None = None
-        self._overlay: tuple[Path, float] | None = None
+        self._interlude: Interlude | None = None
         self._broken: set[str] = set()
         self.message = "starting"
         self.playing_kind: str | None = None  # set by the playback loop
@@ -109,11 +126,26 @@ class Programme:
             self._media, self._cursor = {}, None
             self._bump(cut=True)
 
-    def identify(self, card: Path, seconds: float) -> None:
-        """Put `card` up at once for `seconds`."""
+    def identify(self, card: Path, seconds: float) -> Interlude:
+        """Put `card` up for `seconds` at the next item boundary (at once over filler); the
+        interlude, whose `shown` is set when the card is up. One already waiting is kept."""
         with self._lock:
-            self._overlay = (card, time.monotonic() + seconds)
-            self._bump(cut=True)
+            if self._interlude is None:
+                self._interlude = Interlude(card, seconds)
+            return self._interlude
+
+    def withdraw(self, interlude: Interlude) -> bool:
+        """Give up an interlude not yet taken by the playback loop; whether it was."""
+        with self._lock:
+            if self._interlude is interlude:
+                self._interlude = None
+                return True
+            return False
+
+    @property
+    def interlude_waiting(self) -> bool:
+        """Whether an interlude waits for the next item boundary."""
+        return self._interlude is not None  # one read of a reference: no lock needed
 
     # --- the playback loop's side ----------------------------------------------------------
 
@@ -122,15 +154,18 @@ class Programme:
         with self._lock:
             self._broken.add(sha256)
 
+    def take_interlude(self) -> Choice | None:
+        """The interlude to show now, if one waits (the playback loop, at an item boundary)."""
+        with self._lock:
+            interlude, self._interlude = self._interlude, None
+        if interlude is None:
+            return None
+        return Choice(Playable(interlude.card, "image", interlude.seconds, "identify"), "card",
+                      interlude=interlude)
+
     def choose(self) -> Choice:
         """What to show next (swapping in a pending playlist first)."""
         with self._lock:
-            if self._overlay is not None:
-                card, until = self._overlay
-                left = until - time.monotonic()
-                if left > 0.05:
-                    return Choice(Playable(card, "image", left, "identify"), "card")
-                self._overlay = None
             if self._card is not None:
                 return Choice(Playable(self._card, "image", self.card_s, "pairing card"), "card")
             if self._pending is not None:

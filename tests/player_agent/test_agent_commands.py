@@ -1,6 +1,7 @@
 """Remote commands reach a live agent over MQTT and are acknowledged with their result:
-identify, screenshot (uploaded and linked from the command), resync, clear_cache, reboot; an
-expired command is ignored and a command delivered twice runs once."""
+identify (between two items: a paid play is never cut for it), screenshot (uploaded and linked
+from the command), resync, clear_cache, reboot; an expired command is ignored and a command
+delivered twice runs once."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from PIL import Image
 
+from player_agent import cards
 from player_agent.api import DeviceApi
 from player_agent.clock import Clock
 from player_agent.commands import CommandRunner, Done
@@ -45,9 +47,7 @@ def test_commands_run_on_a_live_agent_and_say_how_it_went(stack, tmp_path):
               "the campaign on screen")
 
         identify = finished(stack, send(stack, "identify"))
-        assert identify["status"] == "acked" and identify["result"] == "shown for 2 s"
-        until(lambda: agent.playback.now_playing["label"] == "identify", 1,
-              "the identify card at once, not after the ad")
+        assert identify["status"] == "acked" and identify["result"].startswith("shown for 2 s")
         until(lambda: agent.playback.now_playing["kind"] == "campaign", 10, "back to the ads")
 
         shot = finished(stack, send(stack, "screenshot"))
@@ -70,6 +70,44 @@ def test_commands_run_on_a_live_agent_and_say_how_it_went(stack, tmp_path):
         rebooted = finished(stack, send(stack, "reboot"))
         assert rebooted["status"] == "acked"
         until(lambda: flag.exists(), 10, "the reboot command run")
+
+
+def test_identify_waits_for_the_ad_on_screen_to_end_so_its_play_stays_billable(stack, tmp_path):
+    with RunningAgent(agent_settings(stack, tmp_path / "agent", identify_s=2.0)) as running:
+        agent = running.paired(stack).agent
+        until(lambda: agent.session.mqtt.connected.is_set(), 30, "MQTT")
+        stack.campaign(media_samples.png(tmp_path), duration_s=5)
+
+        def an_ad_just_started() -> dict | None:
+            playing = agent.playback.now_playing or {}
+            started = playing.get("started_at")
+            fresh = started and datetime.now(UTC) - datetime.fromisoformat(started) < timedelta(
+                seconds=1)
+            return playing if playing.get("kind") == "campaign" and fresh else None
+
+        ad = until(an_ad_just_started, 60, "an ad starting")
+        identify = finished(stack, send(stack, "identify"))
+
+        def the_ads_record() -> dict | None:
+            return next((r for r in stack.pops() if abs(
+                (datetime.fromisoformat(r["started_at"])
+                 - datetime.fromisoformat(ad["started_at"])).total_seconds()) < 0.002), None)
+
+        record = until(the_ads_record, 30, "the ad's proof of play on the server")
+        assert record["completed"] is True, record  # billable: played to its end, not cut
+        assert abs(record["duration_ms"] - 5000) < 500, record
+        # acknowledged once the card was up: after the ad, not over it
+        assert identify["status"] == "acked", identify
+        assert identify["result"].startswith(f"shown for 2 s after {ad['label']} ended"), identify
+        assert identify["details"]["waited_s"] >= 2  # the ad had some 4 s left to play
+        card = cards.identify_card(agent.state.cards_dir, agent.programme.screen_size,
+                                   screen_name=stack.screen["name"], screen_id=stack.screen["id"],
+                                   device_id=agent.credentials.device_id).name
+        started = running.player.started
+        shown_at = started.index(card)
+        assert started[shown_at - 1] == ad["media_sha256"]
+        until(lambda: len(started) > shown_at + 1, 10, "the ads again")
+        assert started[shown_at + 1] == ad["media_sha256"]
 
 
 def test_expired_commands_are_ignored_and_repeats_run_once(tmp_path):

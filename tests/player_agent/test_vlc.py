@@ -11,6 +11,7 @@ from datetime import datetime
 
 from PIL import Image
 
+from player_agent import cards
 from player_agent.cache import MediaCache
 from player_agent.clock import Clock
 from player_agent.journal import Journal
@@ -103,6 +104,43 @@ def test_a_snapshot_and_a_wedged_renderer_restarted_by_the_watchdog(tmp_path):
         player.close()
     records = journal.next_batch(100).records
     assert any(not r["completed"] for r in records[:-1])  # the frozen play, cut short, says so
+
+
+def test_identify_goes_up_after_the_ad_playing_and_the_loop_goes_on_where_it_was(tmp_path):
+    player = VlcPlayer(headless=True)
+    cache, programme, journal, playback = rig(tmp_path, player)
+    programme.adopt(cached_playlist(cache, make_files(tmp_path)))
+    card = cards.identify_card(tmp_path / "cards", (320, 240), screen_name="Front",
+                               screen_id="scr_local", device_id="dev_local")
+    thread = threading.Thread(target=playback.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while (playback.now_playing or {}).get("creative_id") != "cr_2":  # the 2 s video
+            assert time.monotonic() < deadline, "cr_2 never played"
+            time.sleep(0.02)
+        ad = playback.now_playing
+        time.sleep(0.5)
+        programme.identify(card, 1.0)
+        while (playback.now_playing or {}).get("label") != "identify":
+            assert time.monotonic() < deadline, "the identify card never went up"
+            time.sleep(0.02)
+        time.sleep(2.5)
+    finally:
+        playback.stop()
+        thread.join(timeout=15)
+        player.close()
+    records = journal.next_batch(100).records
+    began = datetime.fromisoformat(ad["started_at"])
+    cut = next(i for i, r in enumerate(records)
+               if abs((datetime.fromisoformat(r["started_at"]) - began).total_seconds()) < 0.002)
+    assert records[cut]["completed"] is True, records[cut]  # played to its end: billable
+    assert abs(records[cut]["duration_ms"] - 2000) < 500, records[cut]
+    following = records[cut + 1]
+    assert following["creative_id"] == "cr_0"  # the loop goes on: nothing skipped for the card
+    gap = (datetime.fromisoformat(following["started_at"])
+           - datetime.fromisoformat(records[cut]["ended_at"])).total_seconds()
+    assert 0.8 < gap < 1.6  # the identify card's second in between
 
 
 def test_options_for_a_display_and_for_none():
