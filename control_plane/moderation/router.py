@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
-from pydantic import BaseModel, ConfigDict, Field
 
 from control_plane.auth.dependencies import require_org_context
 from control_plane.auth.policy import Action, Principal, Resource, authorize
@@ -14,43 +13,11 @@ from control_plane.campaigns.models import Creative
 from control_plane.db import DbSession
 from control_plane.errors import Invalid, NotFound
 from control_plane.moderation import service as moderation_service
+from control_plane.moderation.schemas import DecisionBody, DecisionRead, ModerationQueue
 from control_plane.scheduling import service as scheduling_service
 from control_plane.venues import service as venues_service
 
 router = APIRouter(prefix="/v1/moderation", tags=["moderation"])
-
-
-class QueueItem(BaseModel):
-    item_id: str
-    venue_id: str
-    venue_name: str
-    campaign_id: str
-    campaign_name: str
-    advertiser_id: str
-    category: str
-    creative_id: str
-    media_id: str
-    duration_s: int
-
-
-class ModerationQueue(BaseModel):
-    items: list[QueueItem]
-
-
-class DecisionBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    scope: Literal["creative", "advertiser"] = Field(
-        "creative", description="creative: this ad only; advertiser: every ad of theirs")
-    reason: str | None = Field(None, max_length=2000)
-
-
-class DecisionRead(BaseModel):
-    venue_id: str
-    scope: str
-    subject_id: str
-    decision: str
-    reason: str | None
 
 
 def _principal(principal: Principal = Depends(require_org_context)) -> Principal:
@@ -58,13 +25,16 @@ def _principal(principal: Principal = Depends(require_org_context)) -> Principal
 
 
 @router.get("/queue", response_model=ModerationQueue,
-            summary="Ads waiting for your manual venues' approval")
-def moderation_queue(session: DbSession,
+            summary="Ads waiting for your manual venues' approval, with what to judge them by",
+            description="Each item carries the ad itself (a thumbnail and every rendition, as "
+                        "signed URLs valid until `urls_expire_at`), its length, the advertiser's "
+                        "name and the campaign's category.")
+def moderation_queue(request: Request, session: DbSession,
                      principal: Annotated[Principal, Depends(_principal)]) -> ModerationQueue:
     authorize(principal, Resource.moderation, Action.read)
     assert principal.org_id is not None
-    return ModerationQueue(items=[QueueItem(**i) for i in moderation_service.queue(
-        session=session, org_id=principal.org_id)])
+    return ModerationQueue(items=moderation_service.queue(
+        session=session, org_id=principal.org_id, store=request.app.state.object_store))
 
 
 def _decide(item_id: str, body: DecisionBody, decision: str, request: Request,

@@ -9,17 +9,24 @@ queue. Decisions are per venue and per advertiser or creative, and can be change
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from control_plane.campaigns.models import Campaign, ReviewStatus
+from control_plane.campaigns.models import Campaign, Creative, ReviewStatus
 from control_plane.db import utcnow
+from control_plane.media.models import Media
+from control_plane.media.schemas import RenditionRead
 from control_plane.moderation.models import ModerationDecision
+from control_plane.moderation.schemas import CategoryRead, QueueItem
+from control_plane.orgs import service as orgs_service
+from control_plane.storage.base import ObjectStore
+from control_plane.taxonomy import service as taxonomy
 from control_plane.venues.models import Venue
 
 AWAITING = "awaiting the venue's approval"
+URL_TTL_S = 3600  # as long as the media API's own signed URLs
 Decisions = dict[tuple[str, str, str], ModerationDecision]
 
 
@@ -78,9 +85,10 @@ def decide(*, session: Session, venue_id: str, scope: str, subject_id: str, deci
     return row
 
 
-def queue(*, session: Session, org_id: str) -> list[dict[str, Any]]:
+def queue(*, session: Session, org_id: str, store: ObjectStore,
+          url_ttl_s: int = URL_TTL_S) -> list[QueueItem]:
     """What the org's manual venues still have to decide: creatives of approved campaigns
-    that would otherwise play there."""
+    that would otherwise play there, with what it takes to judge them."""
     from control_plane.scheduling import service as scheduling_service  # builds on moderation
     from control_plane.scheduling.eligibility import eligibility
 
@@ -89,7 +97,9 @@ def queue(*, session: Session, org_id: str) -> list[dict[str, Any]]:
     if not venues:
         return []
     found = decisions(session=session, venue_ids=[v.id for v in venues])
-    world = scheduling_service.load(session, utcnow())
+    now = utcnow()
+    world = scheduling_service.load(session, now)
+    judge = _Judging(session, store, world.media, url_ttl_s, now)
     items = []
     for venue in sorted(venues, key=lambda v: v.id):
         screens = [scheduling_service.screen_input(s, world.media) for s in venue.screens]
@@ -103,10 +113,48 @@ def queue(*, session: Session, org_id: str) -> list[dict[str, Any]]:
                 if creative.status != ReviewStatus.approved \
                         or (venue.id, "creative", creative.id) in found:
                     continue
-                items.append({"item_id": f"{venue.id}~{creative.id}", "venue_id": venue.id,
-                              "venue_name": venue.name, "campaign_id": row.id,
-                              "campaign_name": row.name, "advertiser_id": row.org_id,
-                              "category": row.category, "creative_id": creative.id,
-                              "media_id": creative.media_id,
-                              "duration_s": creative.duration_s})
+                items.append(judge.item(venue, row, creative))
     return items
+
+
+class _Judging:
+    """Builds queue items: the ad itself (signed URLs of its renditions), who advertises and in
+    which category, each looked up once per queue."""
+
+    def __init__(self, session: Session, store: ObjectStore, media: dict[str, Media],
+                 url_ttl_s: int, now: datetime) -> None:
+        self.session, self.store, self.media, self.url_ttl_s = session, store, media, url_ttl_s
+        self.expires_at = now + timedelta(seconds=url_ttl_s)
+        self.advertisers: dict[str, str] = {}
+
+    def _advertiser(self, org_id: str) -> str:
+        if org_id not in self.advertisers:
+            org = orgs_service.get_org(session=self.session, org_id=org_id)
+            self.advertisers[org_id] = org.name if org else ""
+        return self.advertisers[org_id]
+
+    def _renditions(self, media: Media | None) -> list[RenditionRead]:
+        # Signed for these objects only: the URLs open this ad's files and nothing else, and
+        # the media stays the advertiser's (GET /v1/media/{id} still answers 404 to the venue).
+        return [RenditionRead(role=r.role, name=r.name, width=r.width, height=r.height,
+                              mime=r.mime, size_bytes=r.size_bytes, sha256=r.sha256,
+                              duration_ms=r.duration_ms,
+                              url=self.store.signed_url(r.key, expires_in_s=self.url_ttl_s))
+                for r in (media.renditions if media else ())]
+
+    def item(self, venue: Venue, campaign: Campaign, creative: Creative) -> QueueItem:
+        """The queue item of this creative at this venue."""
+        media = self.media.get(creative.media_id)
+        renditions = self._renditions(media)
+        category = taxonomy.ad_categories().get(campaign.category)
+        return QueueItem(
+            item_id=f"{venue.id}~{creative.id}", venue_id=venue.id, venue_name=venue.name,
+            campaign_id=campaign.id, campaign_name=campaign.name, advertiser_id=campaign.org_id,
+            advertiser_name=self._advertiser(campaign.org_id),
+            category=CategoryRead(id=campaign.category,
+                                  name=category.name if category else campaign.category,
+                                  tier1=category.tier1 if category else ""),
+            creative_id=creative.id, media_id=creative.media_id,
+            kind=media.kind if media else "", duration_s=creative.duration_s,
+            thumbnail_url=next((r.url for r in renditions if r.role == "thumbnail"), None),
+            renditions=renditions, urls_expire_at=self.expires_at)
