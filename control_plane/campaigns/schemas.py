@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 _HHMM = re.compile(r"([01]\d|2[0-3]):[0-5]\d|24:00")
+
+# Flights are bounded where they enter: a campaign that ran from year 1 to 9999 used to be
+# accepted and then broke every rebuild (time zone arithmetic overflows near the ends of
+# datetime's range). These bounds keep every flight far inside what the engine can compute.
+FLIGHT_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+FLIGHT_LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+MAX_FLIGHT = timedelta(days=731)  # two years; a longer deal is several campaigns
+
+SHARE_OF_VOICE = ("The most of each screen's loop the campaign takes (0 < x ≤ 1). It never "
+                  "overrides pacing: with `even` pacing the budget's even spread over the flight "
+                  "bounds what it spends per hour, so it gets the smaller of the two; with "
+                  "`asap` it takes up to this share until the budget is spent.")
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
@@ -67,20 +79,36 @@ class CampaignFields(BaseModel):
     currency: str = Field(pattern="^[A-Z]{3}$", examples=["EUR"])
     pacing: Literal["even", "asap"] = "even"
     max_plays_per_hour: int | None = Field(None, ge=1, le=3600)
-    share_of_voice: float | None = Field(None, gt=0, le=1)
+    share_of_voice: float | None = Field(None, gt=0, le=1, description=SHARE_OF_VOICE)
 
     @field_validator("start_at", "end_at")
     @classmethod
     def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("give a time zone (RFC 3339, e.g. 2026-12-01T00:00:00Z)")
-        return value
+        return flight_instant(value)
 
     @model_validator(mode="after")
     def _flight(self) -> CampaignFields:
-        if self.end_at <= self.start_at:
-            raise ValueError("end_at must be after start_at")
+        check_flight(self.start_at, self.end_at)
         return self
+
+
+def flight_instant(value: datetime) -> datetime:
+    """A flight's start or end as given, if it has a zone and lies in the supported range."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("give a time zone (RFC 3339, e.g. 2026-12-01T00:00:00Z)")
+    if not FLIGHT_EARLIEST <= value < FLIGHT_LATEST:
+        raise ValueError(f"flight times lie between {FLIGHT_EARLIEST:%Y-%m-%d} and "
+                         f"{FLIGHT_LATEST:%Y-%m-%d}")
+    return value
+
+
+def check_flight(start_at: datetime, end_at: datetime) -> None:
+    """A flight ends after it starts and lasts at most MAX_FLIGHT (ValueError otherwise)."""
+    if end_at <= start_at:
+        raise ValueError("end_at must be after start_at")
+    if end_at - start_at > MAX_FLIGHT:
+        raise ValueError(f"a flight lasts at most {MAX_FLIGHT.days} days; split a longer one "
+                         "into several campaigns")
 
 
 class CampaignCreate(CampaignFields):
@@ -102,7 +130,12 @@ class CampaignUpdate(BaseModel):
     cpm_cents: int | None = Field(None, gt=0, le=10**9)
     pacing: Literal["even", "asap"] | None = None
     max_plays_per_hour: int | None = Field(None, ge=1, le=3600)
-    share_of_voice: float | None = Field(None, gt=0, le=1)
+    share_of_voice: float | None = Field(None, gt=0, le=1, description=SHARE_OF_VOICE)
+
+    @field_validator("start_at", "end_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else flight_instant(value)
 
 
 class CreativeCreate(BaseModel):

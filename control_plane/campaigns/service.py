@@ -20,7 +20,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from control_plane.campaigns.models import Campaign, CampaignStatus, Creative, ReviewStatus
-from control_plane.campaigns.schemas import CampaignCreate, CampaignUpdate, CreativeCreate
+from control_plane.campaigns.schemas import (
+    CampaignCreate,
+    CampaignUpdate,
+    CreativeCreate,
+    check_flight,
+)
 from control_plane.db import utcnow
 from control_plane.errors import Conflict, Invalid, NotFound
 from control_plane.media import service as media_service
@@ -137,9 +142,11 @@ def update(*, session: Session, campaign: Campaign, campaign_in: CampaignUpdate)
             changes[key] = getattr(campaign_in, key)
     start = changes.get("start_at", campaign.start_at)
     end = changes.get("end_at", campaign.end_at)
-    if end <= start:
-        raise Invalid("end_at must be after start_at", details={"start_at": str(start),
-                                                                "end_at": str(end)})
+    try:
+        check_flight(start, end)
+    except ValueError as exc:
+        raise Invalid(str(exc), code="invalid_flight",
+                      details={"start_at": start.isoformat(), "end_at": end.isoformat()}) from exc
     _back_to_review(campaign, utcnow())
     for key, value in changes.items():
         setattr(campaign, key, value)

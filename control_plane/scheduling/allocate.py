@@ -4,8 +4,9 @@ A loop has S slots (loop_s / slot_s) and repeats through the window, so one item
 is one play per loop start: plays come in steps of the window's loop count. Demand arrives in
 three tiers, served in order, each from what the one before left:
 
-1. share of voice: campaigns that bought a fraction of the loop ask for that fraction,
-   whatever their pacing (for an asap campaign it is the most it takes);
+1. share of voice: campaigns that bought a fraction of the loop ask for that fraction
+   (an even-paced one no more than its even pace: pacing bounds what it spends per hour;
+   for an asap campaign it is the most it takes);
 2. even pacing: the plays the pacing spread (`pacing.py`) puts in this window;
 3. asap: whatever is left, shared by stride scheduling — each asap campaign has a pass value
    (starting at a hash-based phase per screen, so a different one leads on each screen), the

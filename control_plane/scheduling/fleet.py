@@ -65,6 +65,7 @@ class Fleet:
         # how each campaign asks for slots: 0 share of voice, 1 even pacing, 2 asap
         self.tier = [0 if c.share_of_voice is not None else 1 if c.pacing == "even" else 2
                      for c in campaigns]
+        self.paced = [c.pacing == "even" for c in campaigns]  # bounds share of voice too
         self.sov_items = [(c.share_of_voice or 0.0) * params.slots_per_loop / mean
                           for c, mean in zip(campaigns, self.mean_slots, strict=True)]
         self.even_items: list[float] = []  # per loop at a ×1 multiplier, once paced

@@ -9,7 +9,7 @@ here catch inputs that would make the engine's arithmetic meaningless, nothing m
 from __future__ import annotations
 
 from dataclasses import KW_ONLY, dataclass, field
-from datetime import datetime, time
+from datetime import UTC, datetime, time
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -27,9 +27,17 @@ def _require(ok: bool, message: str) -> None:
         raise ValueError(message)
 
 
+# Instants the time zone arithmetic can compute anywhere on Earth (datetime's own range ends
+# at years 1 and 9999, where converting to a zone overflows).
+EARLIEST = datetime(1971, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
 def _aware(value: datetime, name: str) -> None:
     _require(value.tzinfo is not None and value.utcoffset() is not None,
              f"{name} must be an aware datetime (UTC)")
+    _require(EARLIEST <= value < LATEST,
+             f"{name} {value.isoformat()} lies outside {EARLIEST:%Y} to {LATEST:%Y}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +91,8 @@ class Campaign:
     creatives: tuple[Creative, ...] = ()
 
     def __post_init__(self) -> None:
-        _aware(self.start_at, "start_at")
-        _aware(self.end_at, "end_at")
+        _aware(self.start_at, f"campaign {self.id}: start_at")
+        _aware(self.end_at, f"campaign {self.id}: end_at")
         _require(self.cpm_cents > 0, f"campaign {self.id}: cpm_cents must be positive")
         _require(self.budget_cents >= 0, f"campaign {self.id}: budget_cents must not be negative")
         _require(self.pacing in ("even", "asap"), f"campaign {self.id}: pacing is even or asap")

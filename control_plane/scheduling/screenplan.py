@@ -101,8 +101,8 @@ class ScreenPlanner:
         asap: list[tuple[int, int, float]] = []
         wanted: dict[int, float] = {}
         screen_phase = phase(screen_id)
-        tiers, phases, sov_items, even_items = (fleet.tier, fleet.phases, fleet.sov_items,
-                                                fleet.even_items)
+        tiers, phases, sov_items, even_items, paced = (
+            fleet.tier, fleet.phases, fleet.sov_items, fleet.even_items, fleet.paced)
         everywhere = range(n)
         for i, act in zip(eligible, activity, strict=True):
             if act == ALWAYS:
@@ -118,7 +118,11 @@ class ScreenPlanner:
             if tier == 2:
                 asap.append((i, act, (phases[i] + screen_phase) % 1.0))
                 continue
-            x = sov_items[i] if tier == 0 else even_items[i] / multiplier
+            x = even_items[i] / multiplier if tier == 1 else sov_items[i]
+            if tier == 0 and paced[i]:
+                # share of voice is the most of the loop it takes; even pacing still bounds
+                # what it spends per hour (else it spent a 14-day budget in two days)
+                x = min(x, even_items[i] / multiplier)
             m = len(where)
             if x <= 0 or not m:
                 continue
@@ -168,13 +172,19 @@ class ScreenPlanner:
         return ScreenPlan(screen_id, tuple(out), exclusions)
 
     def _why(self, i: int, x: float, multiplier: float) -> str:
-        c, fig = self.fleet.campaigns[i], self.fleet.figures[i]
-        if c.share_of_voice is not None:
-            return (f"share of voice {c.share_of_voice:g} of {self.fleet.params.slots_per_loop}"
-                    f" slots = {x:.3g} items per loop")
-        return (f"even pacing: {fig.remaining:,.0f} impressions left over "
+        fleet = self.fleet
+        c, fig = fleet.campaigns[i], fleet.figures[i]
+        even = (f"even pacing: {fig.remaining:,.0f} impressions left over "
                 f"{fig.screen_hours:,.1f} eligible screen-hours = {fig.rate:.4g}/h, at "
-                f"×{multiplier:g} per play = {x:.4g} items per loop")
+                f"×{multiplier:g} per play = {fleet.even_items[i] / multiplier:.4g} items "
+                "per loop")
+        if c.share_of_voice is None:
+            return even
+        sov = (f"share of voice {c.share_of_voice:g} of {fleet.params.slots_per_loop} slots = "
+               f"{fleet.sov_items[i]:.3g} items per loop")
+        if fleet.paced[i] and x < fleet.sov_items[i]:
+            return f"{even}, below its {sov}"
+        return sov
 
     def _window(self, k: int, loops: int, hour: int, sov: list[tuple[int, int]],
                 even: list[tuple[int, int]], pool: AsapPool, share: LoopShare,

@@ -15,10 +15,10 @@ import logging
 import math
 import secrets
 import time as clock
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 ALL_SCREENS = "*"
 WEEKDAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
 JOB_KIND = "schedule.rebuild"
+T = TypeVar("T")
 
 
 def _hhmm(text: str) -> time:
@@ -116,6 +117,9 @@ class World:
     screens: list[ScreenRow]
     campaigns: list[CampaignRow]
     media: dict[str, Media]  # by media id (the engine's "media_sha256" of a creative)
+    # campaigns and screens the engine could not take, by id, and why: one bad row is left
+    # out of the build (and logged), never a fleet-wide outage
+    skipped: dict[str, str] = field(default_factory=dict)
 
 
 def load(session: Session, now: datetime) -> World:
@@ -173,11 +177,32 @@ def build(session: Session, now: datetime, settings_horizon_h: int = 48, *,
     excluded = moderation_service.exclusions(
         session=session, venues={s.venue_id: s.venue for s in world.screens}.values(),
         campaigns=world.campaigns)
-    plans = engine.build([screen_input(s, world.media, excluded.get(s.venue_id))
-                          for s in world.screens],
-                         [campaign_input(c, delivered) for c in world.campaigns] + list(extra),
-                         params)
+    screens = _taken(world, world.screens, "screen",
+                     lambda s: screen_input(s, world.media, excluded.get(s.venue_id)))
+    campaigns = _taken(world, world.campaigns, "campaign",
+                       lambda c: campaign_input(c, delivered))
+    plans = engine.build(screens, campaigns + list(extra), params)
+    for row in world.screens:
+        if row.id in world.skipped:  # nothing is published for it; it keeps what it has
+            plans[row.id] = ScreenPlan(row.id, (), {})
+    world.screens = [s for s in world.screens if s.id not in world.skipped]
+    world.campaigns = [c for c in world.campaigns if c.id not in world.skipped]
     return world, params, plans
+
+
+def _taken(world: World, rows: Iterable[Any], what: str,
+           convert: Callable[[Any], T]) -> list[T]:
+    """The engine's inputs of these rows; a row that cannot become one is left out, noted in
+    `world.skipped` and logged, so that it costs only itself its schedule."""
+    taken = []
+    for row in rows:
+        try:
+            taken.append(convert(row))
+        except Exception as exc:  # any fault of one row must not stop the fleet's schedule
+            world.skipped[row.id] = f"{type(exc).__name__}: {exc}"
+            log.error("schedule: %s %s left out of the build (%s); fix or pause it",
+                      what, row.id, world.skipped[row.id])
+    return taken
 
 
 def play_rules(*, session: Session, screen: ScreenRow, campaigns: Iterable[CampaignRow],
@@ -269,12 +294,28 @@ def _rebuild(ctx: JobContext) -> None:
         world, params, plans = build(session, utcnow())
         bridge = ctx.bridge
         changed = 0
+        failed: list[str] = []
         for screen in world.screens:
             if ALL_SCREENS not in wanted and screen.id not in wanted:
                 continue
-            playlist = to_playlist(plans[screen.id], screen, world, params,
-                                   ctx.settings.public_url)
-            changed += publication.publish(ctx.object_store, bridge, playlist,
-                                           public_url=ctx.settings.public_url)
-        log.info("schedule rebuilt: %d screens, %d playlists changed", len(world.screens),
-                 changed)
+            try:
+                playlist = to_playlist(plans[screen.id], screen, world, params,
+                                       ctx.settings.public_url)
+                changed += publication.publish(ctx.object_store, bridge, playlist,
+                                               public_url=ctx.settings.public_url)
+            except Exception:  # one screen's playlist must not keep the others from theirs
+                log.exception("schedule: the playlist of screen %s was not published", screen.id)
+                failed.append(screen.id)
+        log.info("schedule rebuilt: %d screens, %d playlists changed, %d left out",
+                 len(world.screens), changed, len(world.skipped))
+        if failed:
+            # asked for again, so the job's retry (or the next tick) publishes them
+            for screen_id in failed:
+                session.merge(ScheduleRequest(screen_id=screen_id))
+            session.commit()
+            raise PublishFailed(f"{len(failed)} playlists were not published: "
+                                f"{', '.join(failed[:10])}")
+
+
+class PublishFailed(RuntimeError):
+    """Some screens' playlists could not be written or announced; they are asked for again."""
