@@ -99,10 +99,14 @@ def blocked_reason(category: str, blocked: Sequence[str]) -> str | None:
     return f"not eligible: blocked category {names}{within}"
 
 
-def geo_reason(distance: float, radius_km: float) -> str | None:
-    """Why a screen is outside a campaign's radius, or None when it is inside."""
+def geo_reason(distance: float, radius_km: float, *, exact: bool = True) -> str | None:
+    """Why a screen is outside a campaign's radius, or None when it is inside (without the
+    distance unless `exact`: with it, a few radii would pin down where another tenant's venue
+    is)."""
     if distance <= radius_km:
         return None
+    if not exact:
+        return f"outside the geo radius of {radius_km:g} km"
     shown = f"{distance:.1f}" if distance < 100 else f"{distance:.0f}"
     return f"outside the geo radius ({shown} km > {radius_km:g} km)"
 
@@ -130,8 +134,10 @@ def campaign_reasons(campaign: Campaign, params: Params | None = None) -> tuple[
     return tuple(reasons)
 
 
-def eligibility(campaign: Campaign, screen: Screen, params: Params | None = None) -> Eligibility:
-    """Every static rule the campaign fails on the screen (none: it may play there)."""
+def eligibility(campaign: Campaign, screen: Screen, params: Params | None = None, *,
+                exact: bool = True) -> Eligibility:
+    """Every static rule the campaign fails on the screen (none: it may play there); `exact`
+    False leaves out what only the screen's owner should know (its distance)."""
     found: list[str | None] = []
     if campaign.id in screen.excluded:
         found.append(moderation_reason(screen.excluded[campaign.id]))
@@ -140,7 +146,8 @@ def eligibility(campaign: Campaign, screen: Screen, params: Params | None = None
     found.append(venue_reason(campaign.venue_type_ids, screen.venue_type_id))
     if campaign.geo is not None:
         lat, lon, radius = campaign.geo
-        found.append(geo_reason(distance_km(lat, lon, screen.lat, screen.lon), radius))
+        found.append(geo_reason(distance_km(lat, lon, screen.lat, screen.lon), radius,
+                                exact=exact))
     found.append(blocked_reason(campaign.category, screen.blocked_categories))
     reasons = tuple(r for r in found if r) + campaign_reasons(campaign, params)
     return Eligibility(not reasons, reasons)

@@ -21,9 +21,11 @@ from control_plane.campaigns.models import Campaign as CampaignRow
 from control_plane.campaigns.schemas import CampaignCreate
 from control_plane.db import DbSession, utcnow
 from control_plane.errors import Invalid
+from control_plane.moderation import service as moderation_service
 from control_plane.scheduling import service as scheduling_service
 from control_plane.scheduling.eligibility import eligibility
 from control_plane.scheduling.inputs import Creative
+from control_plane.scheduling.inventory import AREA_DECIMALS, AREA_KM, Place, offers
 from control_plane.scheduling.plan import loop_count, plays
 from control_plane.taxonomy import service as taxonomy
 from control_plane.venues import service as venues_service
@@ -61,6 +63,29 @@ class ScreenEligibility(BaseModel):
     reasons: list[str]
 
 
+class ReasonCount(BaseModel):
+    reason: str
+    screens: int
+
+
+class AreaRead(BaseModel):
+    lat: float = Field(description=f"Rounded to {AREA_DECIMALS} decimal: about {AREA_KM} km")
+    lon: float
+    timezone: str
+
+
+class OfferRead(BaseModel):
+    venue_type_id: int
+    venue_type: str
+    area: AreaRead
+    public_name: str | None = Field(description="Only if the venue's owner publishes one")
+    venues: int
+    screens: int
+    eligible_screens: int
+    reasons: list[ReasonCount] = Field(description="Why not on the other screens, and on how "
+                                                   "many")
+
+
 class Forecast(BaseModel):
     horizon_h: int
     eligible_screens: int
@@ -76,7 +101,11 @@ class Forecast(BaseModel):
 
 class CampaignEligibility(BaseModel):
     campaign_id: str
-    screens: list[ScreenEligibility]
+    screens_total: int
+    eligible_screens: int
+    inventory: list[OfferRead] = Field(description="The network by venue type and area")
+    screens: list[ScreenEligibility] | None = Field(
+        None, description="Super-admins only: every screen, by id, with its venue's name")
 
 
 @router.get("/screens/{screen_id}/timeline", response_model=Timeline,
@@ -104,21 +133,44 @@ def timeline(screen_id: Id, session: DbSession, principal: CurrentPrincipal,
 
 
 @router.get("/campaigns/{campaign_id}/eligibility", response_model=CampaignEligibility,
-            summary="Each screen of the network: may the campaign play there, or why not")
+            summary="Where in the network the campaign may play, and why not elsewhere",
+            description="The network as inventory an advertiser may buy: screens grouped by "
+                        "venue type and area (rounded coordinates, time zone), a venue's name "
+                        "only where its owner publishes one, with counts of the screens the "
+                        "campaign may play on and of those each reason rules out. Other "
+                        "tenants' ids and names are not shown; a super-admin also gets every "
+                        "screen by id with exact reasons.")
 def campaign_eligibility(campaign_id: Id, session: DbSession,
                          principal: CurrentPrincipal) -> CampaignEligibility:
     row = campaigns_service.get(session=session, campaign_id=campaign_id)
     authorize(principal, Resource.campaign, Action.read, owner_org_id=row.org_id)
     campaign = scheduling_service.campaign_input(row, {}, approved_only=False)
     world = scheduling_service.load(session, utcnow())
-    answers = []
-    for screen in world.screens:
-        verdict = eligibility(campaign, scheduling_service.screen_input(screen, world.media))
-        answers.append(ScreenEligibility(screen_id=screen.id, venue_id=screen.venue_id,
-                                         venue_name=screen.venue.name,
-                                         eligible=verdict.eligible,
-                                         reasons=list(verdict.reasons)))
-    return CampaignEligibility(campaign_id=row.id, screens=answers)
+    # the venues' own say too (manual moderation), as the schedule would judge it
+    excluded = moderation_service.exclusions(
+        session=session, venues={s.venue_id: s.venue for s in world.screens}.values(),
+        campaigns=[row])
+    exact = principal.is_superadmin
+    verdicts = [(screen, eligibility(campaign, scheduling_service.screen_input(
+        screen, world.media, excluded.get(screen.venue_id)), exact=exact))
+        for screen in world.screens]
+    groups = offers((Place(s.venue_id, s.venue.venue_type_id, s.venue.lat, s.venue.lon,
+                           s.venue.timezone, s.venue.public_name), v) for s, v in verdicts)
+    return CampaignEligibility(
+        campaign_id=row.id, screens_total=len(verdicts),
+        eligible_screens=sum(v.eligible for _, v in verdicts),
+        inventory=[OfferRead(venue_type_id=o.venue_type_id, venue_type=o.venue_type,
+                             area=AreaRead(lat=o.lat, lon=o.lon, timezone=o.timezone),
+                             public_name=o.public_name, venues=o.venues, screens=o.screens,
+                             eligible_screens=o.eligible_screens,
+                             reasons=[ReasonCount(reason=r, screens=n)
+                                      for r, n in sorted(o.reasons.items(),
+                                                         key=lambda rn: (-rn[1], rn[0]))])
+                   for o in groups],
+        screens=[ScreenEligibility(screen_id=s.id, venue_id=s.venue_id,
+                                   venue_name=s.venue.name, eligible=v.eligible,
+                                   reasons=list(v.reasons)) for s, v in verdicts]
+        if exact else None)
 
 
 FORECAST_ID = "forecast:draft"

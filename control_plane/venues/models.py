@@ -24,6 +24,8 @@ class Venue(Base):
                                     default=lambda: new_id("ven"))
     org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(200))
+    # what advertisers may see it called; unset (or empty): shown only by type and area
+    public_name: Mapped[str | None] = mapped_column(String(200))
     address: Mapped[str] = mapped_column(String(500), default="")
     lat: Mapped[float] = mapped_column(Float)
     lon: Mapped[float] = mapped_column(Float)

@@ -53,6 +53,9 @@ class VenueBase(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
+    public_name: str | None = Field(None, max_length=200, description=(
+        "The name advertisers see when they look for where to buy; none: advertisers see the "
+        "venue only by its type and area, never its name or ids"))
     address: str = Field("", max_length=500)
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
@@ -88,6 +91,8 @@ class VenueUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(None, min_length=1, max_length=200)
+    public_name: str | None = Field(None, max_length=200,
+                                    description="Empty: stop showing a name to advertisers")
     address: str | None = Field(None, max_length=500)
     lat: float | None = Field(None, ge=-90, le=90)
     lon: float | None = Field(None, ge=-180, le=180)
@@ -115,6 +120,7 @@ class VenueRead(BaseModel):
     id: str
     org_id: str
     name: str
+    public_name: str | None
     address: str
     lat: float
     lon: float

@@ -46,7 +46,8 @@ def test_timeline_and_eligibility(client, app):
         orgs_service.ensure_superuser(session=session, email="root@example.com",
                                       password=PASSWORD)
 
-    r = client.get(f"/v1/campaigns/{campaign_id}/eligibility", headers=advertiser.headers)
+    admin = bearer(login(client, "root@example.com"))
+    r = client.get(f"/v1/campaigns/{campaign_id}/eligibility", headers=admin)
     assert r.status_code == 200
     verdicts = {s["venue_name"]: s for s in r.json()["screens"]}
     assert verdicts["Gym"]["eligible"] is True
@@ -72,7 +73,6 @@ def test_timeline_and_eligibility(client, app):
                       headers=stranger.headers).status_code == 404
     assert client.get(f"/v1/campaigns/{campaign_id}/eligibility",
                       headers=signup(client, "advertiser").headers).status_code == 404
-    admin = bearer(login(client, "root@example.com"))
     r = client.get(f"/v1/screens/{screens['Gym']['id']}/timeline?from=2020-01-01T00:00:00",
                    headers=admin)
     assert r.status_code == 422
