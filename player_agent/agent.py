@@ -325,6 +325,7 @@ class Agent:
         session = self.session
         pairing = self.pairing
         ticket = pairing.ticket if pairing else None
+        now_playing = self.playback.now_playing
         return {
             "version": __version__,
             "server_url": self.settings.server_url,
@@ -333,8 +334,9 @@ class Agent:
             "pairing_expires_at": ticket.expires_at.isoformat() if ticket else None,
             "device_id": self.credentials.device_id if self.credentials else None,
             "screen_id": self.credentials.screen_id if self.credentials else None,
-            "now_playing": self.playback.now_playing,
-            "showing": self.programme.message,
+            "now_playing": now_playing,
+            # from the play on screen, in one read: what is on screen and why never disagree
+            "showing": (now_playing or {}).get("showing", "starting"),
             "playback": self.playback.stats(),
             "sync": session.syncer.stats() if session else None,
             "mqtt_connected": bool(session and session.mqtt.connected.is_set()),

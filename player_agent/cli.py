@@ -22,6 +22,7 @@ from rich.table import Table
 
 from player_agent.settings import AgentSettings, load_settings
 from player_agent.state import StateDir
+from shared.agent import DEFAULT_STATE_DIR
 
 app = typer.Typer(help="The player agent of a display unit.", invoke_without_command=True,
                   add_completion=False)
@@ -93,6 +94,31 @@ def _age(stamp: float | None) -> str:
     return f"{seconds:.0f} s ago"
 
 
+def _check_ran_here(state: StateDir) -> None:
+    """Exit 1, saying what to do, unless an agent has run on this state dir: a dir that is
+    not there must not read as an unpaired unit."""
+    root = state.root
+    nothing_here = ("pass the --state-dir of an agent that has run (the state_dir of its "
+                    f"config; enroll's default is {DEFAULT_STATE_DIR}), or start one there: "
+                    f"adsbin agent --state-dir {root}")
+    try:
+        if not root.exists():
+            problem = f"there is no agent state dir {root}"
+        elif not root.is_dir():
+            problem = f"{root} is not a directory"
+        elif not state.used():
+            problem = f"no agent has run with the state dir {root}"
+        else:
+            return
+    except PermissionError as exc:
+        err.print(f"[bold red]error:[/] cannot read {root} ({exc.strerror})\n[dim]next:[/] run "
+                  "this as the agent's user (e.g. sudo -u adsbin adsbin agent status) or with "
+                  "sudo")
+        raise typer.Exit(1) from None
+    err.print(f"[bold red]error:[/] {problem}\n[dim]next:[/] {nothing_here}")
+    raise typer.Exit(1)
+
+
 @app.command()
 def status(
     state_dir: StateOpt = None,
@@ -102,6 +128,7 @@ def status(
     """The agent's state: pairing code while unpaired, screen, now playing, cache, backlog."""
     settings = _settings(config, state_dir=state_dir)
     state = StateDir(settings.state_dir)
+    _check_ran_here(state)
     report: dict[str, Any] = state.read_status() or {"running": False}
     if not report["running"]:  # what the disk says, without a running agent to ask
         creds = state.credentials()
@@ -129,7 +156,12 @@ def status(
         table.add_row("pairing code", f"[bold yellow]{report['pairing_code']}[/]")
     table.add_row("screen", str(report.get("screen_id") or "—"))
     playing = report.get("now_playing") or {}
-    table.add_row("now playing", str(playing.get("label") or "—"))
+    since = playing.get("started_at")
+    table.add_row("now playing", str(playing.get("label") or "—")
+                  + (f" (since {_age(datetime.fromisoformat(since).timestamp())})"
+                     if since else ""))
+    if report["running"]:
+        table.add_row("showing", str(report.get("showing") or "—"))
     sync = report.get("sync") or {}
     table.add_row("playlist", f"{sync.get('playlist_version') or '—'}"
                   f" (synced {_age(sync.get('last_sync_at'))})")

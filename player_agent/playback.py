@@ -131,6 +131,7 @@ class Playback:
         started_at = self.clock.to_utc(started.wall_s)
         self.programme.playing_kind = choice.kind
         self.now_playing = {"kind": choice.kind, "label": choice.playable.label,
+                            "showing": choice.showing,
                             "started_at": started_at.isoformat(),
                             "campaign_id": choice.item.campaign_id if choice.item else None,
                             "creative_id": choice.item.creative_id if choice.item else None,

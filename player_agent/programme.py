@@ -46,6 +46,7 @@ class Choice:
     kind: Literal["campaign", "house", "card"]
     item: PlaylistItem | None = None
     expected_ms: int = 0
+    showing: str = ""  # why this is on screen, in words (`adsbin agent status`)
     interlude: Interlude | None = field(default=None, compare=False)
 
     @property
@@ -73,7 +74,6 @@ class Programme:
         self._card: Path | None = None
         self._interlude: Interlude | None = None
         self._broken: set[str] = set()
-        self.message = "starting"
         self.playing_kind: str | None = None  # set by the playback loop
         self.venue_line = "digital signage by ADSBIN"
 
@@ -161,13 +161,14 @@ class Programme:
         if interlude is None:
             return None
         return Choice(Playable(interlude.card, "image", interlude.seconds, "identify"), "card",
-                      interlude=interlude)
+                      showing="the identify card", interlude=interlude)
 
     def choose(self) -> Choice:
         """What to show next (swapping in a pending playlist first)."""
         with self._lock:
             if self._card is not None:
-                return Choice(Playable(self._card, "image", self.card_s, "pairing card"), "card")
+                return Choice(Playable(self._card, "image", self.card_s, "pairing card"), "card",
+                              showing="the pairing code")
             if self._pending is not None:
                 self._playlist, self._pending = self._pending, None
                 self._media = {m.sha256: m for m in self._playlist.media}
@@ -182,19 +183,22 @@ class Programme:
         if item is None:
             message = ("waiting for this screen's first schedule" if playlist is None
                        else "nothing scheduled right now")
-            self.message = message
             card = cards.builtin_card(self.cards_dir, self.screen_size, message=message)
-            return Choice(Playable(card, "image", self.card_s, "built-in card"), "card")
+            return Choice(Playable(card, "image", self.card_s, "built-in card"), "card",
+                          showing=f"the built-in card: {message}")
         if item.media_sha256 == BUILTIN_CARD:  # the venue has no house content of its own
-            self.message = "the built-in card (no house content)"
             card = cards.builtin_card(self.cards_dir, self.screen_size, message=self.venue_line)
             return Choice(Playable(card, "image", float(item.duration_s), "built-in card"),
-                          "card")
+                          "card", showing="the built-in card: an unsold slot, and the venue "
+                                  "has no house content")
         entry = media[item.media_sha256]
         kind: Literal["image", "video"] = "video" if entry.mime.startswith("video/") else "image"
         expected_ms = (entry.duration_ms if kind == "video" and entry.duration_ms
                        else item.duration_s * 1000)
-        self.message = "playing the schedule"
+        if item.kind == "campaign":
+            label = f"campaign {item.campaign_id} (creative {item.creative_id})"
+        else:
+            label = f"house content (creative {item.creative_id})"
         return Choice(Playable(self.cache.path(item.media_sha256), kind, float(item.duration_s),
-                               f"{item.kind} {item.creative_id}"),
-                      item.kind, item, expected_ms)
+                               label),
+                      item.kind, item, expected_ms, showing=f"the schedule: {label}")

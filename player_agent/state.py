@@ -78,6 +78,10 @@ class StateDir:
         return self.root / "status.json"
 
     @property
+    def lock_file(self) -> Path:
+        return self.root / "agent.lock"
+
+    @property
     def journal_file(self) -> Path:
         return self.root / "journal.db"
 
@@ -94,10 +98,16 @@ class StateDir:
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         return self
 
+    def used(self) -> bool:
+        """Whether an agent has ever run on this dir (it leaves its lock, key or status)."""
+        marks = (self.lock_file, self.status_file, self.key_file,
+                 self.credentials_file, self.pairing_file, self.journal_file)
+        return any(path.exists() for path in marks)
+
     def lock(self) -> IO[bytes]:
         """Hold the dir for this process (released when it exits, even by kill -9): two
         agents on one state dir would share a journal and kick each other off the broker."""
-        handle = (self.root / "agent.lock").open("a+b")
+        handle = self.lock_file.open("a+b")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -16,6 +17,7 @@ from player_agent.settings import load_settings
 from player_agent.state import StateDir
 from shared.agent import AgentConfig, AgentCredentials, write_private_json
 from shared.device import MqttCredentials
+from tests import media_samples
 from tests.player_agent.conftest import RunningAgent, agent_settings, until
 
 runner = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1"})
@@ -45,6 +47,7 @@ def test_bad_settings_and_a_missing_config_say_what_to_do(tmp_path):
 
 def test_status_of_a_stopped_unit_comes_from_its_state_dir(tmp_path):
     state = StateDir(tmp_path / "state").create()
+    state.device_key()  # what an agent leaves behind once it asked for a code
     r = runner.invoke(app, ["status", "--state-dir", str(state.root), "--json"])
     assert r.exit_code == 0 and json.loads(r.stdout)["state"] == "pairing"
     write_private_json(state.credentials_file, AgentCredentials(
@@ -55,6 +58,47 @@ def test_status_of_a_stopped_unit_comes_from_its_state_dir(tmp_path):
                                             "--json"]).stdout)
     assert report["running"] is False and report["state"] == "paired"
     assert report["screen_id"] == "scr_1" and report["journal"]["backlog"] == 0
+
+
+def test_status_of_a_dir_where_no_agent_ran_says_so_and_what_to_do(tmp_path):
+    for args in (["--state-dir", str(tmp_path / "nope")],
+                 ["--state-dir", str(tmp_path / "nope"), "--json"]):
+        r = runner.invoke(app, ["status", *args])
+        assert r.exit_code == 1, r.output
+        assert f"there is no agent state dir {tmp_path / 'nope'}" in r.output
+        assert "next:" in r.output and "--state-dir of an agent that has run" in r.output
+        assert "pairing" not in r.output  # not mistaken for an unpaired unit
+    (tmp_path / "empty").mkdir()
+    r = runner.invoke(app, ["status", "--state-dir", str(tmp_path / "empty")])
+    assert r.exit_code == 1 and "no agent has run with the state dir" in r.output
+
+
+def test_status_names_the_campaign_on_screen_and_says_what_shows(stack, tmp_path):
+    state = tmp_path / "agent"
+    # half the loop unsold: the built-in card (no house content) plays between the ads
+    campaign = stack.campaign(media_samples.png(tmp_path), duration_s=5, share_of_voice=0.5)
+    seen: set[str] = set()
+    with RunningAgent(agent_settings(stack, state)) as running:
+        running.paired(stack)
+        deadline = time.monotonic() + 60
+        while {"campaign", "card"} - seen and time.monotonic() < deadline:
+            report = json.loads(runner.invoke(app, ["status", "--state-dir", str(state),
+                                                    "--json"]).stdout)
+            playing = report.get("now_playing") or {}
+            if playing.get("kind") == "campaign":
+                assert playing["campaign_id"] == campaign["id"]
+                assert playing["label"].startswith(f"campaign {campaign['id']} (creative ")
+                assert report["showing"] == f"the schedule: {playing['label']}", report
+                seen.add("campaign")
+            elif playing.get("label") == "built-in card":
+                assert report["showing"].startswith("the built-in card"), report
+                seen.add("card")
+            time.sleep(0.25)
+        assert seen == {"campaign", "card"}
+        until(lambda: (StateDir(state).read_status() or {}).get("now_playing", {}).get("kind")
+              == "campaign", 30, "the ad in the status file")
+        table = runner.invoke(app, ["status", "--state-dir", str(state)]).stdout
+        assert f"campaign {campaign['id']} (creative " in table and "showing" in table
 
 
 def test_status_of_a_running_agent_shows_its_code_then_its_screen(stack, tmp_path):
