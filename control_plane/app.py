@@ -131,6 +131,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                          app.state.object_store))
     app.state.login_limiter = SlidingWindowLimiter(limit=settings.login_attempts_per_minute,
                                                    window_s=60)
+    app.state.signup_limiter = SlidingWindowLimiter(limit=settings.signup_attempts_per_minute,
+                                                    window_s=60)
+    app.state.signup_taken_limiter = SlidingWindowLimiter(
+        limit=auth_router.TAKEN_EMAILS_PER_HOUR, window_s=3600)
     app.state.pairing_request_limiter = SlidingWindowLimiter(
         limit=settings.pairing_requests_per_minute, window_s=60)
     app.state.claim_client_limiter = SlidingWindowLimiter(limit=10, window_s=60)

@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     max_video_duration_s: float = 3600
     upload_url_ttl_s: int = 3600
     login_attempts_per_minute: int = 10
+    # signups one client address may try a minute (each answer, 201 or 409 email_taken, counts)
+    signup_attempts_per_minute: int = Field(10, ge=1)
 
     # providers (offline mode when unset)
     stripe_api_key: SecretStr | None = None

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request, status
 
 from control_plane.auth import service as auth_service
 from control_plane.auth.dependencies import CurrentPrincipal, CurrentUser, Tokens, require
+from control_plane.auth.exceptions import EmailTaken
 from control_plane.auth.models import ApiKey
 from control_plane.auth.policy import Action, Principal, Resource, authorize
 from control_plane.auth.schemas import (
@@ -30,6 +31,9 @@ from control_plane.orgs.schemas import MembershipRead, OrgRead, UserRead
 
 router = APIRouter(prefix="/v1", tags=["identity"])
 well_known = APIRouter(tags=["identity"])
+# 409 email_taken answers one client address may get an hour: someone who forgot they have an
+# account needs one or two; finding out who has an account needs thousands
+TAKEN_EMAILS_PER_HOUR = 5
 
 
 @well_known.get("/.well-known/jwks.json", summary="The built-in issuer's public keys")
@@ -38,21 +42,54 @@ def jwks(tokens: Tokens) -> dict[str, Any]:
     return tokens.keyring.jwks()
 
 
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _too_many(wait_s: float, what: str) -> RateLimited:
+    return RateLimited(f"too many {what}; wait and try again",
+                       details={"retry_after_s": round(wait_s, 1)},
+                       headers={"Retry-After": str(max(1, round(wait_s)))})
+
+
 def _check_login_rate(request: Request, email: str) -> None:
-    client = request.client.host if request.client else "unknown"
-    wait_s = request.app.state.login_limiter.hit(f"{client}:{email.lower()}")
+    wait_s = request.app.state.login_limiter.hit(f"{_client(request)}:{email.lower()}")
     if wait_s is not None:
-        raise RateLimited("too many sign-in attempts; wait and try again",
-                          details={"retry_after_s": round(wait_s, 1)},
-                          headers={"Retry-After": str(max(1, round(wait_s)))})
+        raise _too_many(wait_s, "sign-in attempts")
+
+
+def _check_signup_rate(request: Request) -> None:
+    """429 once the client address tried too many signups, or hit too many taken emails.
+
+    Signup has to answer 409 `email_taken` (it returns a token, so it cannot pretend); these
+    limits keep that answer from being a cheap way to find out who has an account. Both are
+    checked before the email is looked at, so a limited client learns nothing either way.
+    """
+    client = _client(request)
+    taken_wait = request.app.state.signup_taken_limiter.wait_s(client)
+    wait_s = request.app.state.signup_limiter.hit(client)
+    if wait_s is not None or taken_wait is not None:
+        raise _too_many(max(wait_s or 0.0, taken_wait or 0.0), "signup attempts")
 
 
 @router.post("/auth/signup", response_model=SignupResponse, status_code=status.HTTP_201_CREATED,
-             summary="Create a user and their org (the caller becomes its admin)")
-def signup(body: SignupRequest, session: DbSession, tokens: Tokens) -> SignupResponse:
-    user, org = orgs_service.signup(session=session, email=body.email, password=body.password,
-                                    name=body.name, org_name=body.org_name,
-                                    org_kind=OrgKind(body.org_kind))
+             summary="Create a user and their org (the caller becomes its admin)",
+             description="Rate-limited per client address: ADSBIN_SIGNUP_ATTEMPTS_PER_MINUTE "
+                         f"attempts a minute, and {TAKEN_EMAILS_PER_HOUR} answers of 409 "
+                         "`email_taken` an hour; past either, every signup from the address "
+                         "answers 429 (with Retry-After) whatever the email.",
+             responses={409: {"description": "email_taken"},
+                        429: {"description": "rate_limited"}})
+def signup(body: SignupRequest, request: Request, session: DbSession,
+           tokens: Tokens) -> SignupResponse:
+    _check_signup_rate(request)
+    try:
+        user, org = auth_service.signup(session=session, email=body.email,
+                                        password=body.password, name=body.name,
+                                        org_name=body.org_name, org_kind=OrgKind(body.org_kind))
+    except EmailTaken:
+        request.app.state.signup_taken_limiter.hit(_client(request))
+        raise
     token, ttl = tokens.issue(user_id=user.id, org_id=org.id, org_role=Role.admin)
     return SignupResponse(access_token=token, expires_in=ttl, user=UserRead.model_validate(user),
                           org=OrgRead.model_validate(org))
@@ -64,8 +101,7 @@ def token(body: TokenRequest, request: Request, session: DbSession,
     _check_login_rate(request, body.email)
     user, membership = auth_service.login(session=session, email=body.email,
                                           password=body.password, org_id=body.org_id)
-    request.app.state.login_limiter.reset(
-        f"{request.client.host if request.client else 'unknown'}:{body.email.lower()}")
+    request.app.state.login_limiter.reset(f"{_client(request)}:{body.email.lower()}")
     access_token, ttl = tokens.issue(user_id=user.id,
                                      org_id=membership.org_id if membership else None,
                                      org_role=membership.role if membership else None)
