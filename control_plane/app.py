@@ -30,6 +30,7 @@ from control_plane.devices import router as devices_router
 from control_plane.devices.accounts import ExternalBroker
 from control_plane.devices.broker import EmbeddedBroker
 from control_plane.devices.messaging import start_bridge
+from control_plane.docs import install_docs
 from control_plane.errors import install_error_handlers
 from control_plane.jobs.queue import JobContext, JobQueue
 from control_plane.media import hosted as _hosted_jobs  # noqa: F401 - registers its job
@@ -117,9 +118,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.broker.stop()
         app.state.engine.dispose()
 
+    # docs_url/redoc_url None: FastAPI's pages load their assets from a CDN; docs.py serves them
     app = FastAPI(title="ADSBIN control plane", version=__version__, lifespan=lifespan,
-                  openapi_url="/openapi.json",
+                  openapi_url="/openapi.json", docs_url=None, redoc_url=None,
                   description="Marketplace for digital out-of-home advertising in small venues.")
+    install_docs(app)
     engine = make_engine(settings.database_url)
     app.state.settings = settings
     app.state.engine = engine
