@@ -219,3 +219,18 @@ def screen_state(*, session: Session, screen_id: str, heartbeat_interval_s: floa
         OFFLINE_AFTER_INTERVALS * heartbeat_interval_s
     return ScreenState("online" if device.online and fresh else "offline", device.last_seen_at,
                        device.health.get("now_playing"), device.agent_version or None)
+
+
+@dataclass(frozen=True)
+class Presence:
+    """When a screen's device was last heard from, and since when it is paired."""
+
+    last_seen_at: datetime | None
+    paired_at: datetime
+
+
+def presence(*, session: Session) -> dict[str, Presence]:
+    """Every paired screen's presence, by screen id (unpaired screens are absent)."""
+    return {screen_id: Presence(seen, paired) for screen_id, seen, paired in session.execute(
+        select(Device.screen_id, Device.last_seen_at, Device.created_at)
+        .where(Device.status == DeviceStatus.active))}

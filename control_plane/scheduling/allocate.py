@@ -21,9 +21,9 @@ rounded down to whole items, and the leftover slots go by largest remainder. Tie
 stable hash of (campaign, screen) that moves on every window, then the campaign id, so that
 the lowest id does not win every tie on every screen. Every want is first capped by what the
 campaign's remaining budget buys in this window (items × loops × audience multiplier ≤
-remaining impressions, a hard rule) and by its max plays per (UTC) hour on this screen. A cap
-below the window's loop count cannot be met by an item that repeats every loop, so such a
-campaign sits that window out.
+remaining impressions less what is set aside for screens planned later, a hard rule) and
+by its max plays per (UTC) hour on this screen. A cap below the window's loop count cannot be
+met by an item that repeats every loop, so such a campaign sits that window out.
 
 A campaign's creatives rotate round-robin across its items, window after window; a creative
 takes ceil(duration / slot length) slots, so the cost of "m more items" depends on where the
@@ -44,13 +44,14 @@ class LoopShare:
 
     def __init__(self, *, slots: int, multiplier: float, creative_slots: Sequence[tuple[int, ...]],
                  prefix: Sequence[tuple[int, ...]], remaining: list[float],
-                 max_per_hour: Sequence[int | None], phases: Sequence[float],
-                 screen_phase: float) -> None:
+                 reserved: Sequence[float], max_per_hour: Sequence[int | None],
+                 phases: Sequence[float], screen_phase: float) -> None:
         self.slots = slots
         self.multiplier = multiplier
         self.creative_slots = creative_slots
         self._prefix = prefix  # running sums of creative_slots, repeated twice
         self.remaining = remaining  # fleet-wide, spent as screens are planned in id order
+        self._reserved = reserved  # of that, what is promised to screens planned later
         self.max_per_hour = max_per_hour
         self._phases = phases  # per campaign; with the screen's, they break ties fairly
         self._screen_phase = screen_phase
@@ -74,11 +75,16 @@ class LoopShare:
             return sizes[0]
         return sizes[(self.rotation.get(campaign, 0) + have) % len(sizes)]
 
+    def left(self, campaign: int) -> float:
+        """Impressions this screen may still spend: the budget less what later screens are
+        promised."""
+        return self.remaining[campaign] - max(0.0, self._reserved[campaign])
+
     def limit(self, campaign: int, loops: int, hour: int) -> tuple[int, str]:
         """How many items the budget and the hourly cap (per UTC hour) allow in a window of
         `loops` loops, and which of the two binds."""
         per_item = loops * self.multiplier
-        left = self.remaining[campaign]
+        left = self.left(campaign)
         afford = int(left // per_item) if left > 0 else 0
         while afford and afford * per_item > left:  # float division may round up
             afford -= 1
@@ -188,7 +194,7 @@ class AsapPool:
                 room -= size
                 floor = pass_
                 heappush(heap, (pass_ + 1.0, campaign))
-            elif share.remaining[campaign] >= share.multiplier:
+            elif share.left(campaign) >= share.multiplier:
                 aside.append((h, entry))  # may fit in another window
             # else the budget buys no play anywhere any more: the campaign leaves the pool
             if heap:

@@ -4,8 +4,11 @@ Pass 1 asks, for every screen, which campaigns may play there (`index.py`), and 
 pacing figures of every campaign over the whole fleet (`pacing.py`): even pacing needs to know
 all the screen-hours a campaign can still use before any one screen is planned. Pass 2 plans
 screens in screen id order (`screenplan.py`), spending budgets as it goes, so that the hard
-budget rule holds fleet-wide and asap campaigns fill greedily in (screen id, window start)
-order. Inputs are sorted by id first, so the order they arrive in changes nothing.
+budget rule holds fleet-wide; a budget that may run out within the horizon is first set aside
+screen by screen (`pacing.reservations`), so that the screens planned last still get their
+share. Dormant screens (not paired, or not seen for long) take no part in pacing and spend
+nothing: they are planned last, each on what the others left. Inputs are sorted by id first,
+so the order they arrive in changes nothing.
 
 A screen's plan depends on the others (shared budgets, fleet-wide pacing), which is why there
 is no way to plan one screen alone; `preview()` reads a built plan instead.
@@ -81,15 +84,37 @@ def build(screens: Sequence[Screen], campaigns: Sequence[Campaign], params: Para
         eligible.append(ok)
         exclusions.append(out)
         tell("eligibility", len(eligible))
-    fleet.pace(pacing.figures(ordered_campaigns, params, list(classes), screen_class,
-                              eligible))
-
-    planner = ScreenPlanner(fleet, timeline)
+    # budgets follow where plays can happen: a dormant screen takes no part in pacing and is
+    # promised nothing
+    live = [[] if screen.dormant else ok for screen, ok in zip(ordered_screens, eligible,
+                                                                strict=True)]
     class_list = list(classes)
+    figures = pacing.figures(ordered_campaigns, params, class_list, screen_class, live)
+    if any(not f.screen_hours for f in figures) and live != eligible:
+        # a campaign no screen that plays can take (a fleet not paired yet) is paced over all
+        # its screens: nothing is spent, but their previews show what they would play
+        everywhere = pacing.figures(ordered_campaigns, params, class_list, screen_class,
+                                    eligible)
+        figures = [f if f.screen_hours else e for f, e in zip(figures, everywhere,
+                                                               strict=True)]
+    fleet.pace(figures)
+    slots = params.slots_per_loop
+    set_aside = pacing.reservations(
+        ordered_campaigns, params, figures,
+        [fleet.sov_items[i] if fleet.tier[i] == 0 else float(slots)
+         for i in range(len(ordered_campaigns))],
+        class_list, screen_class, live, [s.audience_multiplier for s in ordered_screens])
+
+    planner = ScreenPlanner(fleet, timeline, set_aside)
     plans: dict[str, ScreenPlan] = {}
-    for s, screen in enumerate(ordered_screens):
+    # the screens that play spend the budgets first; then each dormant one is planned on what
+    # is left without spending it, to show what it would play if it came back now
+    order = sorted(range(len(ordered_screens)), key=lambda s: bool(ordered_screens[s].dormant))
+    for done, s in enumerate(order, 1):
+        screen = ordered_screens[s]
         tz, week = class_list[screen_class[s]]
         plans[screen.id] = planner.plan(screen.id, tz, week, screen.audience_multiplier,
-                                        fleet.house(screen.house), eligible[s], exclusions[s])
-        tell("planning", s + 1)
-    return plans
+                                        fleet.house(screen.house), eligible[s], exclusions[s],
+                                        reserved=set_aside[s], dormant=screen.dormant)
+        tell("planning", done)
+    return dict(sorted(plans.items()))

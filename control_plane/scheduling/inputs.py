@@ -126,6 +126,10 @@ class Screen:
     audience_multiplier: float = 1.0  # impressions per play
     house: tuple[Creative, ...] = ()  # empty: the built-in default card
     excluded: dict[str, str] = field(default_factory=dict)  # campaign id -> venue's reason
+    # why the screen is not expected to play (not paired, not seen for long), or "" when it
+    # is: a dormant screen counts in no campaign's pacing and spends no budget; its plan only
+    # shows what it would play
+    dormant: str = ""
 
     def __post_init__(self) -> None:
         _require(self.audience_multiplier > 0, f"screen {self.id}: multiplier must be positive")

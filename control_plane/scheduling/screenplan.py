@@ -63,10 +63,16 @@ def _count(n: int, one: str, many: str) -> str:
 class ScreenPlanner:
     """Plans screens one after another, spending the fleet's budgets in screen id order."""
 
-    def __init__(self, fleet: Fleet, timeline: Timeline) -> None:
+    def __init__(self, fleet: Fleet, timeline: Timeline,
+                 set_aside: Sequence[Sequence[tuple[int, float]]] = ()) -> None:
         self.fleet = fleet
         self.timeline = timeline
         self.remaining = [max(0.0, f.remaining) for f in fleet.figures]
+        # impressions promised to the screens not planned yet, per campaign
+        self.reserved = [0.0] * len(self.remaining)
+        for promised in set_aside:
+            for i, amount in promised:
+                self.reserved[i] += amount
         self.max_per_hour = [c.max_plays_per_hour for c in fleet.campaigns]
         self._clock: dict[int, datetime] = {}
 
@@ -78,9 +84,18 @@ class ScreenPlanner:
 
     def plan(self, screen_id: str, tz: str, week: Week, multiplier: float,
              house: Sequence[SlotItem], eligible: Sequence[int],
-             exclusions: dict[str, tuple[str, ...]]) -> ScreenPlan:
-        """The screen's plan over the horizon."""
+             exclusions: dict[str, tuple[str, ...]], *,
+             reserved: Sequence[tuple[int, float]] = (), dormant: str = "") -> ScreenPlan:
+        """The screen's plan over the horizon: it spends what was `reserved` for it and what
+        the screens before it left; a `dormant` one spends nothing (why it is dormant is
+        said in every window)."""
         fleet, timeline, params = self.fleet, self.timeline, self.fleet.params
+        if dormant:
+            remaining, promised = list(self.remaining), [0.0] * len(self.remaining)
+        else:
+            remaining, promised = self.remaining, self.reserved
+            for i, amount in reserved:
+                promised[i] -= amount
         slots = params.slots_per_loop
         row = timeline.activity(tz)
         activity = [row[i] for i in eligible]
@@ -146,7 +161,8 @@ class ScreenPlanner:
                         else timeline.active(window_id, a))
         share = LoopShare(slots=slots, multiplier=multiplier,
                           creative_slots=fleet.creative_slots, prefix=fleet.prefix,
-                          remaining=self.remaining, max_per_hour=self.max_per_hour,
+                          remaining=remaining, reserved=promised,
+                          max_per_hour=self.max_per_hour,
                           phases=phases, screen_phase=screen_phase)
         out = []
         turn = 0
@@ -168,6 +184,9 @@ class ScreenPlanner:
             if outside:
                 explain.append(_count(outside, "eligible campaign is", "eligible campaigns are")
                                + " outside flight or dayparts here")
+            if dormant:
+                explain.insert(0, f"{dormant}: this is what it would play; its pacing and "
+                                  "budget go to the screens that play")
             out.append(Window(at_(window[0]), at_(window[1]), loop, tuple(explain)))
         return ScreenPlan(screen_id, tuple(out), exclusions)
 

@@ -28,6 +28,7 @@ from control_plane.campaigns import service as campaigns_service
 from control_plane.campaigns.models import Campaign as CampaignRow
 from control_plane.campaigns.models import ReviewStatus
 from control_plane.db import utcnow
+from control_plane.devices import service as devices_service
 from control_plane.jobs.models import Job, JobStatus
 from control_plane.jobs.queue import JobContext, JobQueue, registry
 from control_plane.media.models import Media
@@ -96,8 +97,24 @@ def house_creatives(media_ids: Iterable[str], media: dict[str, Media]) -> tuple[
     return tuple(found)
 
 
+# A paired screen not heard from for this long is not expected to play: the budgets go to the
+# screens that do until it is back (the hourly rebuild sees it again). Long enough for a
+# network blip or a restart, short enough that a dead unit does not hold budget for a day.
+DORMANT_AFTER = timedelta(hours=1)
+
+
+def dormancy(presence: devices_service.Presence | None, now: datetime) -> str:
+    """Why a screen is not expected to play, or "" when it is."""
+    if presence is None:
+        return "screen not paired"
+    seen = presence.last_seen_at or presence.paired_at
+    if now - seen > DORMANT_AFTER:
+        return f"screen not seen since {seen:%Y-%m-%d %H:%M} UTC"
+    return ""
+
+
 def screen_input(row: ScreenRow, media: dict[str, Media] | None = None,
-                 excluded: dict[str, str] | None = None) -> Screen:
+                 excluded: dict[str, str] | None = None, dormant: str = "") -> Screen:
     """The engine's view of a screen and its venue."""
     venue = row.venue
     return Screen(row.id, venue.id, venue.timezone,
@@ -107,7 +124,7 @@ def screen_input(row: ScreenRow, media: dict[str, Media] | None = None,
                   blocked_categories=tuple(venue.blocked_categories or ()),
                   audience_multiplier=row.audience_multiplier,
                   house=house_creatives(venue.house_media_ids or (), media or {}),
-                  excluded=dict(excluded or {}))
+                  excluded=dict(excluded or {}), dormant=dormant)
 
 
 @dataclass
@@ -177,8 +194,9 @@ def build(session: Session, now: datetime, settings_horizon_h: int = 48, *,
     excluded = moderation_service.exclusions(
         session=session, venues={s.venue_id: s.venue for s in world.screens}.values(),
         campaigns=world.campaigns)
-    screens = _taken(world, world.screens, "screen",
-                     lambda s: screen_input(s, world.media, excluded.get(s.venue_id)))
+    present = devices_service.presence(session=session)
+    screens = _taken(world, world.screens, "screen", lambda s: screen_input(
+        s, world.media, excluded.get(s.venue_id), dormancy(present.get(s.id), now)))
     campaigns = _taken(world, world.campaigns, "campaign",
                        lambda c: campaign_input(c, delivered))
     plans = engine.build(screens, campaigns + list(extra), params)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, time, timedelta
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -375,13 +376,34 @@ def test_even_pacing_spreads_what_is_left_over_the_flight():
     assert [plays(w, 60).get("behind") for w in behind.windows] == [60] * 48
 
 
-def test_asap_fills_in_screen_order_and_stops_at_its_budget():
+def test_asap_spends_a_short_budget_as_early_as_it_can_on_every_screen():
     screens = [venue("a", timezone="UTC"), venue("b", timezone="UTC")]
     rush = ad("rush", pacing="asap", budget_cents=540, cpm_cents=1000)  # 540 impressions
     plans = build(screens, [rush], Params(now=NOW, horizon_h=4))
     a = [plays(w, 60).get("rush", 0) for w in plans["a"].windows]
-    assert a == [360, 180, 0, 0]  # the whole loop, then what is left buys three items
-    assert all(not plays(w, 60) for w in plans["b"].windows)
+    b = [plays(w, 60).get("rush", 0) for w in plans["b"].windows]
+    # each screen is promised half (270 impressions: four items of 60 plays on a); what a
+    # cannot use passes on to b, planned after it; the first screen no longer takes it all
+    assert a == [240, 0, 0, 0]
+    assert b == [300, 0, 0, 0]
+    assert sum(a) + sum(b) == 540
+
+
+@pytest.mark.parametrize("pacing", ["asap", "even"])
+def test_a_budget_that_runs_out_in_the_horizon_reaches_every_screen(pacing):
+    """Issue 14 #2: screens were planned in id order on one budget, so when it ran out within
+    the horizon the first screens took it all and the rest played only the card."""
+    screens = [venue(f"s{n:02d}", timezone="UTC") for n in range(20)]
+    # 2,400 impressions, flight over in 3 h: a fifth of the fleet's loops for an hour
+    short = ad("short", pacing=pacing, budget_cents=2_400, cpm_cents=1000,
+               start_at=NOW - timedelta(hours=1), end_at=NOW + timedelta(hours=3))
+    plans = build(screens, [short], Params(now=NOW, horizon_h=4))
+    per_screen = [sum(plays(w, 60).get("short", 0) for w in plans[s.id].windows)
+                  for s in screens]
+    assert sum(per_screen) <= 2_400
+    assert sum(per_screen) >= 2_400 * 0.9
+    assert min(per_screen) >= 60, per_screen  # every screen got at least an item for an hour
+    assert max(per_screen) <= 2 * 2_400 / 20 + 60, per_screen
 
 
 def test_max_plays_per_hour_caps_a_screen():

@@ -12,9 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from control_plane.campaigns.models import Campaign, Creative
+from control_plane.devices.models import Device
 from control_plane.media.models import Media
 from control_plane.scheduling import publication
 from control_plane.scheduling import service as scheduling_service
+from control_plane.scheduling.plan import plays
 from tests.helpers import error_code, signup
 
 ALWAYS = {d: [["00:00", "24:00"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
@@ -237,3 +239,54 @@ def test_random_accepted_inputs_never_break_a_rebuild_forecast_or_timeline(clien
     with app.state.sessionmaker() as session:
         world, _, _ = scheduling_service.build(session, datetime.now(UTC))
     assert world.skipped == {}
+
+
+def _paired(app, screen, *, seen_ago: timedelta | None) -> None:
+    """A device paired to the screen and last heard from `seen_ago` (None: never, paired long
+    ago), stored as heartbeats would leave it."""
+    now = datetime.now(UTC)
+    with app.state.sessionmaker() as session:
+        session.add(Device(screen_id=screen["id"], org_id=screen["org_id"],
+                           fingerprint=secrets.token_hex(8), public_key="k" * 44,
+                           online=seen_ago is not None and seen_ago < timedelta(minutes=1),
+                           last_seen_at=None if seen_ago is None else now - seen_ago,
+                           created_at=now - timedelta(days=2)))
+        session.commit()
+
+
+def test_screens_that_went_away_leave_the_budget_to_the_ones_that_play(client, app):
+    """Issue 14 #2: fifty simulated screens paired, then stopped, took the demo campaign's
+    budget; the one screen still playing got "allowed 0" and only the card."""
+    owner = signup(client, "venue")
+    bar_tv = _venue_with_screen(client, owner, "Demo Bar")
+    _paired(app, bar_tv, seen_ago=timedelta(seconds=5))
+    fleet = client.post("/v1/venues", headers=owner.headers, json={
+        "name": "Simulated fleet", "lat": 48.85, "lon": 2.35, "timezone": "Europe/Paris",
+        "venue_type_id": 1, "opening_hours": ALWAYS}).json()
+    gone = []
+    for n in range(50):
+        screen = client.post(f"/v1/venues/{fleet['id']}/screens", headers=owner.headers,
+                             json={"name": f"sim-{n:03d}", "width_px": 1920,
+                                   "height_px": 1080}).json()
+        _paired(app, screen, seen_ago=timedelta(hours=3) if n % 2 else None)
+        gone.append(screen["id"])
+    advertiser = signup(client, "advertiser")
+    now = datetime.now(UTC)
+    demo = _approved(app, advertiser.org_id, pacing="even", share_of_voice=0.5,
+                     budget_cents=50_000, cpm_cents=800, end_at=now + timedelta(days=30))
+
+    r = client.get(f"/v1/screens/{bar_tv['id']}/timeline", headers=owner.headers)
+    windows = r.json()["windows"]
+    assert sum(i["campaign_id"] == demo for w in windows for i in w["loop"]) > 0
+    assert not any("allowed 0" in line for w in windows for line in w["explain"])
+    with app.state.sessionmaker() as session:
+        _, params, plans = scheduling_service.build(session, now)
+    # the budget is paced over the one screen that plays: 62,500 impressions over its 30 days,
+    # about 4,170 in the 48 h horizon (share of voice 0.5 would buy far more; pacing bounds it)
+    planned = sum(plays(w, params.loop_s).get(demo, 0) for w in plans[bar_tv["id"]].windows)
+    assert 62_500 / 30 * 2 * 0.8 <= planned <= 62_500 / 30 * 2 * 1.2
+    # a screen that went away shows what it would play, says why, and spends nothing
+    away = client.get(f"/v1/screens/{gone[1]}/timeline", headers=owner.headers).json()
+    assert all("not seen since" in w["explain"][0] for w in away["windows"])
+    never = client.get(f"/v1/screens/{gone[0]}/timeline", headers=owner.headers).json()
+    assert all("not seen since" in w["explain"][0] for w in never["windows"])
