@@ -105,8 +105,10 @@ class Session:
 class Agent:
     """One display unit's agent."""
 
-    def __init__(self, settings: AgentSettings, *, player: MediaPlayer | None = None) -> None:
+    def __init__(self, settings: AgentSettings, *, player: MediaPlayer | None = None,
+                 operator_token: str | None = None) -> None:
         self.settings = settings
+        self.operator_token = operator_token  # pairing on an operator's behalf (simulate)
         self.state = StateDir(settings.state_dir).create()
         self._lock = self.state.lock()
         self.clock = Clock(self.state.root / "clock.json")
@@ -159,8 +161,10 @@ class Agent:
                                            programme=self.programme, clock=self.clock,
                                            display=self.display, agent_version=__version__,
                                            retry_min_s=self.settings.retry_min_s,
-                                           retry_max_s=self.settings.retry_max_s)
+                                           retry_max_s=self.settings.retry_max_s,
+                                           operator_token=self.operator_token)
                     self.credentials = self.pairing.run(self.stop_event)
+                    self.operator_token = self.pairing.operator_token  # None once refused
                     self.pairing = None
                     continue
                 self.session = Session(self, self.credentials)

@@ -95,9 +95,12 @@ class DeviceApi:
 
     # --- pairing ---------------------------------------------------------------------------
 
-    def request_pairing(self, request: PairingRequest) -> PairingTicket:
-        """Ask for a pairing code to show."""
-        r = self._send("POST", "/v1/device/pairings",
+    def request_pairing(self, request: PairingRequest, *,
+                        operator_token: str | None = None) -> PairingTicket:
+        """Ask for a pairing code to show; with `operator_token` (a venue admin's or
+        technician's sign-in), on their behalf, outside the per-address limit."""
+        headers = {"Authorization": f"Bearer {operator_token}"} if operator_token else {}
+        r = self._send("POST", "/v1/device/pairings", headers=headers,
                        json=request.model_dump(mode="json", by_alias=True))
         return PairingTicket.model_validate(r.json())
 

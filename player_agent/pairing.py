@@ -5,6 +5,10 @@ A code still valid from before a restart is shown again rather than replaced (th
 may already be typing it). An expired code is replaced by a new one. The credentials come once:
 if they were lost between the server's answer and our disk, the claim is spent and the unit asks
 for a new code, which is the only safe way out.
+
+A unit asks anonymously, within the server's per-address limit; one started by an operator's
+tool (`adsbin simulate`) may ask with that operator's sign-in instead, which the server counts
+per person, so a fleet behind one address pairs at once.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ class Pairing:
 
     def __init__(self, *, api: DeviceApi, state: StateDir, programme: Programme, clock: Clock,
                  display: Display, agent_version: str, retry_min_s: float,
-                 retry_max_s: float) -> None:
+                 retry_max_s: float, operator_token: str | None = None) -> None:
         self.api = api
         self.state = state
         self.programme = programme
@@ -44,14 +48,23 @@ class Pairing:
         self.agent_version = agent_version
         self.retry_min_s = retry_min_s
         self.retry_max_s = retry_max_s
+        self.operator_token = operator_token  # None once the server refused it
         self.ticket: PairingTicket | None = None
 
     def _request(self) -> PairingTicket:
         key = self.state.device_key()
         public = base64.b64encode(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
-        ticket = self.api.request_pairing(PairingRequest(
-            fingerprint=self.state.fingerprint(), public_key=public.decode(),
-            display=self.display, agent_version=self.agent_version))
+        request = PairingRequest(fingerprint=self.state.fingerprint(), public_key=public.decode(),
+                                 display=self.display, agent_version=self.agent_version)
+        try:
+            ticket = self.api.request_pairing(request, operator_token=self.operator_token)
+        except ApiError as exc:
+            if self.operator_token is None or exc.status not in (401, 403):
+                raise
+            # an expired sign-in must not keep the unit from pairing: ask as a unit does
+            log.warning("pairing on behalf of the operator was refused (%s); asking alone", exc)
+            self.operator_token = None
+            ticket = self.api.request_pairing(request)
         self.state.save_pairing(ticket, self.api.server_url)
         log.info("pairing code %s (expires %s)", ticket.code, ticket.expires_at.isoformat())
         return ticket

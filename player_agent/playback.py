@@ -59,7 +59,8 @@ class Playback:
         self.stop_event = threading.Event()
         self.progress_mono = time.monotonic()
         self.now_playing: dict[str, Any] | None = None
-        self.plays = 0
+        self.plays = 0  # journaled: what goes to the server as proof of play
+        self.unreported_plays = 0  # cards, and anything played while unpaired
         self.restarts = 0
         self.gaps_ms: deque[float] = deque(maxlen=1000)
 
@@ -97,9 +98,11 @@ class Playback:
             upcoming, after = after or self.programme.choose(), None
             self.player.preload(upcoming.playable)
             outcome = self._wait_end(token, choice, play_id, started)
-            self.plays += 1
             if play_id is not None:
+                self.plays += 1
                 pending_close = (play_id, outcome)
+            else:
+                self.unreported_plays += 1
             last_end_mono = outcome.ended_mono_s if outcome.completed else None
             if self.programme.changed.is_set() or self.programme.generation != generation:
                 upcoming = self.programme.choose()  # cut short, or a new playlist: choose again
@@ -185,7 +188,9 @@ class Playback:
         self.player.restart()
 
     def stats(self) -> dict[str, Any]:
-        """Plays, restarts and gaps so far (for status and benchmarks)."""
+        """Plays (reported as proof of play, and not), restarts and gaps so far (for status
+        and benchmarks)."""
         gaps = sorted(self.gaps_ms)
-        return {"plays": self.plays, "renderer_restarts": self.restarts,
+        return {"plays": self.plays, "unreported_plays": self.unreported_plays,
+                "renderer_restarts": self.restarts,
                 "median_gap_ms": round(gaps[len(gaps) // 2], 1) if gaps else None}

@@ -4,11 +4,15 @@ Each unit is the real agent (`Agent`: sync, cache, journal, signed proof of play
 heartbeats, commands) with the null renderer, all in this one process, each with its own state
 dir under `--state-dir`. A venue owner's account (the demo's by default) gets a venue called
 "Simulated fleet" with screens `sim-001`, `sim-002`, ...; every unit's pairing code is claimed for
-its screen through the public API, as a technician would. A second run finds the venue, the
-screens and the pairings kept in the state dirs, and carries on where the last one stopped.
+its screen through the public API, as a technician would. The units ask for their codes with that
+owner's sign-in, so a fleet on one address is not held to the per-address limit on anonymous
+pairing requests (which is there for units nobody vouches for). A second run finds the venue,
+the screens and the pairings kept in the state dirs, and carries on where the last one stopped.
 
-The fleet is for load and for watching the whole loop at scale: what it reports (plays,
-uploads, backlog) is the agents' own counters.
+The fleet is for load and for watching the whole loop at scale: what it reports is the agents'
+own counters, counted as the server counts: "plays" are the plays sent as proof of play (ads
+and house content), so they meet "accepted" once the backlog is sent; the built-in cards, which
+are never reported, are counted apart.
 """
 
 from __future__ import annotations
@@ -48,13 +52,13 @@ def _ok(r: httpx.Response) -> Any:
     return r.json() if r.content else None
 
 
-def sign_in(http: httpx.Client, email: str, password: str) -> dict[str, str]:
-    """The venue owner's bearer header."""
+def sign_in(http: httpx.Client, email: str, password: str) -> str:
+    """The venue owner's access token."""
     r = http.post("/v1/auth/token", json={"email": email, "password": password})
     if r.status_code != 200:
         raise SimulationError(f"cannot sign in as {email} ({r.status_code}): pass the venue "
                               "owner's --email and --password, or run `make run` for the demo")
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+    return str(r.json()["access_token"])
 
 
 def ensure_screens(http: httpx.Client, owner: dict[str, str], count: int) -> list[dict[str, Any]]:
@@ -88,13 +92,16 @@ class Unit:
         return creds is not None and creds.screen_id == self.screen["id"]
 
 
-def start_units(screens: list[dict[str, Any]], settings: AgentSettings) -> list[Unit]:
-    """An agent per screen, each in `settings.state_dir / <screen name>`, running."""
+def start_units(screens: list[dict[str, Any]], settings: AgentSettings, *,
+                operator_token: str | None = None) -> list[Unit]:
+    """An agent per screen, each in `settings.state_dir / <screen name>`, running; each asks
+    for its pairing code with `operator_token` (the venue owner's sign-in) when given."""
     units: list[Unit] = []
     for screen in screens:
         try:
             agent = Agent(settings.model_copy(update={
-                "state_dir": settings.state_dir / screen["name"], "renderer": "null"}))
+                "state_dir": settings.state_dir / screen["name"], "renderer": "null"}),
+                operator_token=operator_token)
         except StateDirBusy as exc:
             stop_units(units)
             raise SimulationError(f"{exc}: is another `adsbin simulate` running on "
@@ -133,14 +140,16 @@ def pair_units(http: httpx.Client, owner: dict[str, str], units: list[Unit],
 def summary(units: list[Unit]) -> dict[str, int]:
     """The fleet's counters, added up over its units."""
     out = {"units": len(units), "paired": 0, "playing": 0, "mqtt": 0, "plays": 0,
-           "accepted": 0, "backlog": 0, "dropped": 0}
+           "card_plays": 0, "accepted": 0, "rejected": 0, "backlog": 0, "dropped": 0}
     for unit in units:
         status = unit.agent.status()
         out["paired"] += status["state"] == "paired"
         out["playing"] += status["now_playing"] is not None
         out["mqtt"] += bool(status["mqtt_connected"])
-        out["plays"] += status["playback"]["plays"]
+        out["plays"] += status["playback"]["plays"]  # journaled: sent as proof of play
+        out["card_plays"] += status["playback"]["unreported_plays"]
         out["accepted"] += (status["pop"] or {}).get("accepted", 0)
+        out["rejected"] += (status["pop"] or {}).get("rejected", 0)
         out["backlog"] += status["journal"]["backlog"]
         out["dropped"] += status["journal"]["dropped"]
     return out
@@ -162,14 +171,15 @@ def run(*, server_url: str, screens: int, settings: AgentSettings, email: str, p
     fleet's last counters before stopping."""
     with httpx.Client(base_url=server_url, timeout=30) as http:
         try:
-            owner = sign_in(http, email, password)
+            token = sign_in(http, email, password)
+            owner = {"Authorization": f"Bearer {token}"}
             found = ensure_screens(http, owner, screens)
         except httpx.TransportError as exc:
             raise SimulationError(f"cannot reach {server_url} ({exc}): start it with "
                                   "`make run` or `adsbin serve`") from exc
         say(f"{screens} screens in venue '{VENUE_NAME}'; starting {screens} agents "
             f"(null renderer) in {settings.state_dir}")
-        units = start_units(found, settings)
+        units = start_units(found, settings, operator_token=token)
         try:
             paired = pair_units(http, owner, units)
             say(f"paired {paired} new unit(s); {screens - paired} kept their pairing")
@@ -185,7 +195,9 @@ def run(*, server_url: str, screens: int, settings: AgentSettings, email: str, p
                 say(f"{time.monotonic() - started:6.0f} s  paired {counts['paired']}/"
                     f"{counts['units']}  playing {counts['playing']}  mqtt {counts['mqtt']}  "
                     f"plays {counts['plays']}  accepted by the server {counts['accepted']}  "
-                    f"backlog {counts['backlog']}")
+                    + (f"rejected {counts['rejected']}  " if counts["rejected"] else "")
+                    + f"backlog {counts['backlog']}  "
+                    f"(built-in card plays, not reported: {counts['card_plays']})")
                 if seconds is not None and time.monotonic() - started >= seconds:
                     break
         finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -10,14 +11,20 @@ from fastapi import APIRouter, Depends, Path, Query, Request, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from control_plane.auth.dependencies import CurrentPrincipal
-from control_plane.auth.policy import Action, Resource, authorize
+from control_plane.auth.dependencies import CurrentPrincipal, get_principal, get_token_service
+from control_plane.auth.policy import Action, Resource, allowed, authorize
+from control_plane.auth.ratelimit import SlidingWindowLimiter
 from control_plane.db import DbSession, utcnow
 from control_plane.devices import service as devices_service
 from control_plane.devices.models import Device
-from control_plane.errors import RateLimited, Unauthenticated
+from control_plane.errors import Forbidden, RateLimited, Unauthenticated
 from control_plane.venues import service as venues_service
 from shared.device import Heartbeat, HeartbeatAck, PairingRequest, PairingStatus, PairingTicket
+
+# pairing codes a minute one signed-in operator may ask for on behalf of units: a fleet tool
+# pairing a few hundred screens at once, far more than a unit ever needs, still a bound
+OPERATOR_PAIRING_REQUESTS_PER_MINUTE = 600
+_OPERATOR_LIMITER_LOCK = threading.Lock()
 
 device_api = APIRouter(prefix="/v1/device", tags=["device"])
 screens_api = APIRouter(prefix="/v1/screens", tags=["venues"])
@@ -64,10 +71,41 @@ def current_device(request: Request, session: DbSession) -> Device:
 CurrentDevice = Annotated[Device, Depends(current_device)]
 
 
+def _operator_limiter(request: Request) -> SlidingWindowLimiter:
+    # made on first use: the app's other limiters are made in app.py, outside this domain
+    state = request.app.state
+    with _OPERATOR_LIMITER_LOCK:
+        limiter: SlidingWindowLimiter | None = getattr(state, "operator_pairing_limiter", None)
+        if limiter is None:
+            limiter = state.operator_pairing_limiter = SlidingWindowLimiter(
+                limit=OPERATOR_PAIRING_REQUESTS_PER_MINUTE, window_s=60)
+    return limiter
+
+
+def _limit_pairing_request(request: Request, session: DbSession) -> None:
+    """Anonymous requests count per address; one sent with the bearer token of someone who
+    may pair screens (a venue admin or technician, e.g. `adsbin simulate` for its units)
+    counts toward that person's own, larger budget instead."""
+    if not request.headers.get("authorization"):
+        _limit(request, "pairing_request_limiter", _client(request), "pairing requests")
+        return
+    principal = get_principal(request, session, get_token_service(request))  # or 401
+    if not allowed(principal, Resource.screen, Action.manage):
+        raise Forbidden("your role may not pair screens: ask without a token, as a unit does",
+                        details={"role": principal.role, "org_kind": principal.org_kind})
+    _refuse_if_waiting(_operator_limiter(request).hit(f"user:{principal.user_id}"),
+                       "pairing requests from your account")
+
+
 @device_api.post("/pairings", response_model=PairingTicket, status_code=status.HTTP_201_CREATED,
-                 summary="An unpaired agent asks for a pairing code")
+                 summary="An unpaired agent asks for a pairing code",
+                 description="Anonymous, as a unit asks, limited per address "
+                             "(ADSBIN_PAIRING_REQUESTS_PER_MINUTE). A venue admin or technician "
+                             "asking on behalf of units sends their bearer token: those requests "
+                             "count per person "
+                             f"({OPERATOR_PAIRING_REQUESTS_PER_MINUTE} a minute), not per address.")
 def request_pairing(body: PairingRequest, request: Request, session: DbSession) -> PairingTicket:
-    _limit(request, "pairing_request_limiter", _client(request), "pairing requests")
+    _limit_pairing_request(request, session)
     ttl = request.app.state.settings.pairing_code_ttl_s
     pairing = devices_service.request_pairing(session=session, request=body, ttl_s=ttl)
     return PairingTicket(pairing_id=pairing.id, code=pairing.code,

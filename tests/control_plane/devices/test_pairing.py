@@ -18,6 +18,7 @@ from sqlalchemy import update
 
 from control_plane.app import create_app
 from control_plane.db import utcnow
+from control_plane.devices import router as devices_router
 from control_plane.devices.models import Pairing
 from tests.helpers import PASSWORD, bearer, error_code, signup, with_settings
 from tests.live import free_port
@@ -32,10 +33,14 @@ def public_key() -> str:
     return base64.b64encode(raw).decode()
 
 
-def ask_code(client):
-    r = client.post("/v1/device/pairings", json={
+def pairing_request(client, headers=None):
+    return client.post("/v1/device/pairings", headers=headers, json={
         "fingerprint": secrets.token_hex(16), "public_key": public_key(),
         "display": {"width_px": 1920, "height_px": 1080}, "agent_version": "0.1.0"})
+
+
+def ask_code(client):
+    r = pairing_request(client)
     assert r.status_code == 201, r.text
     return r.json()
 
@@ -135,6 +140,42 @@ def test_a_room_of_screens_pairs_at_once_and_only_wrong_codes_count(client):
     assert [r.status_code for r in wrong] == [404] * 10 + [429]
     assert "failed pairing attempts" in wrong[-1].json()["error"]["message"]
     assert int(wrong[-1].headers["retry-after"]) >= 1
+
+
+def test_codes_asked_for_on_an_operators_behalf_are_not_held_to_the_per_address_limit(
+        client):
+    owner, screen = venue_screen(client)
+    limit = client.app.state.settings.pairing_requests_per_minute
+    # a fleet tool asking with the venue admin's sign-in, beyond what one address may ask
+    for k in range(limit + 10):
+        r = pairing_request(client, owner.headers)
+        assert r.status_code == 201, (k, r.text)
+    assert client.post(f"/v1/screens/{screen['id']}/pair", headers=owner.headers,
+                       json={"code": r.json()["code"]}).status_code == 200
+    # anonymous callers on the same address still get their limit, no more
+    anonymous = [pairing_request(client).status_code for _ in range(limit + 1)]
+    assert anonymous == [201] * limit + [429]
+    # a token must be good, and its holder one who may pair screens
+    assert pairing_request(client, bearer("not-a-token")).status_code == 401
+    invite = client.post(f"/v1/orgs/{owner.org_id}/members", headers=owner.headers,
+                         json={"email": "member@example.com", "role": "member"}).json()
+    member = bearer(client.post("/v1/auth/invitations/accept", json={
+        "token": invite["invite_token"], "password": PASSWORD}).json()["access_token"])
+    assert pairing_request(client, member).status_code == 403
+    advertiser = signup(client, "advertiser")
+    assert pairing_request(client, advertiser.headers).status_code == 403
+
+
+def test_an_operators_pairing_requests_have_a_bound_of_their_own(settings, monkeypatch):
+    monkeypatch.setattr(devices_router, "OPERATOR_PAIRING_REQUESTS_PER_MINUTE", 3)
+    with TestClient(create_app(settings)) as client:
+        owner, _ = venue_screen(client)
+        other, _ = venue_screen(client)
+        codes = [pairing_request(client, owner.headers).status_code for _ in range(4)]
+        assert codes == [201, 201, 201, 429]
+        r = pairing_request(client, owner.headers)
+        assert "pairing requests from your account" in r.json()["error"]["message"]
+        assert pairing_request(client, other.headers).status_code == 201  # per person
 
 
 def test_only_admins_and_technicians_pair(client):
