@@ -5,7 +5,7 @@ pacing figures of every campaign over the whole fleet (`pacing.py`): even pacing
 all the screen-hours a campaign can still use before any one screen is planned. Pass 2 plans
 screens in screen id order (`screenplan.py`), spending budgets as it goes, so that the hard
 budget rule holds fleet-wide; a budget that may run out within the horizon is first set aside
-screen by screen (`pacing.reservations`), so that the screens planned last still get their
+screen by screen (`pacing.budgets`), so that the screens planned last still get their
 share. Dormant screens (not paired, or not seen for long) take no part in pacing and spend
 nothing: they are planned last, each on what the others left. Inputs are sorted by id first,
 so the order they arrive in changes nothing.
@@ -89,7 +89,12 @@ def build(screens: Sequence[Screen], campaigns: Sequence[Campaign], params: Para
     live = [[] if screen.dormant else ok for screen, ok in zip(ordered_screens, eligible,
                                                                 strict=True)]
     class_list = list(classes)
-    figures = pacing.figures(ordered_campaigns, params, class_list, screen_class, live)
+    slots = params.slots_per_loop
+    figures, set_aside = pacing.budgets(
+        ordered_campaigns, params, class_list, screen_class, live,
+        [s.audience_multiplier for s in ordered_screens],
+        [fleet.sov_items[i] if fleet.tier[i] == 0 else float(slots)
+         for i in range(len(ordered_campaigns))])
     if any(not f.screen_hours for f in figures) and live != eligible:
         # a campaign no screen that plays can take (a fleet not paired yet) is paced over all
         # its screens: nothing is spent, but their previews show what they would play
@@ -98,12 +103,6 @@ def build(screens: Sequence[Screen], campaigns: Sequence[Campaign], params: Para
         figures = [f if f.screen_hours else e for f, e in zip(figures, everywhere,
                                                                strict=True)]
     fleet.pace(figures)
-    slots = params.slots_per_loop
-    set_aside = pacing.reservations(
-        ordered_campaigns, params, figures,
-        [fleet.sov_items[i] if fleet.tier[i] == 0 else float(slots)
-         for i in range(len(ordered_campaigns))],
-        class_list, screen_class, live, [s.audience_multiplier for s in ordered_screens])
 
     planner = ScreenPlanner(fleet, timeline, set_aside)
     plans: dict[str, ScreenPlan] = {}

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from control_plane.scheduling.inputs import Campaign, Params
 from control_plane.scheduling.weekly import Week, WeekMeasure, daypart_week, intersect, local_minute
@@ -39,14 +39,11 @@ class Figures:
 
 
 class _Hours:
-    """Remaining eligible hours of (campaign, screen class) pairs, computed on demand (up to
-    `until`, when given, instead of the flight's end)."""
+    """Remaining eligible hours of (campaign, screen class) pairs, computed on demand."""
 
-    def __init__(self, campaigns: Sequence[Campaign], params: Params,
-                 until: datetime | None = None) -> None:
+    def __init__(self, campaigns: Sequence[Campaign], params: Params) -> None:
         self._campaigns = campaigns
         self._now = params.now
-        self._until = until
         self._dayparts = [daypart_week(c.dayparts) for c in campaigns]
         self._measures: dict[tuple[Week, Week | None], WeekMeasure] = {}
         self._ends: dict[tuple[int, str], tuple[int, int]] = {}
@@ -55,36 +52,14 @@ class _Hours:
         ends = self._ends.get((campaign, tz))
         if ends is None:
             c = self._campaigns[campaign]
-            end = c.end_at if self._until is None else min(c.end_at, self._until)
             ends = self._ends[(campaign, tz)] = (local_minute(max(self._now, c.start_at), tz),
-                                                 local_minute(max(end, self._now), tz))
+                                                 local_minute(c.end_at, tz))
         daypart = self._dayparts[campaign]
         measure = self._measures.get((week, daypart))
         if measure is None:
             measure = self._measures[(week, daypart)] = WeekMeasure(
                 week if daypart is None else intersect(week, daypart))
         return measure.between(*ends) / 60
-
-
-def _per_screen(hours: _Hours, n: int, classes: Sequence[tuple[str, Week]],
-                screen_class: Sequence[int], eligible: Sequence[Sequence[int]]) -> list[
-                    list[float]]:
-    """Each screen's hours of each campaign it may play (in `eligible` order), computed once
-    per (campaign, screen class)."""
-    rows: list[list[float | None]] = [[None] * n for _ in classes]
-    out = []
-    for s, campaigns_here in enumerate(eligible):
-        k = screen_class[s]
-        row = rows[k]
-        tz, week = classes[k]
-        here = []
-        for i in campaigns_here:
-            h = row[i]
-            if h is None:
-                h = row[i] = hours(i, tz, week)
-            here.append(h)
-        out.append(here)
-    return out
 
 
 def figures(campaigns: Sequence[Campaign], params: Params,
@@ -96,55 +71,77 @@ def figures(campaigns: Sequence[Campaign], params: Params,
     screen s and `eligible[s]` the campaigns that may play on it (none on a dormant screen, so
     that the budget is spread over the screens that can play it).
     """
-    total = [0.0] * len(campaigns)
-    per_screen = _per_screen(_Hours(campaigns, params), len(campaigns), classes, screen_class,
-                             eligible)
-    for campaigns_here, hours_here in zip(eligible, per_screen, strict=True):
-        for i, h in zip(campaigns_here, hours_here, strict=True):
-            total[i] += h
-    return [Figures(c.remaining_impressions, total[i]) for i, c in enumerate(campaigns)]
+    return budgets(campaigns, params, classes, screen_class, eligible)[0]
 
 
 # A campaign whose plays over the horizon could come this close to what its budget buys has its
-# budget set aside screen by screen (`reservations`).
+# budget set aside screen by screen.
 BINDING = 0.95
 
+SetAside = list[list[tuple[int, float]]]  # per screen: (campaign, impressions promised to it)
 
-def reservations(campaigns: Sequence[Campaign], params: Params, figures_: Sequence[Figures],
-                 per_loop: Sequence[float], classes: Sequence[tuple[str, Week]],
-                 screen_class: Sequence[int], eligible: Sequence[Sequence[int]],
-                 multipliers: Sequence[float]) -> list[list[tuple[int, float]]]:
-    """Per screen, the impressions of each budget-bound campaign set aside for it.
+
+def budgets(campaigns: Sequence[Campaign], params: Params,
+            classes: Sequence[tuple[str, Week]], screen_class: Sequence[int],
+            eligible: Sequence[Sequence[int]], multipliers: Sequence[float] = (),
+            per_loop: Sequence[float] = ()) -> tuple[list[Figures], SetAside]:
+    """The pacing figures (as `figures`), and per screen the impressions of each budget-bound
+    campaign set aside for it.
 
     Screens are planned one after another and spend one shared budget, so a budget that runs
-    out within the horizon would all go to the screens planned first. For a campaign that may
-    run out (its most plays over the horizon reach `BINDING` of what its budget buys), each
-    screen is promised a share of what is left in proportion to what it can play there: its
-    open hours in flight within the horizon (× its audience multiplier unless the campaign is
-    even-paced, whose plays per hour are already shared that way). What one screen does not
-    use passes on to the screens planned after it. `per_loop[i]` is the most items per loop the
-    campaign asks for; even-paced ones are bounded by their rate instead.
+    out within the horizon would all go to the screens planned first. A campaign may run out
+    when it is even-paced and its flight ends within the horizon (all that is left is to be
+    spent there), or when it is not and the most it asks for (`per_loop[i]` items per loop,
+    every loop of its hours within the horizon, × each screen's audience multiplier) reaches
+    `BINDING` of what its budget buys. Each screen is then promised a share of what is left in
+    proportion to what it can play: its remaining hours of the campaign (× its multiplier
+    unless the campaign is even-paced, whose plays per hour are already shared that way). What
+    one screen does not use passes on to the screens planned after it. The hours are the ones
+    pacing counts, so this costs no second pass over time zones.
     """
+    hours = _Hours(campaigns, params)
+    n = len(campaigns)
+    even = [c.pacing == "even" for c in campaigns]
+    cached: list[list[float | None]] = [[None] * n for _ in classes]
+    per_screen: list[list[float]] = []
+    total = [0.0] * n
+    most = [0.0] * n  # screen-hours within the horizon × multiplier, for the others
+    horizon_h = float(params.horizon_h)
+    for s, campaigns_here in enumerate(eligible):
+        k = screen_class[s]
+        row = cached[k]
+        tz, week = classes[k]
+        m = multipliers[s] if multipliers else 1.0
+        here = []
+        for i in campaigns_here:
+            h = row[i]
+            if h is None:
+                h = row[i] = hours(i, tz, week)
+            here.append(h)
+            total[i] += h
+            if not even[i]:
+                most[i] += (h if h < horizon_h else horizon_h) * m
+        per_screen.append(here)
+    found = [Figures(c.remaining_impressions, total[i]) for i, c in enumerate(campaigns)]
+    if not per_loop:
+        return found, [[] for _ in eligible]
     start = params.now.replace(minute=0, second=0, microsecond=0)
-    hours = _Hours(campaigns, params, until=start + timedelta(hours=params.horizon_h))
-    per_screen = _per_screen(hours, len(campaigns), classes, screen_class, eligible)
+    horizon_end = start + timedelta(hours=params.horizon_h)
     loops_per_h = 3600 / params.loop_s
-    weights: list[list[float]] = []
-    total = [0.0] * len(campaigns)
-    most = [0.0] * len(campaigns)  # the most impressions the horizon could take
-    for s, (campaigns_here, hours_here) in enumerate(zip(eligible, per_screen, strict=True)):
-        row = []
-        for i, h in zip(campaigns_here, hours_here, strict=True):
-            if campaigns[i].pacing == "even":
-                w = h
-                most[i] += h * figures_[i].rate
-            else:
-                w = h * multipliers[s]
-                most[i] += w * per_loop[i] * loops_per_h
-            row.append(w)
-            total[i] += w
-        weights.append(row)
-    left = [max(0.0, f.remaining) for f in figures_]
-    bound = [total[i] > 0 and most[i] >= BINDING * left[i] for i in range(len(campaigns))]
-    return [[(i, left[i] * w / total[i]) for i, w in zip(campaigns_here, row, strict=True)
-             if bound[i]] for campaigns_here, row in zip(eligible, weights, strict=True)]
+    left = [max(0.0, f.remaining) for f in found]
+    bound = [total[i] > 0 and left[i] > 0 and (
+        c.end_at <= horizon_end if even[i]
+        else most[i] * per_loop[i] * loops_per_h >= BINDING * left[i])
+        for i, c in enumerate(campaigns)]
+    if not any(bound):
+        return found, [[] for _ in eligible]
+    weights: list[list[tuple[int, float]]] = []
+    weight_sum = [0.0] * n
+    for s, (campaigns_here, here) in enumerate(zip(eligible, per_screen, strict=True)):
+        m = multipliers[s]
+        row_w = [(i, h if even[i] else h * m) for i, h in zip(campaigns_here, here, strict=True)
+                 if bound[i]]
+        for i, w in row_w:
+            weight_sum[i] += w
+        weights.append(row_w)
+    return found, [[(i, left[i] * w / weight_sum[i]) for i, w in row_w] for row_w in weights]
