@@ -145,7 +145,9 @@ def export_pop(session: DbSession, principal: CurrentPrincipal,
             summary="A signed batch as stored: verify any of its plays without our code")
 def get_batch(batch: Annotated[str, Path(max_length=64)], session: DbSession,
               principal: CurrentPrincipal) -> BatchRead:
-    authorize(principal, Resource.pop_export, Action.read)
+    # whoever may read reports may ask; the scope then finds only the batches of the caller's
+    # own screens (a venue org's), or all of them (the platform)
+    authorize(principal, Resource.report, Action.read)
     found = reporting_service.batch(session=session, batch_digest=batch,
                                     scope=reporting_service.scope_of(principal))
     message = zlib.decompress(found.message_zlib)

@@ -192,6 +192,9 @@ def test_a_stored_batch_verifies_with_the_device_key(market):
         record["creative_id"] == play["creative_id"]
     # the batch shows every play of that screen in it: its venue and the platform only
     assert client.get(f"/v1/pop/batches/{play['batch']}", headers=m.net.admin).status_code == 200
+    # as the README says: the venue org's own people too, not only its API keys (issue 14 #14)
+    r = client.get(f"/v1/pop/batches/{play['batch']}", headers=m.net.venue_owner.headers)
+    assert r.status_code == 200 and r.json()["verifies"] is True
     for headers in (m.keys["a"], bearer_key(client, m.v2)):
         r = client.get(f"/v1/pop/batches/{play['batch']}", headers=headers)
         assert r.status_code == 404 and error_code(r) == "pop_batch_not_found"
