@@ -25,7 +25,7 @@ from PIL import Image, ImageDraw, ImageFont
 from control_plane.demo import DEMO_PASSWORD
 
 VENUE = {"name": "Demo Bar", "address": "1 Demo Street", "lat": 48.8566, "lon": 2.3522,
-         "timezone": "Europe/Paris", "venue_type_id": 1,
+         "timezone": "Europe/Paris", "venue_type_id": 804,  # OpenOOH entertainment.bars
          "opening_hours": {d: [["00:00", "24:00"]] for d in
                            ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}}
 SCREEN = {"name": "Bar TV", "width_px": 1920, "height_px": 1080}
@@ -110,7 +110,7 @@ def ensure_campaign(http: httpx.Client, advertiser: dict[str, str],
         f"/v1/media/{media['id']}", headers=advertiser))["status"] == "ready")
     now = time.time()
     campaign = _ok(http.post("/v1/campaigns", headers=advertiser, json={
-        "name": CAMPAIGN, "category": "1010",
+        "name": CAMPAIGN, "category": "1133",  # IAB: Coffee and Tea
         "start_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 3600)),
         "end_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + 30 * 86400)),
         "budget_cents": 50_000, "cpm_cents": 800, "currency": "EUR", "pacing": "even",

@@ -52,3 +52,11 @@ def test_the_demo_plays_its_campaign_on_a_paired_agent_and_is_idempotent(setting
             "email": "venue@demo.example.com", "password": "adsbin-demo"}).json()["access_token"]
         venues = httpx.get(f"{url}/v1/venues", headers={"Authorization": f"Bearer {token}"})
         assert [v["name"] for v in venues.json()["items"]] == ["Demo Bar"]
+        # labelled as what they are (issue 14 #13): a bar, and an ad for coffee
+        assert venues.json()["items"][0]["venue_type_id"] == 804  # OpenOOH entertainment.bars
+        token = httpx.post(f"{url}/v1/auth/token", json={
+            "email": "advertiser@demo.example.com", "password": "adsbin-demo"}).json()[
+                "access_token"]
+        campaigns = httpx.get(f"{url}/v1/campaigns",
+                              headers={"Authorization": f"Bearer {token}"}).json()["items"]
+        assert [c["category"] for c in campaigns] == ["1133"]  # IAB Coffee and Tea
