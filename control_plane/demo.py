@@ -24,17 +24,17 @@ class DemoLogin:
 DEMO_ORGS = [
     ("Demo Advertiser Co.", OrgKind.advertiser, [
         ("advertiser@demo.example.com", "Ada Advertiser", Role.admin,
-         "advertiser admin: creatives, campaigns, invoices"),
+         "advertiser admin: creatives, campaigns, delivery and spend"),
     ]),
     ("Demo Venues Ltd.", OrgKind.venue, [
         ("venue@demo.example.com", "Victor Venue", Role.admin,
-         "venue owner: venues, screens, earnings"),
+         "venue owner: venues, screens, moderation, delivery"),
         ("tech@demo.example.com", "Tess Technician", Role.technician,
          "field technician: pairs screens"),
     ]),
 ]
 SUPERADMIN = DemoLogin("admin@demo.example.com", DEMO_PASSWORD,
-                       "super-admin: approvals, revenue share, everything")
+                       "super-admin: approvals, everything")
 
 
 def seed_demo(*, session: Session) -> list[DemoLogin]:
