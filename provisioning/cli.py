@@ -28,6 +28,7 @@ from shared.agent import CONFIG_FILE, DEFAULT_STATE_DIR
 
 if TYPE_CHECKING:
     from provisioning.client import ControlPlane
+    from provisioning.models import Screen
 
 app = typer.Typer(help="Field technicians' tools: pair displays to screens, install the agent, "
                        "diagnose a display unit.", no_args_is_help=True, add_completion=False)
@@ -193,7 +194,7 @@ def claim(
     screen: Annotated[str, typer.Option(help="The screen's id (see: adsbin provision screens)")],
     json_: JsonFlag = False,
 ) -> None:
-    """Pair the display that shows CODE with a screen."""
+    """Pair the display showing the --code with the --screen; warn if their sizes differ."""
     from provisioning.client import ApiError, ClientError
 
     code = code.strip()
@@ -208,17 +209,40 @@ def claim(
                 _fail(f"{what.format(**fields)} ({exc.code})", hint.format(**fields))
             raise
         try:
-            name = api.screen(screen).name
-        except ClientError:  # the claim went through; only the screen's name is missing
-            name = screen
+            registered: Screen | None = api.screen(screen)
+        except ClientError:  # the claim went through; only the screen's name and size are missing
+            registered = None
+    name = registered.name if registered else screen
+    mismatch = size_mismatch(registered, result.display) if registered else None
     if json_:
-        _echo_json(result.model_dump(mode="json"))
-        return
-    size = "×".join(str(result.display.get(k, "?")) for k in ("width_px", "height_px"))
-    _out().print(f"[green]Paired[/] screen {escape(name)} ({escape(screen)}) with device "
-                 f"{escape(result.device_id)} (display {size}, agent "
-                 f"{escape(result.agent_version)}). The display picks up its credentials "
-                 "within a few seconds.")
+        _echo_json(result.model_dump(mode="json") | {"warnings": [mismatch] if mismatch else []})
+    else:
+        size = "×".join(str(result.display.get(k, "?")) for k in ("width_px", "height_px"))
+        _out().print(f"[green]Paired[/] screen {escape(name)} ({escape(screen)}) with device "
+                     f"{escape(result.device_id)} (display {size}, agent "
+                     f"{escape(result.agent_version)}). The display picks up its credentials "
+                     "within a few seconds.")
+    if mismatch:  # on stderr in both forms: the person running it must see it
+        Console(stderr=True, highlight=False).print(
+            f"[bold yellow]warning:[/] {escape(mismatch['message'])}\n"
+            f"[dim]next:[/] {escape(mismatch['next'])}")
+
+
+def size_mismatch(screen: Screen, display: dict[str, int]) -> dict[str, str] | None:
+    """A warning (code, message, next) when the screen's registered size is not the size its
+    display reports: ads are prepared for the registered size."""
+    width, height = display.get("width_px"), display.get("height_px")
+    if width is None or height is None or (width, height) == (screen.width_px, screen.height_px):
+        return None
+    registered, reported = f"{screen.width_px}×{screen.height_px}", f"{width}×{height}"
+    return {"code": "display_size_mismatch",
+            "message": f"screen {screen.name} is registered as {registered} but its display "
+                       f"reports {reported}: ads are prepared for {registered} and will be "
+                       "scaled to fit",
+            "next": f"correct the screen's size to {reported} (PATCH /v1/screens/{screen.id} "
+                    "with width_px and height_px), or set the display to "
+                    f"{registered} and the agent's display_width_px and display_height_px "
+                    "to match"}
 
 
 @app.command()
@@ -256,7 +280,9 @@ def enroll(
     = CONFIG_FILE,
     unit_path: Annotated[Path | None, typer.Option(help="Where to write the systemd unit")]
     = None,
-    user: Annotated[str | None, typer.Option(help="Run the agent as this user")] = None,
+    user: Annotated[str | None, typer.Option(
+        help="Run the agent as this existing user (default: adsbin, a system user without a "
+             "login that enroll makes when run as root)")] = None,
     display: Annotated[str | None, typer.Option(help="X display for VLC, e.g. :0")] = None,
     dry_run: Annotated[bool, typer.Option(help="Print what would be written; write nothing")]
     = False,
@@ -268,13 +294,21 @@ def enroll(
 
     unit_path = (unit_path or enrolling.UNIT_PATH).absolute()
     config = config.absolute()
+    user = user or enrolling.AGENT_USER
     agent_config = AgentConfig(server_url=_checked_url(server), state_dir=state_dir.absolute(),
                                renderer=renderer.value)
     unit = enrolling.render_unit(config_path=config, state_dir=agent_config.state_dir,
                                  user=user, display=display)
     if dry_run:
         start = " && ".join(" ".join(c) for c in enrolling.systemctl_commands(unit_path))
-        typer.echo(f"# {config} (mode 0600)\n{agent_config.model_dump_json(indent=2)}\n")
+        if not enrolling.user_exists(user):
+            made = (" ".join(enrolling.useradd_command(user, home=agent_config.state_dir))
+                    if user == enrolling.AGENT_USER else None)
+            typer.echo(f"# first: {made}" if made else f"# there is no user {user!r} here")
+        if (blocked := enrolling.out_of_reach(user)) is not None:
+            typer.echo(f"# but: {enrolling.unreachable(user, blocked)}")
+        typer.echo(f"# {config} (mode 0600, owned by {user})\n"
+                   f"{agent_config.model_dump_json(indent=2)}\n")
         typer.echo(f"# {unit_path}\n{unit}")
         typer.echo(f"# then: {start}\n# --dry-run: nothing was written")
         return
@@ -284,8 +318,19 @@ def enroll(
     except enrolling.EnrollError as exc:
         _fail(str(exc))
     out = _out()
+    if done.created_user:
+        out.print(f"[green]made[/] the system user {escape(user)} to run the agent (no login; "
+                  f"home {escape(str(agent_config.state_dir))}; groups "
+                  f"{escape(', '.join(enrolling.device_groups()) or 'none')})")
     out.print(f"[green]wrote[/] {escape(str(config))}"
               + (" (replacing the previous config)" if done.replaced_config else ""))
+    out.print(f"the agent runs as {escape(user)}"
+              + (": safer as a user of its own (leave --user out for adsbin)" if user == "root"
+                 else ""))
+    if display and user == enrolling.AGENT_USER:
+        out.print(f"[yellow]note:[/] {escape(user)} must be let onto display {escape(display)}: "
+                  f"in that X session, run xhost +SI:localuser:{escape(user)} (or enroll with "
+                  "--user the session's own user)")
     out.print(f"[green]wrote[/] {escape(str(unit_path))}")
     if done.started:
         out.print("[green]adsbin-agent is enabled and running.[/]")

@@ -4,13 +4,21 @@
 `<this python> -m player_agent --config <file>`, restarts it forever, and hardens it only as far
 as VLC on a real display allows. The unit is rendered as text first, so `--dry-run` shows
 exactly what would be written. systemctl is run only on a machine that booted with systemd.
+
+The agent runs as a dedicated user, `adsbin`, not as root: it talks to the network and decodes
+media from elsewhere, and needs no more than its state dir and the display's devices. Run as
+root, enroll makes that user (a system user without a login, in the groups that own the GPU,
+the framebuffer and the sound card) when it is missing; `--user` names another (an existing
+kiosk user on an X display, say).
 """
 
 from __future__ import annotations
 
+import grp
 import os
 import pwd
 import shutil
+import stat
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -22,6 +30,10 @@ UNIT_PATH = Path("/etc/systemd/system/adsbin-agent.service")
 WATCHDOG_S = 60
 STATE_ROOT = Path("/var/lib")  # where systemd's StateDirectory= lives
 SYSTEMCTL_TIMEOUT_S = 60
+AGENT_USER = "adsbin"  # the dedicated user the agent runs as, unless --user names another
+DEVICE_GROUPS = ("video", "render", "audio")  # /dev/dri and /dev/fb0, GPU render nodes, /dev/snd
+NOLOGIN = "/usr/sbin/nologin"
+USERADD_TIMEOUT_S = 60
 
 # Hardening that VLC on a display survives. Left out on purpose:
 #   PrivateTmp     hides /tmp/.X11-unix, the X server's socket
@@ -124,6 +136,98 @@ class Enrollment:
     unit_path: Path
     replaced_config: bool
     started: bool
+    created_user: bool = False
+
+
+def user_exists(user: str) -> bool:
+    """Whether `user` is a user of this machine."""
+    try:
+        pwd.getpwnam(user)
+    except KeyError:
+        return False
+    return True
+
+
+def device_groups() -> list[str]:
+    """The groups owning the display's devices that this machine has."""
+    return [g for g in DEVICE_GROUPS if _group_exists(g)]
+
+
+def useradd_command(user: str, *, home: Path) -> list[str]:
+    """What makes `user` the agent's system user: no login, `home` (the state dir, where VLC
+    keeps its cache) as its home, in the device groups this machine has."""
+    groups = device_groups()
+    return ["useradd", "--system", "--user-group", "--home-dir", str(home), "--no-create-home",
+            "--shell", NOLOGIN, *(["--groups", ",".join(groups)] if groups else []), user]
+
+
+def _group_exists(group: str) -> bool:
+    try:
+        grp.getgrnam(group)
+    except KeyError:
+        return False
+    return True
+
+
+def check_user(user: str, *, home: Path) -> bool:
+    """Raise unless the agent can run as `user`: it exists, or it is the dedicated user and
+    enroll runs as root to make it; and it can get at this Python. Whether it must be made."""
+    missing = not user_exists(user)
+    if missing and user != AGENT_USER:  # a typo must not make a new user
+        raise EnrollError(f"there is no user {user!r} on this machine")
+    if missing and os.geteuid() != 0:
+        raise EnrollError(f"there is no user {user!r} to run the agent as: run enroll with "
+                          "sudo (it makes it), or make it with: sudo "
+                          f"{' '.join(useradd_command(user, home=home))}, or pass --user")
+    if (blocked := out_of_reach(user)) is not None:
+        raise EnrollError(unreachable(user, blocked))
+    return missing
+
+
+def make_agent_user(user: str, *, home: Path) -> None:
+    """Make the dedicated user (root only)."""
+    command = useradd_command(user, home=home)
+    useradd = shutil.which(command[0]) or shutil.which(command[0], path="/usr/sbin:/sbin")
+    if useradd is None:
+        raise EnrollError(f"useradd is missing: make the user {user!r} yourself, or pass --user")
+    done = subprocess.run([useradd, *command[1:]], capture_output=True,  # noqa: S603
+                          text=True, timeout=USERADD_TIMEOUT_S, check=False)
+    if done.returncode != 0:
+        raise EnrollError(f"`{' '.join(command)}` failed: {done.stderr.strip()}")
+
+
+def out_of_reach(user: str, *, python: str = sys.executable,
+                 prefixes: tuple[str, ...] = (sys.prefix, sys.base_prefix)) -> Path | None:
+    """The first dir or file of the agent's Python that `user` cannot get at, if any: a venv
+    made from a Python under /root (pyenv, say) runs as root only."""
+    try:
+        entry = pwd.getpwnam(user)
+        uid = entry.pw_uid
+        gids = {entry.pw_gid} | {g.gr_gid for g in grp.getgrall() if user in g.gr_mem}
+    except KeyError:  # not made yet: it will be in the device groups and a group of its own
+        uid, gids = -1, {grp.getgrnam(g).gr_gid for g in device_groups()}
+    if uid == 0:
+        return None
+    wanted = [Path(python), Path(python).resolve(), *(Path(p) for p in prefixes)]
+    for target in wanted:
+        for path in [*reversed(target.parents), target]:
+            try:
+                st = path.stat()
+            except OSError:
+                return path
+            # the owner's, the group's or everyone's x bit: to pass a dir, to run the python
+            shift = 0 if st.st_uid == uid else 3 if st.st_gid in gids else 6
+            if not st.st_mode & (stat.S_IXUSR >> shift):
+                return path
+    return None
+
+
+def unreachable(user: str, blocked: Path) -> str:
+    """Why `user` could not run the agent, and what to do."""
+    return (f"{user} cannot get at {blocked}, on the way to this Python ({sys.executable}): "
+            "the agent would not start; install ADSBIN where other users can read it (e.g. a "
+            "venv in /opt/adsbin made from the system's python3) and enroll from there, or "
+            "pass --user")
 
 
 def owner_of(user: str | None) -> tuple[int, int] | None:
@@ -139,7 +243,11 @@ def owner_of(user: str | None) -> tuple[int, int] | None:
 
 def install(*, config: AgentConfig, config_path: Path, unit_text: str, unit_path: Path,
             user: str | None, run_systemctl: bool) -> Enrollment:
-    """Write the config and the unit; start the service if asked and systemd is there."""
+    """Write the config and the unit (making the agent's user if it is missing); start the
+    service if asked and systemd is there."""
+    created = check_user(user, home=config.state_dir) if user else False
+    if created and user:
+        make_agent_user(user, home=config.state_dir)
     owner = owner_of(user)
     replaced = config_path.exists()
     try:
@@ -156,7 +264,7 @@ def install(*, config: AgentConfig, config_path: Path, unit_text: str, unit_path
         raise EnrollError(f"{exc.strerror}: {exc.filename} — run enroll as root (sudo)") from exc
     systemctl = shutil.which("systemctl")
     if not (run_systemctl and systemctl and systemd_booted()):
-        return Enrollment(config_path, unit_path, replaced, started=False)
+        return Enrollment(config_path, unit_path, replaced, started=False, created_user=created)
     for cmd in systemctl_commands(unit_path):
         try:
             done = subprocess.run([systemctl, *cmd[1:]], capture_output=True,  # noqa: S603
@@ -166,4 +274,4 @@ def install(*, config: AgentConfig, config_path: Path, unit_text: str, unit_path
                               "see: journalctl -u adsbin-agent") from None
         if done.returncode != 0:
             raise EnrollError(f"`{' '.join(cmd)}` failed: {done.stderr.strip()}")
-    return Enrollment(config_path, unit_path, replaced, started=True)
+    return Enrollment(config_path, unit_path, replaced, started=True, created_user=created)

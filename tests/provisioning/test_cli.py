@@ -140,6 +140,7 @@ def test_claim_pairs_a_display_and_explains_every_refusal(server, cli):
     assert r.exit_code == 0, r.output
     assert f"Paired screen Lobby ({lobby['id']}) with device" in r.stdout
     assert "display 1920×1080, agent 0.1.0" in r.stdout
+    assert "warning" not in r.stderr  # the sizes agree
     polled = server.http.get(f"/v1/device/pairings/{ticket['pairing_id']}").json()
     assert polled["status"] == "claimed" and polled["screen_id"] == lobby["id"]
 
@@ -169,6 +170,35 @@ def test_claim_pairs_a_display_and_explains_every_refusal(server, cli):
 
     r = cli("claim", "--code", server.ask_code()["code"], "--screen", "scr_nope")
     assert r.exit_code == 1 and "there is no screen scr_nope in your org" in r.stderr
+
+
+def test_claim_help_names_the_options_it_takes():
+    from typer.testing import CliRunner
+
+    from provisioning.cli import app
+
+    r = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1"}).invoke(app, ["claim", "--help"])
+    assert r.exit_code == 0
+    assert "Pair the display showing the --code with the --screen" in r.stdout
+    assert "CODE" not in r.stdout.replace("--code", "")  # no argument of that name
+
+
+def test_claiming_a_screen_registered_at_another_size_warns(server, cli):
+    owner, venue, _ = server.venue_screens()
+    small = server.http.post(f"/v1/venues/{venue['id']}/screens", headers=owner.headers,
+                             json={"name": "Till", "width_px": 1280, "height_px": 720}).json()
+    sign_in(cli, server, owner)
+    r = cli("claim", "--code", server.ask_code()["code"], "--screen", small["id"])  # 1920×1080
+    assert r.exit_code == 0, r.output  # paired all the same: the size is the owner's to fix
+    assert ("warning: screen Till is registered as 1280×720 but its display reports "
+            "1920×1080: ads are prepared for 1280×720 and will be scaled to fit") in r.stderr
+    assert f"next: correct the screen's size to 1920×1080 (PATCH /v1/screens/{small['id']}" \
+        in r.stderr
+    other = server.http.post(f"/v1/venues/{venue['id']}/screens", headers=owner.headers,
+                             json={"name": "Door", "width_px": 1080, "height_px": 1920}).json()
+    r = cli("claim", "--code", server.ask_code()["code"], "--screen", other["id"], "--json")
+    assert r.exit_code == 0 and "registered as 1080×1920" in r.stderr
+    assert [w["code"] for w in json.loads(r.stdout)["warnings"]] == ["display_size_mismatch"]
 
 
 def test_unpair_frees_the_screen_for_another_display(server, cli):
