@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from sqlalchemy import text
 
-from control_plane import __version__
+from control_plane import __version__, events, subscribers  # noqa: F401 (the event wiring)
 from control_plane.auth import router as auth_router
 from control_plane.auth import webhooks as auth_webhooks
 from control_plane.auth.keys import KeyRing
@@ -84,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         bootstrap_admin(app)
+        events.sweep(app.state.jobs)  # what a process that stopped had not delivered
         consumer = None
         if isinstance(app.state.broker, EmbeddedBroker):
             app.state.broker.start()
@@ -132,6 +133,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.object_store = make_object_store(settings)
     app.state.jobs = JobQueue(JobContext(settings, app.state.sessionmaker,
                                          app.state.object_store))
+    events.attach(app.state.sessionmaker, app.state.jobs)  # subscribers: `subscribers.py`
     app.state.login_limiter = SlidingWindowLimiter(limit=settings.login_attempts_per_minute,
                                                    window_s=60)
     app.state.signup_limiter = SlidingWindowLimiter(limit=settings.signup_attempts_per_minute,

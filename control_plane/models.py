@@ -3,6 +3,7 @@
 Alembic's autogenerate and the tests' schema checks read the metadata through this module.
 """
 
+from control_plane import events as events_models
 from control_plane.auth import models as auth_models
 from control_plane.campaigns import models as campaigns_models
 from control_plane.db import Base
@@ -15,6 +16,7 @@ from control_plane.reporting import models as reporting_models
 from control_plane.scheduling import models as scheduling_models
 from control_plane.venues import models as venues_models
 
-__all__ = ["Base", "auth_models", "campaigns_models", "devices_models", "jobs_models",
+__all__ = ["Base", "auth_models", "campaigns_models", "devices_models", "events_models",
+           "jobs_models",
            "media_models", "moderation_models", "orgs_models", "reporting_models",
            "scheduling_models", "venues_models"]

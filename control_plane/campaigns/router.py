@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request, status
+from fastapi import APIRouter, Depends, Path, Query, status
 
 from control_plane.auth.dependencies import CurrentPrincipal, SuperAdmin, require_org_context
 from control_plane.auth.policy import Action, Principal, Resource, authorize
@@ -21,7 +21,6 @@ from control_plane.campaigns.schemas import (
 )
 from control_plane.db import DbSession, utcnow
 from control_plane.reporting import service as reporting_service
-from control_plane.scheduling import service as scheduling_service
 
 router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
 Id = Annotated[str, Path(max_length=40)]
@@ -50,12 +49,6 @@ def campaign_read(campaign: Campaign,
 def _read(session: DbSession, campaign: Campaign) -> CampaignRead:
     delivered = reporting_service.delivery(session=session, campaign_ids=[campaign.id])
     return campaign_read(campaign, delivered.get(campaign.id))
-
-
-def _reschedule(request: Request, session: DbSession, campaign: Campaign) -> CampaignRead:
-    """Ask for new playlists (the change may add or remove plays anywhere) and answer."""
-    scheduling_service.request_rebuild(session=session, queue=request.app.state.jobs)
-    return _read(session, campaign)
 
 
 def _campaign(campaign_id: str, session: DbSession, principal: Principal,
@@ -111,21 +104,20 @@ def get_campaign(campaign_id: Id, session: DbSession,
 
 @router.patch("/{campaign_id}", response_model=CampaignRead,
               summary="Change a campaign (a submitted one goes back to review)")
-def update(campaign_id: Id, body: CampaignUpdate, request: Request, session: DbSession,
+def update(campaign_id: Id, body: CampaignUpdate, session: DbSession,
            principal: CurrentPrincipal) -> CampaignRead:
     campaign = _campaign(campaign_id, session, principal, Action.update)
-    return _reschedule(request, session, campaigns_service.update(
+    return _read(session, campaigns_service.update(
         session=session, campaign=campaign, campaign_in=body))
 
 
 @router.post("/{campaign_id}/creatives", response_model=CreativeRead,
              status_code=status.HTTP_201_CREATED, summary="Add ready media as a creative")
-def add_creative(campaign_id: Id, body: CreativeCreate, request: Request, session: DbSession,
+def add_creative(campaign_id: Id, body: CreativeCreate, session: DbSession,
                  principal: CurrentPrincipal) -> CreativeRead:
     campaign = _campaign(campaign_id, session, principal, Action.update)
     creative = campaigns_service.add_creative(session=session, campaign=campaign,
                                               creative_in=body)
-    _reschedule(request, session, campaign)
     return CreativeRead.model_validate(creative)
 
 
@@ -137,10 +129,10 @@ def submit(campaign_id: Id, session: DbSession, principal: CurrentPrincipal) -> 
 
 @router.post("/{campaign_id}/approve", response_model=CampaignRead,
              summary="Approve (super-admin): it becomes schedulable")
-def approve(campaign_id: Id, request: Request, session: DbSession,
+def approve(campaign_id: Id, session: DbSession,
             principal: SuperAdmin) -> CampaignRead:
     campaign = campaigns_service.get(session=session, campaign_id=campaign_id)
-    return _reschedule(request, session, campaigns_service.approve(
+    return _read(session, campaigns_service.approve(
         session=session, campaign=campaign, reviewer_id=principal.user_id))
 
 
@@ -155,16 +147,14 @@ def reject(campaign_id: Id, body: ReviewNote, session: DbSession,
 
 
 @router.post("/{campaign_id}/pause", response_model=CampaignRead, summary="Pause")
-def pause(campaign_id: Id, request: Request, session: DbSession,
+def pause(campaign_id: Id, session: DbSession,
           principal: CurrentPrincipal) -> CampaignRead:
     campaign = _campaign(campaign_id, session, principal, Action.update)
-    return _reschedule(request, session,
-                       campaigns_service.pause(session=session, campaign=campaign))
+    return _read(session, campaigns_service.pause(session=session, campaign=campaign))
 
 
 @router.post("/{campaign_id}/resume", response_model=CampaignRead, summary="Resume")
-def resume(campaign_id: Id, request: Request, session: DbSession,
+def resume(campaign_id: Id, session: DbSession,
            principal: CurrentPrincipal) -> CampaignRead:
     campaign = _campaign(campaign_id, session, principal, Action.update)
-    return _reschedule(request, session,
-                       campaigns_service.resume(session=session, campaign=campaign))
+    return _read(session, campaigns_service.resume(session=session, campaign=campaign))

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
+from control_plane import events
 from control_plane.campaigns.models import Campaign, CampaignStatus, Creative, ReviewStatus
 from control_plane.campaigns.schemas import (
     CampaignCreate,
@@ -62,6 +63,14 @@ def _move(campaign: Campaign, action: str, allowed_from: tuple[str, ...], to: Ca
     campaign.status = to
 
 
+def _changed(session: Session, campaign: Campaign, change: str) -> None:
+    """Tell the other domains, in this transaction, what became of the campaign."""
+    session.flush()  # a new campaign has its id from here on
+    events.record(session, events.CampaignChanged(campaign_id=campaign.id,
+                                                  org_id=campaign.org_id, change=change,
+                                                  state=state(campaign)))
+
+
 def _check(fields: dict[str, Any]) -> None:
     if fields.get("category") is not None:
         taxonomy.check_categories([fields["category"]])
@@ -78,6 +87,7 @@ def create(*, session: Session, org_id: str, user_id: str | None,
     campaign = Campaign(org_id=org_id, created_by=user_id, status=S.draft, **{
         **fields, "start_at": campaign_in.start_at, "end_at": campaign_in.end_at})
     session.add(campaign)
+    _changed(session, campaign, "created")
     session.commit()
     return campaign
 
@@ -150,6 +160,7 @@ def update(*, session: Session, campaign: Campaign, campaign_in: CampaignUpdate)
     _back_to_review(campaign, utcnow())
     for key, value in changes.items():
         setattr(campaign, key, value)
+    _changed(session, campaign, "updated")
     session.commit()
     return campaign
 
@@ -177,6 +188,7 @@ def add_creative(*, session: Session, campaign: Campaign, creative_in: CreativeC
     creative = Creative(campaign_id=campaign.id, media_id=media.id, duration_s=duration,
                         status=ReviewStatus.pending_review)
     campaign.creatives.append(creative)
+    _changed(session, campaign, "creative_added")
     session.commit()
     return creative
 
@@ -190,6 +202,7 @@ def submit(*, session: Session, campaign: Campaign) -> Campaign:
         raise Conflict("the flight has ended; change end_at first", code="flight_over")
     _move(campaign, "submit", (S.draft,), S.pending_review, now)
     campaign.submitted_at = now
+    _changed(session, campaign, "submitted")
     session.commit()
     return campaign
 
@@ -202,6 +215,7 @@ def approve(*, session: Session, campaign: Campaign, reviewer_id: str | None) ->
         if creative.status == ReviewStatus.pending_review:
             creative.status = ReviewStatus.approved
     campaign.reviewed_by, campaign.reviewed_at, campaign.review_note = reviewer_id, now, None
+    _changed(session, campaign, "approved")
     session.commit()
     return campaign
 
@@ -215,6 +229,7 @@ def reject(*, session: Session, campaign: Campaign, reviewer_id: str | None,
         if creative.status == ReviewStatus.pending_review:
             creative.status, creative.review_note = ReviewStatus.rejected, reason
     campaign.reviewed_by, campaign.reviewed_at, campaign.review_note = reviewer_id, now, reason
+    _changed(session, campaign, "rejected")
     session.commit()
     return campaign
 
@@ -222,6 +237,7 @@ def reject(*, session: Session, campaign: Campaign, reviewer_id: str | None,
 def pause(*, session: Session, campaign: Campaign) -> Campaign:
     """Stop an approved or running campaign from being scheduled. Committed."""
     _move(campaign, "pause", ("approved", "active"), S.paused, utcnow())
+    _changed(session, campaign, "paused")
     session.commit()
     return campaign
 
@@ -229,6 +245,7 @@ def pause(*, session: Session, campaign: Campaign) -> Campaign:
 def resume(*, session: Session, campaign: Campaign) -> Campaign:
     """Schedule a paused campaign again. Committed."""
     _move(campaign, "resume", (S.paused,), S.approved, utcnow())
+    _changed(session, campaign, "resumed")
     session.commit()
     return campaign
 

@@ -14,7 +14,6 @@ from control_plane.db import DbSession
 from control_plane.errors import Invalid, NotFound
 from control_plane.moderation import service as moderation_service
 from control_plane.moderation.schemas import DecisionBody, DecisionRead, ModerationQueue
-from control_plane.scheduling import service as scheduling_service
 from control_plane.venues import service as venues_service
 
 router = APIRouter(prefix="/v1/moderation", tags=["moderation"])
@@ -53,8 +52,6 @@ def _decide(item_id: str, body: DecisionBody, decision: str, request: Request,
     row = moderation_service.decide(session=session, venue_id=venue.id, scope=body.scope,
                                     subject_id=subject, decision=decision, reason=body.reason,
                                     user_id=principal.user_id)
-    scheduling_service.request_rebuild(session=session, queue=request.app.state.jobs,
-                                       screen_ids=[s.id for s in venue.screens])
     return DecisionRead(venue_id=row.venue_id, scope=row.scope, subject_id=row.subject_id,
                         decision=row.decision, reason=row.reason)
 

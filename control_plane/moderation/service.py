@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from control_plane import events
 from control_plane.campaigns.models import Campaign, Creative, ReviewStatus
 from control_plane.db import utcnow
 from control_plane.media.models import Media
@@ -81,6 +82,8 @@ def decide(*, session: Session, venue_id: str, scope: str, subject_id: str, deci
         row = ModerationDecision(venue_id=venue_id, scope=scope, subject_id=subject_id)
         session.add(row)
     row.decision, row.reason, row.decided_by, row.decided_at = decision, reason, user_id, utcnow()
+    events.record(session, events.ModerationDecided(venue_id=venue_id, scope=scope,
+                                                    subject_id=subject_id, decision=decision))
     session.commit()
     return row
 

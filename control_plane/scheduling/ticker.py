@@ -14,6 +14,7 @@ import time
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from control_plane import events
 from control_plane.jobs.queue import JobQueue
 from control_plane.scheduling import service as scheduling_service
 
@@ -39,9 +40,10 @@ class Ticker:
         self._thread: threading.Thread | None = None
 
     def tick(self) -> None:
-        """Ask for one rebuild now."""
+        """Ask for one rebuild now (and deliver domain events whose delivery was lost)."""
         with self.sessions() as session:
             scheduling_service.request_rebuild(session=session, queue=self.queue)
+        events.sweep(self.queue)
         self.ticks += 1
 
     def run(self) -> None:

@@ -11,8 +11,6 @@ from control_plane.auth.policy import Action, Principal, Resource, authorize
 from control_plane.db import DbSession
 from control_plane.devices import commands as commands_service
 from control_plane.devices import service as devices_service
-from control_plane.media import service as media_service
-from control_plane.scheduling import service as scheduling_service
 from control_plane.venues import service as venues_service
 from control_plane.venues.models import Orientation, Screen, Venue
 from control_plane.venues.schemas import (
@@ -62,16 +60,6 @@ def _screen(screen_id: Id, session: DbSession, principal: CurrentPrincipal,
     return screen
 
 
-def _reschedule(request: Request, session: DbSession, screen_ids: list[str]) -> None:
-    scheduling_service.request_rebuild(session=session, queue=request.app.state.jobs,
-                                       screen_ids=screen_ids)
-
-
-def _renditions_for(request: Request, session: DbSession, screen: Screen) -> None:
-    media_service.request_renditions(session=session, queue=request.app.state.jobs,
-                                     size=venues_service.display_size(screen))
-
-
 @router.post("/venues", response_model=VenueRead, status_code=status.HTTP_201_CREATED,
              summary="Register a venue")
 def create_venue(body: VenueCreate, session: DbSession,
@@ -101,7 +89,6 @@ def update_venue(venue_id: Id, body: VenueUpdate, request: Request, session: DbS
                  principal: CurrentPrincipal) -> VenueRead:
     venue = _venue(venue_id, session, principal, Action.update)
     venue = venues_service.update_venue(session=session, venue=venue, venue_in=body)
-    _reschedule(request, session, [s.id for s in venue.screens])
     return VenueRead.model_validate(venue)
 
 
@@ -119,8 +106,6 @@ def create_screen(venue_id: Id, body: ScreenCreate, request: Request, session: D
     venue = _venue(venue_id, session, principal, Action.read)
     authorize(principal, Resource.screen, Action.create, owner_org_id=venue.org_id)
     screen = venues_service.create_screen(session=session, venue=venue, screen_in=body)
-    _renditions_for(request, session, screen)
-    _reschedule(request, session, [screen.id])
     return screen_read(request, session, screen)
 
 
@@ -144,11 +129,7 @@ def get_screen(screen_id: Id, request: Request, session: DbSession,
 def update_screen(screen_id: Id, body: ScreenUpdate, request: Request, session: DbSession,
                   principal: CurrentPrincipal) -> ScreenRead:
     screen = _screen(screen_id, session, principal, Action.update)
-    before = venues_service.display_size(screen)
     screen = venues_service.update_screen(session=session, screen=screen, screen_in=body)
-    if venues_service.display_size(screen) != before:
-        _renditions_for(request, session, screen)
-    _reschedule(request, session, [screen.id])
     return screen_read(request, session, screen)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
+from control_plane import events
 from control_plane.db import utcnow
 from control_plane.errors import Invalid, NotFound
 from control_plane.media import service as media_service
@@ -86,14 +87,23 @@ def update_venue(*, session: Session, venue: Venue, venue_in: VenueUpdate) -> Ve
     for field, value in changes.items():
         if value is not None:
             setattr(venue, field, value)
+    _changed(session, venue.id, [s.id for s in venue.screens], "venue_updated")
     session.commit()
     return venue
 
 
 def delete_venue(*, session: Session, venue: Venue) -> None:
     """Delete the venue and its screens; committed."""
+    _changed(session, venue.id, [s.id for s in venue.screens], "venue_deleted")
     session.delete(venue)
     session.commit()
+
+
+def _changed(session: Session, venue_id: str, screen_ids: list[str], change: str,
+             sizes: Iterable[tuple[int, int]] = ()) -> None:
+    """Tell the other domains, in this transaction, that these screens changed."""
+    events.record(session, events.ScreensChanged(venue_id=venue_id, screen_ids=screen_ids,
+                                                 change=change, display_sizes=list(sizes)))
 
 
 def create_screen(*, session: Session, venue: Venue, screen_in: ScreenCreate) -> Screen:
@@ -102,6 +112,7 @@ def create_screen(*, session: Session, venue: Venue, screen_in: ScreenCreate) ->
     session.add(screen)
     session.flush()
     _note_audience(session, screen)
+    _changed(session, venue.id, [screen.id], "screen_created", [display_size(screen)])
     session.commit()
     return screen
 
@@ -124,11 +135,14 @@ def list_screens(*, session: Session, venue_id: str) -> list[Screen]:
 def update_screen(*, session: Session, screen: Screen, screen_in: ScreenUpdate) -> Screen:
     """Change the fields given (a new multiplier counts from now on); committed."""
     before = (screen.audience_multiplier, screen.audience_source)
+    size = display_size(screen)
     for field, value in screen_in.model_dump(exclude_unset=True).items():
         if value is not None:
             setattr(screen, field, value)
     if (screen.audience_multiplier, screen.audience_source) != before:
         _note_audience(session, screen)
+    _changed(session, screen.venue_id, [screen.id], "screen_updated",
+             [display_size(screen)] if display_size(screen) != size else [])
     session.commit()
     return screen
 
@@ -148,6 +162,7 @@ def audience_history(*, session: Session, screen_id: str) -> list[tuple[datetime
 
 def delete_screen(*, session: Session, screen: Screen) -> None:
     """Delete the screen; committed."""
+    _changed(session, screen.venue_id, [screen.id], "screen_deleted")
     session.delete(screen)
     session.commit()
 

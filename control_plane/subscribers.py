@@ -1,0 +1,8 @@
+"""The app's wiring of domain events: importing this module subscribes every domain that
+listens (`control_plane.events`). Every process that delivers events imports it, through the
+app, so none of them misses a subscriber."""
+
+from control_plane.media import subscriptions as media_subscriptions
+from control_plane.scheduling import subscriptions as scheduling_subscriptions
+
+__all__ = ["media_subscriptions", "scheduling_subscriptions"]
