@@ -27,7 +27,7 @@ from shared.agent import DEFAULT_STATE_DIR
 app = typer.Typer(help="The player agent of a display unit.", invoke_without_command=True,
                   add_completion=False)
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # errors name paths and commands: never broken
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="The agent's config file "
                                                 "(written by adsbin provision enroll)")]
