@@ -84,6 +84,14 @@ class ScreensChanged(Event):
     display_sizes: list[tuple[int, int]] = []
 
 
+class ScreenBack(Event):
+    """A screen's device is heard from again after being away (or for the first time)."""
+
+    kind = "screen.back"
+    screen_id: str
+    device_id: str
+
+
 class ModerationDecided(Event):
     """A venue approved or rejected a campaign or creative on its own screens."""
 

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from control_plane import events
 from control_plane.db import utcnow
 from control_plane.devices.accounts import BrokerAccounts
 from control_plane.devices.models import Device, DeviceStatus, Pairing
@@ -28,6 +29,9 @@ CODE_LENGTH = 6
 POLL_AFTER_S = 3
 DEVICE_TOKEN_PREFIX = "adsd_"  # noqa: S105 - a marker, not a secret
 OFFLINE_AFTER_INTERVALS = 1.5
+# A device not heard from for this long is away: the schedule stops counting on its screen
+# (scheduling's dormancy), and when it is heard from again its screen is back (`ScreenBack`).
+ABSENT_AFTER = timedelta(hours=1)
 
 
 class PairingCodeUnknown(NotFound):
@@ -177,10 +181,19 @@ def authenticate(*, session: Session, token: str) -> Device:
     return device
 
 
+def _seen(session: Session, device: Device) -> None:
+    """The device was heard from now; a screen that was away is back (an event)."""
+    now = utcnow()
+    if device.last_seen_at is None or now - device.last_seen_at > ABSENT_AFTER:
+        events.record(session, events.ScreenBack(screen_id=device.screen_id,
+                                                 device_id=device.id))
+    device.online = True
+    device.last_seen_at = now
+
+
 def record_heartbeat(*, session: Session, device: Device, heartbeat: Heartbeat) -> None:
     """What a heartbeat says about the device; it is online. Committed."""
-    device.online = True
-    device.last_seen_at = utcnow()
+    _seen(session, device)
     device.agent_version = heartbeat.agent_version
     device.health = heartbeat.model_dump(mode="json", by_alias=True)
     session.commit()
@@ -188,9 +201,10 @@ def record_heartbeat(*, session: Session, device: Device, heartbeat: Heartbeat) 
 
 def mark_online(*, session: Session, device_id: str) -> None:
     """The device connected to the broker. Committed."""
-    session.execute(update(Device).where(Device.id == device_id)
-                    .values(online=True, last_seen_at=utcnow()))
-    session.commit()
+    device = session.get(Device, device_id)
+    if device is not None:
+        _seen(session, device)
+        session.commit()
 
 
 def mark_offline(*, session: Session, device_id: str) -> None:

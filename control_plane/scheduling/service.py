@@ -97,10 +97,11 @@ def house_creatives(media_ids: Iterable[str], media: dict[str, Media]) -> tuple[
     return tuple(found)
 
 
-# A paired screen not heard from for this long is not expected to play: the budgets go to the
-# screens that do until it is back (the hourly rebuild sees it again). Long enough for a
-# network blip or a restart, short enough that a dead unit does not hold budget for a day.
-DORMANT_AFTER = timedelta(hours=1)
+# A paired screen whose device is away (not heard from for devices_service.ABSENT_AFTER, an
+# hour: long enough for a network blip or a restart, short enough that a dead unit does not hold
+# budget for a day) is not expected to play: the budgets go to the screens that do until it is
+# back, which asks for its playlist again (scheduling/subscriptions.py).
+DORMANT_AFTER = devices_service.ABSENT_AFTER
 
 
 def dormancy(presence: devices_service.Presence | None, now: datetime) -> str:

@@ -44,3 +44,9 @@ def moderation_decided(ctx: JobContext, event: events.ModerationDecided) -> None
         screen_ids = [s.id for s in venues_service.list_screens(session=session,
                                                                 venue_id=event.venue_id)]
     _rebuild(ctx, screen_ids)
+
+
+@events.subscribe(events.ScreenBack)
+def screen_back(ctx: JobContext, event: events.ScreenBack) -> None:
+    """The playlist of a screen that was dormant: it plays again, with its share of budgets."""
+    _rebuild(ctx, [event.screen_id])

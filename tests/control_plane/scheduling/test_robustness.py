@@ -10,12 +10,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 
+from control_plane import events
 from control_plane.campaigns.models import Campaign, Creative
+from control_plane.devices import service as devices_service
 from control_plane.devices.models import Device
+from control_plane.events import OutboxEvent
 from control_plane.media.models import Media
 from control_plane.scheduling import publication
 from control_plane.scheduling import service as scheduling_service
+from control_plane.scheduling.models import ScheduleRequest
 from control_plane.scheduling.plan import plays
 from tests.helpers import error_code, signup
 
@@ -290,3 +295,25 @@ def test_screens_that_went_away_leave_the_budget_to_the_ones_that_play(client, a
     assert all("not seen since" in w["explain"][0] for w in away["windows"])
     never = client.get(f"/v1/screens/{gone[0]}/timeline", headers=owner.headers).json()
     assert all("not seen since" in w["explain"][0] for w in never["windows"])
+
+
+def test_a_screen_that_comes_back_asks_for_its_playlist_at_once(client, app):
+    owner = signup(client, "venue")
+    screen = _venue_with_screen(client, owner)
+    _paired(app, screen, seen_ago=timedelta(hours=3))
+    context = app.state.jobs.context
+    with app.state.sessionmaker() as session:
+        device = session.scalars(select(Device).where(Device.screen_id == screen["id"])).one()
+        session.query(ScheduleRequest).delete()
+        session.commit()
+        devices_service.mark_online(session=session, device_id=device.id)  # its broker login
+        devices_service.mark_online(session=session, device_id=device.id)  # and again: no news
+    events.deliver(context, {})
+    with app.state.sessionmaker() as session:
+        assert set(session.scalars(select(ScheduleRequest.screen_id))) == {screen["id"]}
+        back = [e.payload for e in session.scalars(select(OutboxEvent).where(
+            OutboxEvent.kind == events.ScreenBack.kind))]
+        assert back == [{"screen_id": screen["id"], "device_id": device.id}]
+        _, _, plans = scheduling_service.build(session, datetime.now(UTC))
+    assert not any("not seen since" in line for w in plans[screen["id"]].windows
+                   for line in w.explain)
