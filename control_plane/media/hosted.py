@@ -17,10 +17,10 @@ from typing import Any
 import boto3
 
 from control_plane.jobs.queue import JobContext, registry
+from control_plane.media import service as media_service
 from control_plane.media.coconut import CoconutTranscoder
 from control_plane.media.models import Media
 from control_plane.media.probe import MediaInfo, probe_file
-from control_plane.media.processing import mark_failed, mark_ready
 from control_plane.media.transcode import TranscodeFailed, VideoTarget, file_digest, is_fit
 from control_plane.settings import Settings
 from control_plane.storage.base import ObjectStore
@@ -84,7 +84,8 @@ def coconut_job_id(media: Media) -> str | None:
 
 
 def _finish_failed(ctx: JobContext, payload: dict[str, Any], error: str) -> None:
-    mark_failed(ctx, payload["media_id"], error)
+    with ctx.sessionmaker() as session:
+        media_service.mark_failed(session=session, media_id=payload["media_id"], error=error)
 
 
 @registry.job("media.coconut_finish", max_attempts=5, on_failure=_finish_failed)
@@ -110,7 +111,8 @@ def finish(ctx: JobContext, payload: dict[str, Any]) -> None:
                          "sha256": sha256, "duration_ms": info.duration_ms, "key": key})
     if not any(r["role"] == "video" for r in rows):
         raise TranscodeFailed("Coconut finished without producing a video")
-    mark_ready(ctx, payload["media_id"], rows)
+    with ctx.sessionmaker() as session:
+        media_service.mark_ready(session=session, media_id=payload["media_id"], rows=rows)
 
 
 def _safe_name(name: str) -> str:

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from control_plane.jobs.queue import JobContext, registry
-from control_plane.media import images
-from control_plane.media.models import Media, MediaStatus, Rendition
+from control_plane.media import hosted, images
+from control_plane.media import service as media_service
+from control_plane.media.models import Media
 from control_plane.media.probe import MediaInfo
-from control_plane.media.service import rendition_targets
 
 
 def _suffix(mime: str) -> str:
@@ -58,10 +58,8 @@ def process_media(ctx: JobContext, payload: dict[str, Any]) -> None:
         media = session.get(Media, payload["media_id"])
         if media is None:
             return
-        targets = rendition_targets(session=session)
+        targets = media_service.rendition_targets(session=session)
     if media.kind == "video":
-        from control_plane.media import hosted
-
         coconut = hosted.coconut_for(ctx.settings, ctx.object_store)
         if coconut is not None:  # Coconut converts; its notification finishes the media
             hosted.submit(ctx, coconut, media, targets)
@@ -82,30 +80,11 @@ def process_media(ctx: JobContext, payload: dict[str, Any]) -> None:
                          "height": output.height, "mime": output.mime,
                          "size_bytes": output.size, "sha256": output.sha256,
                          "duration_ms": getattr(output, "duration_ms", None), "key": key})
-    mark_ready(ctx, payload["media_id"], rows)
-
-
-def mark_ready(ctx: JobContext, media_id: str, rows: list[dict[str, Any]]) -> None:
-    """Replace the media's renditions with `rows` (in one transaction); it is ready."""
     with ctx.sessionmaker() as session:
-        media = session.get(Media, media_id)
-        if media is None:
-            return
-        media.renditions.clear()
-        session.flush()
-        media.renditions.extend(Rendition(media_id=media.id, **row) for row in rows)
-        media.status = MediaStatus.ready
-        media.error_code = media.error_message = None
-        session.commit()
+        media_service.mark_ready(session=session, media_id=payload["media_id"], rows=rows)
 
 
 def mark_failed(ctx: JobContext, media_id: str, error: str) -> None:
     """Leave the job's error on the media, which is `failed` from now on."""
     with ctx.sessionmaker() as session:
-        media = session.get(Media, media_id)
-        if media is None:
-            return
-        media.status = MediaStatus.failed
-        media.error_code = "processing_failed"
-        media.error_message = error
-        session.commit()
+        media_service.mark_failed(session=session, media_id=media_id, error=error)

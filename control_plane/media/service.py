@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -25,6 +25,7 @@ from control_plane.media.models import Fit, Media, MediaStatus, Rendition
 from control_plane.media.probe import MediaInfo, MediaTooLarge, probe_file, sniff_mime
 from control_plane.settings import Settings
 from control_plane.storage.base import ObjectStore
+from control_plane.upcalls import NotProvided, Upcall
 
 SPOOL_CHUNK = 1 << 20
 DEFAULT_TARGETS: tuple[tuple[int, int], ...] = ((1920, 1080), (1080, 1920), (1280, 720))
@@ -140,12 +141,17 @@ def list_media(*, session: Session, org_id: str | None) -> list[Media]:
     return list(session.scalars(query))
 
 
+@Upcall
+def display_sizes(*, session: Session) -> set[tuple[int, int]]:
+    """Every distinct display size of the network's screens."""
+    # venues own the screens and build on media (house content): they answer this
+    raise NotProvided("control_plane.venues.service provides media's display sizes")
+
+
 def rendition_targets(*, session: Session) -> list[tuple[int, int]]:
     """The display sizes renditions are made for: every screen's, or a default set until
     screens exist."""
-    from control_plane.venues import service as venues_service  # venues build on media
-
-    sizes = venues_service.display_sizes(session=session)
+    sizes = display_sizes(session=session)
     return sorted(sizes) if sizes else list(DEFAULT_TARGETS)
 
 
@@ -161,6 +167,31 @@ def request_renditions(*, session: Session, queue: JobQueue, size: tuple[int, in
     for media_id in missing:
         queue.enqueue("media.process", subject=f"media:{media_id}", media_id=media_id)
     return len(missing)
+
+
+def mark_ready(*, session: Session, media_id: str, rows: list[dict[str, Any]]) -> None:
+    """Replace the media's renditions with `rows` (in one transaction); it is ready. Committed.
+    """
+    media = session.get(Media, media_id)
+    if media is None:
+        return
+    media.renditions.clear()
+    session.flush()
+    media.renditions.extend(Rendition(media_id=media.id, **row) for row in rows)
+    media.status = MediaStatus.ready
+    media.error_code = media.error_message = None
+    session.commit()
+
+
+def mark_failed(*, session: Session, media_id: str, error: str) -> None:
+    """Leave the processing error on the media, which is `failed` from now on. Committed."""
+    media = session.get(Media, media_id)
+    if media is None:
+        return
+    media.status = MediaStatus.failed
+    media.error_code = "processing_failed"
+    media.error_message = error
+    session.commit()
 
 
 def is_ready_media_of(*, session: Session, media_id: str, org_id: str) -> bool:

@@ -187,6 +187,7 @@ def _names(session: Session, model: type[Screen] | type[Venue],
     return found
 
 
+@media_service.display_sizes.provide  # media makes a rendition of each
 def display_sizes(*, session: Session) -> set[tuple[int, int]]:
     """Every distinct display size of the network's screens."""
     rows = session.execute(select(Screen.width_px, Screen.height_px, Screen.orientation)
