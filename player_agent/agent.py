@@ -344,6 +344,8 @@ class Agent:
             "playback": self.playback.stats(),
             "sync": session.syncer.stats() if session else None,
             "mqtt_connected": bool(session and session.mqtt.connected.is_set()),
+            # refused_credentials: the broker refused the login and the agent stopped retrying
+            "mqtt_state": session.mqtt.state.value if session else None,
             "pop": session.uploader.stats() if session else None,
             "cache": self.cache.stats(),
             "journal": self.journal.stats(),

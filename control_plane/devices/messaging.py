@@ -23,6 +23,7 @@ from control_plane.settings import Settings
 from control_plane.storage.base import ObjectStore
 from shared import topics
 from shared.device import Command, CommandAck, Heartbeat
+from shared.mqtt import ClientState
 from shared.pop import PopBatch
 
 log = logging.getLogger(__name__)
@@ -122,7 +123,7 @@ def start_bridge(settings: Settings, broker: BrokerAccounts, url: str,
     bridge.on("status", messages.status)
     bridge.on("acks", messages.ack)
     bridge.on("pop", messages.pop)
-    if not bridge.start():
+    if not bridge.start() and bridge.state is ClientState.CONNECTING:
         log.warning("the broker at %s did not answer yet; the bridge keeps trying", url)
     return bridge
 

@@ -110,3 +110,19 @@ def test_health_facts_are_read_or_absent(tmp_path):
     uptime.write_text("12345.67 99.0\n")
     assert health.uptime_s(uptime) == 12345.67
     assert health.uptime_s(tmp_path / "missing") is None
+
+
+def test_a_refused_mqtt_login_stops_the_retries_and_shows_in_the_status(stack, tmp_path):
+    with RunningAgent(agent_settings(stack, tmp_path / "agent")) as running:
+        agent = running.paired(stack).agent
+        until(lambda: agent.session.mqtt.connected.is_set(), 30, "MQTT")
+        assert agent.status()["mqtt_state"] == "connected"
+        creds = agent.credentials
+        # The broker account's password changes under the agent (its HTTP token stays good):
+        # the broker ends its session, and its next login is refused.
+        stack.app.state.broker.set_device(username=creds.mqtt.username, password="rotated",
+                                          screen_id=creds.screen_id)
+        until(lambda: agent.status()["mqtt_state"] == "refused_credentials", 15,
+              "the refusal in the status")
+        assert not agent.status()["mqtt_connected"]
+        assert agent.send_heartbeat(agent.session) == "http"  # HTTP carries on without MQTT

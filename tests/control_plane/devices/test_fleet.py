@@ -16,7 +16,9 @@ from PIL import Image
 
 from control_plane.app import create_app
 from control_plane.db import utcnow
+from control_plane.devices.bridge import MqttBridge
 from shared import topics
+from shared.mqtt import ClientState
 from tests.control_plane.devices.test_pairing import ask_code, venue_screen
 from tests.helpers import bearer, error_code, until, with_settings
 from tests.live import free_port
@@ -235,3 +237,17 @@ def test_the_bridge_reconnects_and_resubscribes_after_a_broker_restart(fleet):
               {"creative_id": "after-restart"})
     finally:
         device.close()
+
+
+def test_the_bridge_gives_up_on_a_login_the_broker_refuses(embedded_broker):
+    embedded_broker.set_service(username="svc-refused", password="the-real-one")
+    bridge = MqttBridge(embedded_broker.url, username="svc-refused", password="a-stale-one")
+    try:
+        started = time.monotonic()
+        assert not bridge.start(wait_s=10)
+        assert time.monotonic() - started < 5  # answered by the refusal, not the timeout
+        assert bridge.state is ClientState.REFUSED_CREDENTIALS
+        assert not bridge.publish(topics.commands("scr_any"), b"{}")
+    finally:
+        bridge.stop()
+    assert bridge.state is ClientState.STOPPED
