@@ -155,6 +155,10 @@ def status(
     if report.get("pairing_code"):
         table.add_row("pairing code", f"[bold yellow]{report['pairing_code']}[/]")
     table.add_row("screen", str(report.get("screen_id") or "—"))
+    if report.get("mqtt_state"):
+        mqtt_state = str(report["mqtt_state"])
+        table.add_row("mqtt", f"[red]{mqtt_state}[/] (over HTTP; re-pair or fix the broker "
+                      "login)" if mqtt_state == "refused_credentials" else mqtt_state)
     playing = report.get("now_playing") or {}
     since = playing.get("started_at")
     table.add_row("now playing", str(playing.get("label") or "—")
