@@ -12,6 +12,7 @@ from svix.webhooks import Webhook, WebhookVerificationError
 from control_plane.auth.models import WebhookDelivery
 from control_plane.auth.schemas import WebhookAck
 from control_plane.db import DbSession
+from control_plane.dependencies import SettingsDep
 from control_plane.errors import AppError, BadRequest, Invalid
 from control_plane.orgs import sync as orgs_sync
 
@@ -30,9 +31,9 @@ class WebhooksNotConfigured(AppError):
 
 @router.post("/clerk", response_model=WebhookAck,
              summary="Clerk user/organization/membership sync (Svix-signed)")
-def clerk_webhook(request: Request, session: DbSession,
+def clerk_webhook(request: Request, session: DbSession, settings: SettingsDep,
                   payload: bytes = Depends(raw_body)) -> WebhookAck:
-    secret = request.app.state.settings.clerk_webhook_secret
+    secret = settings.clerk_webhook_secret
     if secret is None:
         raise WebhooksNotConfigured("Clerk webhooks are not configured here "
                                     "(set ADSBIN_CLERK_WEBHOOK_SECRET)")

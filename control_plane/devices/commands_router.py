@@ -5,14 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request, status
+from fastapi import APIRouter, Path, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from control_plane.auth.dependencies import CurrentPrincipal
 from control_plane.auth.policy import Action, Resource, authorize
 from control_plane.db import DbSession
+from control_plane.dependencies import ObjectStoreDep, SettingsDep
 from control_plane.devices import commands as commands_service
 from control_plane.devices import service as devices_service
+from control_plane.devices.dependencies import Bridge
 from control_plane.devices.messaging import publish_command
 from control_plane.devices.models import Command
 from control_plane.devices.router import CurrentDevice
@@ -64,40 +66,37 @@ def command_read(command: Command, store: ObjectStore) -> CommandRead:
 
 @screens_api.post("/{screen_id}/commands", response_model=CommandRead,
                   status_code=status.HTTP_201_CREATED, summary="Send a command to a screen")
-def send(screen_id: Id, body: CommandCreate, request: Request, session: DbSession,
-         principal: CurrentPrincipal) -> CommandRead:
+def send(screen_id: Id, body: CommandCreate, session: DbSession, principal: CurrentPrincipal,
+         settings: SettingsDep, store: ObjectStoreDep, bridge: Bridge) -> CommandRead:
     screen = venues_service.get_screen(session=session, screen_id=screen_id)
     authorize(principal, Resource.screen, Action.manage, owner_org_id=screen.org_id)
     device = devices_service.active_device(session=session, screen_id=screen.id)
     if device is None:
         raise devices_service.NotPaired("this screen has no paired device to command")
-    app = request.app
     command = commands_service.create(
         session=session, screen_id=screen.id, device_id=device.id, type=body.type,
-        ttl_s=body.ttl_s or app.state.settings.command_ttl_s, user_id=principal.user_id)
-    store = app.state.object_store
-    published = publish_command(getattr(app.state, "bridge", None), screen.id,
+        ttl_s=body.ttl_s or settings.command_ttl_s, user_id=principal.user_id)
+    published = publish_command(bridge, screen.id,
                                 commands_service.message(command, store, screen.name))
     return command_read(command, store).model_copy(update={"published": published})
 
 
 @screens_api.get("/{screen_id}/commands/{command_id}", response_model=CommandRead,
                  summary="A command and its status")
-def get_command(screen_id: Id, command_id: Id, request: Request, session: DbSession,
-                principal: CurrentPrincipal) -> CommandRead:
+def get_command(screen_id: Id, command_id: Id, session: DbSession,
+                principal: CurrentPrincipal, store: ObjectStoreDep) -> CommandRead:
     screen = venues_service.get_screen(session=session, screen_id=screen_id)
     authorize(principal, Resource.screen, Action.read, owner_org_id=screen.org_id)
     command = commands_service.get(session=session, command_id=command_id)
     if command.screen_id != screen.id:
         raise commands_service.CommandNotFound("command not found")
-    return command_read(command, request.app.state.object_store)
+    return command_read(command, store)
 
 
 @device_api.get("/commands", response_model=list[CommandMessage],
                 response_model_by_alias=True, summary="Commands still to run (poll fallback)")
-def pending(device: CurrentDevice, request: Request,
-            session: DbSession) -> list[CommandMessage]:
-    store = request.app.state.object_store
+def pending(device: CurrentDevice, session: DbSession,
+            store: ObjectStoreDep) -> list[CommandMessage]:
     name = venues_service.get_screen(session=session, screen_id=device.screen_id).name
     return [commands_service.message(c, store, name)
             for c in commands_service.pending(session=session, device_id=device.id)]
@@ -113,9 +112,8 @@ class AckBody(BaseModel):
 
 @device_api.post("/commands/{command_id}/ack", response_model=CommandRead,
                  summary="HTTP fallback of an ack on the acks topic")
-def ack(command_id: Id, body: AckBody, device: CurrentDevice, request: Request,
-        session: DbSession) -> CommandRead:
-    store = request.app.state.object_store
+def ack(command_id: Id, body: AckBody, device: CurrentDevice, session: DbSession,
+        store: ObjectStoreDep) -> CommandRead:
     command = commands_service.acknowledge(
         session=session, device_id=device.id, store=store,
         ack=CommandAck(command_id=command_id, status=body.status,

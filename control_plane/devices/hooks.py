@@ -12,12 +12,14 @@ import hashlib
 import secrets
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header
 from pydantic import BaseModel, Field
 
 from control_plane.db import DbSession
+from control_plane.dependencies import SettingsDep
 from control_plane.devices.models import Device, DeviceStatus
 from control_plane.errors import NotFound, Unauthenticated
+from control_plane.settings import Settings
 from shared import topics
 
 router = APIRouter(prefix="/v1/mqtt", tags=["broker hooks"])
@@ -40,8 +42,8 @@ class HookAnswer(BaseModel):
     is_superuser: bool = False
 
 
-def _check_secret(request: Request, secret: str | None) -> None:
-    expected = request.app.state.settings.mqtt_auth_hook_secret
+def _check_secret(settings: Settings, secret: str | None) -> None:
+    expected = settings.mqtt_auth_hook_secret
     if expected is None:
         raise NotFound("the broker hooks are off (set ADSBIN_MQTT_AUTH_HOOK_SECRET)",
                        code="hooks_not_configured")
@@ -49,8 +51,7 @@ def _check_secret(request: Request, secret: str | None) -> None:
         raise Unauthenticated("a wrong hook secret", code="invalid_hook_secret")
 
 
-def _is_service(request: Request, username: str, password: str | None) -> bool:
-    settings = request.app.state.settings
+def _is_service(settings: Settings, username: str, password: str | None) -> bool:
     if username != settings.mqtt_service_username or settings.mqtt_service_password is None:
         return False
     return password is None or secrets.compare_digest(
@@ -61,10 +62,10 @@ HookSecret = Annotated[str | None, Header(alias="X-Adsbin-Hook-Secret")]
 
 
 @router.post("/auth", response_model=HookAnswer, summary="May this client log in?")
-def auth(body: AuthRequest, request: Request, session: DbSession,
+def auth(body: AuthRequest, session: DbSession, settings: SettingsDep,
          secret: HookSecret = None) -> HookAnswer:
-    _check_secret(request, secret)
-    if _is_service(request, body.username, body.password):
+    _check_secret(settings, secret)
+    if _is_service(settings, body.username, body.password):
         return HookAnswer(result="allow")
     device = session.get(Device, body.username)
     ok = (device is not None and device.status == DeviceStatus.active
@@ -75,10 +76,10 @@ def auth(body: AuthRequest, request: Request, session: DbSession,
 
 
 @router.post("/acl", response_model=HookAnswer, summary="May this client use this topic?")
-def acl(body: AclRequest, request: Request, session: DbSession,
+def acl(body: AclRequest, session: DbSession, settings: SettingsDep,
         secret: HookSecret = None) -> HookAnswer:
-    _check_secret(request, secret)
-    if _is_service(request, body.username, None):
+    _check_secret(settings, secret)
+    if _is_service(settings, body.username, None):
         under = body.topic.startswith(topics.PREFIX.split("/screens")[0] + "/")
         writes_wildcard = body.action == "publish" and ("+" in body.topic or "#" in body.topic)
         return HookAnswer(result="allow" if under and not writes_wildcard else "deny")

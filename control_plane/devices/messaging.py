@@ -18,6 +18,7 @@ from control_plane.devices import service as devices_service
 from control_plane.devices.accounts import BrokerAccounts, ExternalBroker
 from control_plane.devices.bridge import MqttBridge
 from control_plane.errors import AppError
+from control_plane.ports import MqttPublisher
 from control_plane.reporting import service as reporting_service
 from control_plane.settings import Settings
 from control_plane.storage.base import ObjectStore
@@ -128,7 +129,7 @@ def start_bridge(settings: Settings, broker: BrokerAccounts, url: str,
     return bridge
 
 
-def publish_command(bridge: MqttBridge | None, screen_id: str, command: Command) -> bool:
+def publish_command(bridge: MqttPublisher | None, screen_id: str, command: Command) -> bool:
     """Send a command to its screen (QoS 1); whether the broker took it."""
     if bridge is None:
         return False

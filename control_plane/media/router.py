@@ -7,13 +7,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile, status
+from fastapi import APIRouter, Depends, File, Form, Response, UploadFile, status
 from fastapi import Path as PathParam
 
 from control_plane.auth.dependencies import CurrentPrincipal, require_org_context
 from control_plane.auth.policy import Action, Principal, Resource, authorize
 from control_plane.db import DbSession, utcnow
-from control_plane.jobs.queue import latest_job
+from control_plane.dependencies import JobQueueDep, ObjectStoreDep, SettingsDep
+from control_plane.jobs.queue import JobQueue, latest_job
 from control_plane.media import service as media_service
 from control_plane.media.models import Fit, Media, MediaStatus
 from control_plane.media.schemas import (
@@ -26,15 +27,15 @@ from control_plane.media.schemas import (
     UploadCreate,
     UploadTicket,
 )
-from control_plane.storage.base import ObjectNotFound
+from control_plane.settings import Settings
+from control_plane.storage.base import ObjectNotFound, ObjectStore
 
 router = APIRouter(prefix="/v1/media", tags=["media"])
 MediaId = Annotated[str, PathParam(max_length=40)]
 URL_TTL_S = 3600
 
 
-def _read(request: Request, session: DbSession, media: Media) -> MediaRead:
-    store = request.app.state.object_store
+def _read(store: ObjectStore, session: DbSession, media: Media) -> MediaRead:
     job = latest_job(session=session, subject=f"media:{media.id}")
     return MediaRead(
         id=media.id, org_id=media.org_id, sha256=media.sha256, kind=media.kind, mime=media.mime,
@@ -61,21 +62,19 @@ def _creator(principal: Principal = Depends(require_org_context)) -> Principal:
 Creator = Annotated[Principal, Depends(_creator)]
 
 
-def _ingest(request: Request, session: DbSession, principal: Principal,
-            spooled: media_service.Spooled,
-            filename: str, fit: Fit, response: Response) -> MediaRead:
-    app = request.app
+def _ingest(session: DbSession, principal: Principal, spooled: media_service.Spooled,
+            filename: str, fit: Fit, response: Response, *, settings: Settings,
+            store: ObjectStore, queue: JobQueue) -> MediaRead:
     assert principal.org_id is not None
     media, created = media_service.ingest(
-        session=session, store=app.state.object_store, queue=app.state.jobs,
-        settings=app.state.settings, org_id=principal.org_id, user_id=principal.user_id,
-        spooled=spooled, filename=filename, fit=fit)
+        session=session, store=store, queue=queue, settings=settings, org_id=principal.org_id,
+        user_id=principal.user_id, spooled=spooled, filename=filename, fit=fit)
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-    return _read(request, session, media)
+    return _read(store, session, media)
 
 
-def _spool_dir(request: Request) -> Path:
-    path: Path = request.app.state.settings.data_dir / "tmp"
+def _spool_dir(settings: Settings) -> Path:
+    path: Path = settings.data_dir / "tmp"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -83,25 +82,25 @@ def _spool_dir(request: Request) -> Path:
 @router.post("", response_model=MediaRead, status_code=status.HTTP_201_CREATED,
              responses={200: {"description": "These bytes were uploaded before"}},
              summary="Upload an image or a video (multipart)")
-def upload(request: Request, response: Response, session: DbSession, principal: Creator,
+def upload(response: Response, session: DbSession, principal: Creator,
+           settings: SettingsDep, store: ObjectStoreDep, queue: JobQueueDep,
            file: Annotated[UploadFile, File(description="The image or video")],
            fit: Annotated[Fit, Form()] = Fit.letterbox) -> MediaRead:
-    settings = request.app.state.settings
-    with tempfile.TemporaryDirectory(dir=_spool_dir(request)) as tmp:
+    with tempfile.TemporaryDirectory(dir=_spool_dir(settings)) as tmp:
         spooled = media_service.spool(file.file, path=Path(tmp) / "upload",
                                       limit=media_service.upload_limit(settings))
-        return _ingest(request, session, principal, spooled, file.filename or "", fit,
-                       response)
+        return _ingest(session, principal, spooled, file.filename or "", fit, response,
+                       settings=settings, store=store, queue=queue)
 
 
 @router.post("/uploads", response_model=UploadTicket, status_code=status.HTTP_201_CREATED,
              summary="A signed URL to upload a file straight to storage")
-def create_upload(request: Request, body: UploadCreate, principal: Creator) -> UploadTicket:
+def create_upload(body: UploadCreate, principal: Creator, settings: SettingsDep,
+                  store: ObjectStoreDep) -> UploadTicket:
     assert principal.org_id is not None
     upload_id, key = media_service.new_upload_key(principal.org_id)
-    ttl = request.app.state.settings.upload_url_ttl_s
-    url = request.app.state.object_store.signed_url(key, method="PUT", expires_in_s=ttl,
-                                                    content_type=body.content_type)
+    ttl = settings.upload_url_ttl_s
+    url = store.signed_url(key, method="PUT", expires_in_s=ttl, content_type=body.content_type)
     headers = {"Content-Type": body.content_type} if body.content_type else {}
     return UploadTicket(upload_id=upload_id, url=url, headers=headers,
                         expires_at=utcnow() + timedelta(seconds=ttl))
@@ -111,13 +110,12 @@ def create_upload(request: Request, body: UploadCreate, principal: Creator) -> U
              status_code=status.HTTP_201_CREATED,
              summary="Validate a file uploaded to its signed URL and make it a media asset")
 def complete_upload(upload_id: Annotated[str, PathParam(max_length=40, pattern=r"^upl_[\w-]+$")],
-                    request: Request, response: Response, session: DbSession,
-                    principal: Creator, body: UploadComplete) -> MediaRead:
+                    response: Response, session: DbSession, principal: Creator,
+                    body: UploadComplete, settings: SettingsDep, store: ObjectStoreDep,
+                    queue: JobQueueDep) -> MediaRead:
     assert principal.org_id is not None
-    store = request.app.state.object_store
     key = f"uploads/{principal.org_id}/{upload_id}"
-    settings = request.app.state.settings
-    with tempfile.TemporaryDirectory(dir=_spool_dir(request)) as tmp:
+    with tempfile.TemporaryDirectory(dir=_spool_dir(settings)) as tmp:
         try:
             chunks = store.iter_bytes(key)
         except ObjectNotFound as exc:
@@ -127,24 +125,24 @@ def complete_upload(upload_id: Annotated[str, PathParam(max_length=40, pattern=r
         try:
             spooled = media_service.spool(chunks, path=Path(tmp) / "upload",
                                           limit=media_service.upload_limit(settings))
-            return _ingest(request, session, principal, spooled, body.filename, body.fit,
-                           response)
+            return _ingest(session, principal, spooled, body.filename, body.fit, response,
+                           settings=settings, store=store, queue=queue)
         finally:
             store.delete(key)  # accepted or refused, the upload object is done with
 
 
 @router.get("", response_model=MediaPage, summary="The org's media")
-def list_media(request: Request, session: DbSession,
+def list_media(session: DbSession, store: ObjectStoreDep,
                principal: Principal = Depends(require_org_context)) -> MediaPage:
     authorize(principal, Resource.media, Action.read)
     org_id = None if principal.is_superadmin else principal.org_id
-    return MediaPage(items=[_read(request, session, m)
+    return MediaPage(items=[_read(store, session, m)
                             for m in media_service.list_media(session=session, org_id=org_id)])
 
 
 @router.get("/{media_id}", response_model=MediaRead, summary="Status, metadata, renditions")
-def get_media(media_id: MediaId, request: Request, session: DbSession,
+def get_media(media_id: MediaId, session: DbSession, store: ObjectStoreDep,
               principal: CurrentPrincipal) -> MediaRead:
     media = media_service.get_media(session=session, media_id=media_id)
     authorize(principal, Resource.media, Action.read, owner_org_id=media.org_id)
-    return _read(request, session, media)
+    return _read(store, session, media)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 
 from control_plane.auth.webhooks import raw_body
 from control_plane.db import DbSession
+from control_plane.dependencies import JobQueueDep, ObjectStoreDep, SettingsDep
 from control_plane.errors import Invalid
 from control_plane.media import hosted
 from control_plane.media import service as media_service
@@ -21,12 +22,11 @@ router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
 @router.post("/coconut", summary="Coconut job notifications (token-checked, state confirmed "
                                  "with Coconut's API)")
-def coconut_webhook(request: Request, session: DbSession,
-                    media_id: Annotated[str, Query(max_length=40)],
+def coconut_webhook(session: DbSession, settings: SettingsDep, store: ObjectStoreDep,
+                    queue: JobQueueDep, media_id: Annotated[str, Query(max_length=40)],
                     token: Annotated[str, Query(max_length=128)],
                     payload: bytes = Depends(raw_body)) -> dict[str, Any]:
-    app = request.app
-    coconut = hosted.coconut_for(app.state.settings, app.state.object_store)
+    coconut = hosted.coconut_for(settings, store)
     if coconut is None:
         raise TranscodeFailed("Coconut is not configured here", code="webhook_not_configured")
     try:
@@ -41,9 +41,9 @@ def coconut_webhook(request: Request, session: DbSession,
     if media.status != MediaStatus.processing:
         return {"received": True, "status": event.status, "duplicate": True}
     if event.status == "completed":
-        app.state.jobs.enqueue("media.coconut_finish", subject=f"media:{media.id}",
-                               media_id=media.id, outputs=event.outputs)
+        queue.enqueue("media.coconut_finish", subject=f"media:{media.id}",
+                      media_id=media.id, outputs=event.outputs)
     elif event.status == "failed":
-        mark_failed(app.state.jobs.context, media.id,
+        mark_failed(queue.context, media.id,
                     f"Coconut could not convert this video: {event.error}")
     return {"received": True, "status": event.status, "duplicate": False}

@@ -11,6 +11,7 @@ from control_plane.auth.policy import Action, Principal, Resource, authorize
 from control_plane.campaigns import service as campaigns_service
 from control_plane.campaigns.models import Creative
 from control_plane.db import DbSession
+from control_plane.dependencies import ObjectStoreDep
 from control_plane.errors import Invalid, NotFound
 from control_plane.moderation import service as moderation_service
 from control_plane.moderation.schemas import DecisionBody, DecisionRead, ModerationQueue
@@ -28,12 +29,12 @@ def _principal(principal: Principal = Depends(require_org_context)) -> Principal
             description="Each item carries the ad itself (a thumbnail and every rendition, as "
                         "signed URLs valid until `urls_expire_at`), its length, the advertiser's "
                         "name and the campaign's category.")
-def moderation_queue(request: Request, session: DbSession,
+def moderation_queue(session: DbSession, store: ObjectStoreDep,
                      principal: Annotated[Principal, Depends(_principal)]) -> ModerationQueue:
     authorize(principal, Resource.moderation, Action.read)
     assert principal.org_id is not None
     return ModerationQueue(items=moderation_service.queue(
-        session=session, org_id=principal.org_id, store=request.app.state.object_store))
+        session=session, org_id=principal.org_id, store=store))
 
 
 def _decide(item_id: str, body: DecisionBody, decision: str, request: Request,

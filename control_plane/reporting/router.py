@@ -13,16 +13,19 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from control_plane.auth.dependencies import CurrentPrincipal
 from control_plane.auth.policy import Action, Resource, authorize
 from control_plane.db import DbSession, utcnow
+from control_plane.dependencies import SessionsDep, SettingsDep
 from control_plane.devices.router import current_device
 from control_plane.errors import Invalid
 from control_plane.reporting import service as reporting_service
 from control_plane.reporting.export import MAX_LIMIT
 from control_plane.reporting.schemas import BatchRead, DeliveryReport
+from control_plane.settings import Settings
 from shared.pop import PopBatch, PopReceipt, verify
 
 device_api = APIRouter(prefix="/v1/device", tags=["device"])
@@ -48,24 +51,27 @@ def parse_pop_batch(body: bytes) -> PopBatch:
                             403: {"description": "bad_signature: not signed by this device"}},
                  openapi_extra={"requestBody": {"required": True, "content": {
                      "application/json": {"schema": PopBatch.model_json_schema(by_alias=True)}}}})
-async def upload_pop(request: Request) -> PopReceipt:
+async def upload_pop(request: Request, sessions: SessionsDep,
+                     settings: SettingsDep) -> PopReceipt:
     # The body is read in full first, so a device on a slow link holds up no other upload;
     # everything after runs in one thread, its Python in the process's turn to ingest
-    # (`turn.py`; not as dependencies): checking the token and parsing the JSON of the uploads
-    # waiting beside the one holding the database's write lock stalled that one on the GIL
+    # (`turn.py`; not as dependencies, which only hand over the app's sessions and settings):
+    # checking the token and parsing the JSON of the uploads waiting beside the one holding
+    # the database's write lock stalled that one on the GIL
     # (bench_pop_ingest on SQLite: the write held the lock 19–28 ms instead of 15–18).
     body = await request.body()
-    return await run_in_threadpool(_upload_pop, request, body)
+    return await run_in_threadpool(_upload_pop, request, body, sessions, settings)
 
 
-def _upload_pop(request: Request, body: bytes) -> PopReceipt:
-    with request.app.state.sessionmaker() as session:
+def _upload_pop(request: Request, body: bytes, sessions: sessionmaker[Session],
+                settings: Settings) -> PopReceipt:
+    with sessions() as session:
         with reporting_service.ingest_turn():
             device = current_device(request, session)
             batch = parse_pop_batch(body)
         return reporting_service.ingest(
             session=session, device=device, batch=batch,
-            policy=reporting_service.policy(request.app.state.settings))
+            policy=reporting_service.policy(settings))
 
 
 def _period(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
@@ -85,7 +91,7 @@ def _period(start: datetime | None, end: datetime | None) -> tuple[datetime, dat
             responses={200: {"content": {"text/csv": {}},
                              "description": "JSON, or CSV with ?format=csv"}})
 def delivery_report(
-        request: Request, session: DbSession, principal: CurrentPrincipal,
+        session: DbSession, principal: CurrentPrincipal, settings: SettingsDep,
         group_by: Annotated[str, Query(max_length=200, description=(
             "Comma-separated: campaign, creative, screen, venue, hour, day (UTC); "
             "empty: one row per currency"))] = "",
@@ -104,7 +110,7 @@ def delivery_report(
         session=session, scope=scope, start=start, end=end,
         group_by=[g.strip() for g in group_by.split(",") if g.strip()],
         filters=reporting_service.Filters(campaign_id, screen_id, venue_id),
-        latest_play=utcnow() + timedelta(seconds=request.app.state.settings.pop_clock_skew_s))
+        latest_play=utcnow() + timedelta(seconds=settings.pop_clock_skew_s))
     if format == "csv":
         name = f"delivery-{report.start:%Y%m%dT%H}-{report.end:%Y%m%dT%H}.csv"
         return StreamingResponse(report.csv_lines(), media_type="text/csv; charset=utf-8",

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Request, Response
+from fastapi import APIRouter, Header, Path, Response
 from fastapi.responses import RedirectResponse
 
 from control_plane.db import DbSession
+from control_plane.dependencies import ObjectStoreDep
 from control_plane.devices.router import CurrentDevice
 from control_plane.errors import NotFound
 from control_plane.media import service as media_service
@@ -27,9 +28,9 @@ def _etag(version: str) -> str:
 
 @router.get("/playlist", summary="The screen's playlist (adsbin.playlist/v1); ETag = version",
             responses={304: {"description": "Unchanged since If-None-Match"}})
-def playlist(device: CurrentDevice, request: Request,
+def playlist(device: CurrentDevice, store: ObjectStoreDep,
              if_none_match: Annotated[str | None, Header()] = None) -> Response:
-    current = publication.read(request.app.state.object_store, device.screen_id)
+    current = publication.read(store, device.screen_id)
     if current is None:
         raise NoPlaylist("no playlist has been published for this screen yet; play house content")
     etag = _etag(current.version)
@@ -43,8 +44,7 @@ def playlist(device: CurrentDevice, request: Request,
 @router.get("/media/{sha256}", status_code=307, response_class=RedirectResponse,
             summary="A file of the screen's playlist: a redirect to a signed download URL")
 def media(sha256: Annotated[str, Path(pattern="^[0-9a-f]{64}$")], device: CurrentDevice,
-          request: Request, session: DbSession) -> RedirectResponse:
-    store = request.app.state.object_store
+          session: DbSession, store: ObjectStoreDep) -> RedirectResponse:
     current = publication.read(store, device.screen_id)
     entry = next((m for m in current.media if m.sha256 == sha256), None) if current else None
     if entry is None:

@@ -13,7 +13,7 @@ import logging
 
 from pydantic import ValidationError
 
-from control_plane.devices.bridge import MqttBridge
+from control_plane.ports import MqttPublisher
 from control_plane.storage.base import ObjectNotFound, ObjectStore
 from shared import topics
 from shared.playlist import Playlist
@@ -47,7 +47,7 @@ def announcement(playlist: Playlist, public_url: str) -> bytes:
                        "url": f"{public_url}/v1/device/playlist"}, sort_keys=True).encode()
 
 
-def publish(store: ObjectStore, bridge: MqttBridge | None, playlist: Playlist, *,
+def publish(store: ObjectStore, bridge: MqttPublisher | None, playlist: Playlist, *,
             public_url: str) -> bool:
     """Store and announce the playlist if its version changed; whether it did."""
     current = read(store, playlist.screen_id)

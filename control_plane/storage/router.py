@@ -10,10 +10,11 @@ import tempfile
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from control_plane.dependencies import ObjectStoreDep, SettingsDep
 from control_plane.errors import NotFound, PayloadTooLarge
 from control_plane.storage.base import InvalidRange, check_range, validate_key
 from control_plane.storage.local import LocalObjectStore
@@ -23,11 +24,14 @@ _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 Signed = Annotated[str | None, Query()]
 
 
-def _local_store(request: Request) -> LocalObjectStore:
-    store = request.app.state.object_store
+async def _local_store(store: ObjectStoreDep) -> LocalObjectStore:
+    """The app's object store, when it is the local one (404 with S3)."""
     if not isinstance(store, LocalObjectStore):
         raise NotFound("this installation serves objects from S3, not from here")
     return store
+
+
+LocalStore = Annotated[LocalObjectStore, Depends(_local_store)]
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -55,9 +59,8 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
 
 @router.head("/{key:path}", include_in_schema=False)
 @router.get("/{key:path}", summary="Download by signed URL (Range supported)")
-def download(key: str, request: Request, expires: Signed = None,
+def download(key: str, request: Request, store: LocalStore, expires: Signed = None,
              signature: Signed = None) -> Response:
-    store = _local_store(request)
     validate_key(key)
     store.signer.verify("GET", key, expires, signature)
     info = store.head(key)
@@ -82,12 +85,12 @@ def download(key: str, request: Request, expires: Signed = None,
 
 
 @router.put("/{key:path}", status_code=201, summary="Upload by signed URL")
-async def upload(key: str, request: Request, expires: Signed = None, signature: Signed = None,
+async def upload(key: str, request: Request, store: LocalStore, settings: SettingsDep,
+                 expires: Signed = None, signature: Signed = None,
                  content_type: Signed = None) -> dict[str, object]:
-    store = _local_store(request)
     validate_key(key)
     store.signer.verify("PUT", key, expires, signature, content_type)
-    limit = request.app.state.settings.max_upload_bytes
+    limit = settings.max_upload_bytes
     with tempfile.NamedTemporaryFile(dir=store.root, prefix=".upload-") as tmp:
         received = 0
         async for chunk in request.stream():

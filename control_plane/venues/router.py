@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request, status
+from fastapi import APIRouter, Depends, Path, status
 
 from control_plane.auth.dependencies import CurrentPrincipal, require_org_context
 from control_plane.auth.policy import Action, Principal, Resource, authorize
 from control_plane.db import DbSession
+from control_plane.dependencies import ObjectStoreDep, SettingsDep
 from control_plane.devices import commands as commands_service
 from control_plane.devices import service as devices_service
+from control_plane.settings import Settings
+from control_plane.storage.base import ObjectStore
 from control_plane.venues import service as venues_service
 from control_plane.venues.models import Orientation, Screen, Venue
 from control_plane.venues.schemas import (
@@ -28,13 +31,14 @@ router = APIRouter(prefix="/v1", tags=["venues"])
 Id = Annotated[str, Path(max_length=40)]
 
 
-def screen_read(request: Request, session: DbSession, screen: Screen) -> ScreenRead:
+def screen_read(session: DbSession, screen: Screen, *, settings: Settings,
+                store: ObjectStore) -> ScreenRead:
     """The API shape of a screen, with its device's state."""
     state = devices_service.screen_state(
         session=session, screen_id=screen.id,
-        heartbeat_interval_s=request.app.state.settings.heartbeat_interval_s)
+        heartbeat_interval_s=settings.heartbeat_interval_s)
     shot = commands_service.latest_screenshot(session=session, screen_id=screen.id)
-    shot_url = request.app.state.object_store.signed_url(shot.screenshot_key) \
+    shot_url = store.signed_url(shot.screenshot_key) \
         if shot is not None and shot.screenshot_key else None
     return ScreenRead(id=screen.id, venue_id=screen.venue_id, org_id=screen.org_id,
                       name=screen.name, width_px=screen.width_px, height_px=screen.height_px,
@@ -85,7 +89,7 @@ def get_venue(venue_id: Id, session: DbSession, principal: CurrentPrincipal) -> 
 
 
 @router.patch("/venues/{venue_id}", response_model=VenueRead, summary="Change a venue")
-def update_venue(venue_id: Id, body: VenueUpdate, request: Request, session: DbSession,
+def update_venue(venue_id: Id, body: VenueUpdate, session: DbSession,
                  principal: CurrentPrincipal) -> VenueRead:
     venue = _venue(venue_id, session, principal, Action.update)
     venue = venues_service.update_venue(session=session, venue=venue, venue_in=body)
@@ -101,36 +105,39 @@ def delete_venue(venue_id: Id, session: DbSession, principal: CurrentPrincipal) 
 
 @router.post("/venues/{venue_id}/screens", response_model=ScreenRead,
              status_code=status.HTTP_201_CREATED, summary="Add a screen to a venue")
-def create_screen(venue_id: Id, body: ScreenCreate, request: Request, session: DbSession,
-                  principal: CurrentPrincipal) -> ScreenRead:
+def create_screen(venue_id: Id, body: ScreenCreate, session: DbSession,
+                  principal: CurrentPrincipal, settings: SettingsDep,
+                  store: ObjectStoreDep) -> ScreenRead:
     venue = _venue(venue_id, session, principal, Action.read)
     authorize(principal, Resource.screen, Action.create, owner_org_id=venue.org_id)
     screen = venues_service.create_screen(session=session, venue=venue, screen_in=body)
-    return screen_read(request, session, screen)
+    return screen_read(session, screen, settings=settings, store=store)
 
 
 @router.get("/venues/{venue_id}/screens", response_model=ScreenPage,
             summary="The venue's screens")
-def list_screens(venue_id: Id, request: Request, session: DbSession,
-                 principal: CurrentPrincipal) -> ScreenPage:
+def list_screens(venue_id: Id, session: DbSession, principal: CurrentPrincipal,
+                 settings: SettingsDep, store: ObjectStoreDep) -> ScreenPage:
     venue = _venue(venue_id, session, principal, Action.read)
     authorize(principal, Resource.screen, Action.read, owner_org_id=venue.org_id)
-    return ScreenPage(items=[screen_read(request, session, s) for s in
+    return ScreenPage(items=[screen_read(session, s, settings=settings, store=store) for s in
                              venues_service.list_screens(session=session, venue_id=venue.id)])
 
 
 @router.get("/screens/{screen_id}", response_model=ScreenRead, summary="One screen")
-def get_screen(screen_id: Id, request: Request, session: DbSession,
-               principal: CurrentPrincipal) -> ScreenRead:
-    return screen_read(request, session, _screen(screen_id, session, principal, Action.read))
+def get_screen(screen_id: Id, session: DbSession, principal: CurrentPrincipal,
+               settings: SettingsDep, store: ObjectStoreDep) -> ScreenRead:
+    return screen_read(session, _screen(screen_id, session, principal, Action.read),
+                       settings=settings, store=store)
 
 
 @router.patch("/screens/{screen_id}", response_model=ScreenRead, summary="Change a screen")
-def update_screen(screen_id: Id, body: ScreenUpdate, request: Request, session: DbSession,
-                  principal: CurrentPrincipal) -> ScreenRead:
+def update_screen(screen_id: Id, body: ScreenUpdate, session: DbSession,
+                  principal: CurrentPrincipal, settings: SettingsDep,
+                  store: ObjectStoreDep) -> ScreenRead:
     screen = _screen(screen_id, session, principal, Action.update)
     screen = venues_service.update_screen(session=session, screen=screen, screen_in=body)
-    return screen_read(request, session, screen)
+    return screen_read(session, screen, settings=settings, store=store)
 
 
 @router.delete("/screens/{screen_id}", status_code=status.HTTP_204_NO_CONTENT,

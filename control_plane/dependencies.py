@@ -1,0 +1,49 @@
+"""App-wide objects as typed dependencies: a handler declares what it needs in its signature.
+
+`create_app` (`app.py`) builds each object once on `app.state`, which stays their single source:
+these functions only read it, per request, so tests that build several apps (or swap one of an
+app's objects) keep working. A domain's own objects (its limiters, the broker) are served the
+same way from that domain's `dependencies.py`. The functions are `async` because they only read
+the app: run on the event loop, they cost no thread hop, as a plain `def` dependency would.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session, sessionmaker
+
+from control_plane.jobs.queue import JobQueue
+from control_plane.settings import Settings
+from control_plane.storage.base import ObjectStore
+
+
+async def get_app_settings(request: Request) -> Settings:
+    """The settings this app was built with (not necessarily the environment's)."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def get_sessionmaker(request: Request) -> sessionmaker[Session]:
+    """The app's session factory, for work that opens its session itself (`DbSession` else)."""
+    sessions: sessionmaker[Session] = request.app.state.sessionmaker
+    return sessions
+
+
+async def get_object_store(request: Request) -> ObjectStore:
+    """The app's object store (local directory or S3)."""
+    store: ObjectStore = request.app.state.object_store
+    return store
+
+
+async def get_job_queue(request: Request) -> JobQueue:
+    """The app's job queue."""
+    queue: JobQueue = request.app.state.jobs
+    return queue
+
+
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessionmaker)]
+ObjectStoreDep = Annotated[ObjectStore, Depends(get_object_store)]
+JobQueueDep = Annotated[JobQueue, Depends(get_job_queue)]

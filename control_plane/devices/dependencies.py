@@ -1,0 +1,67 @@
+"""FastAPI dependencies of the device fleet: the broker's accounts, the MQTT bridge, the broker
+address devices are given, and the pairing limiters.
+
+All are made once per app in `app.py` and read here from `app.state` (as `control_plane.
+dependencies` does for the app-wide objects), `async` because reading them costs no thread hop.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from control_plane.auth.ratelimit import SlidingWindowLimiter
+from control_plane.devices.accounts import BrokerAccounts
+from control_plane.ports import MqttPublisher
+
+
+async def get_broker(request: Request) -> BrokerAccounts:
+    """The broker's accounts: the embedded Mosquitto's, or an external broker's rules."""
+    broker: BrokerAccounts = request.app.state.broker
+    return broker
+
+
+async def get_bridge(request: Request) -> MqttPublisher | None:
+    """The MQTT bridge this process runs, None when it runs none (devices poll over HTTP)."""
+    bridge: MqttPublisher | None = request.app.state.bridge
+    return bridge
+
+
+async def get_mqtt_device_url(request: Request) -> str:
+    """The broker's address as devices reach it (ADSBIN_MQTT_DEVICE_URL, or the broker's)."""
+    url: str = request.app.state.mqtt_device_url
+    return url
+
+
+async def get_pairing_request_limiter(request: Request) -> SlidingWindowLimiter:
+    """Anonymous pairing requests per client address."""
+    limiter: SlidingWindowLimiter = request.app.state.pairing_request_limiter
+    return limiter
+
+
+async def get_operator_pairing_limiter(request: Request) -> SlidingWindowLimiter:
+    """Pairing requests per signed-in operator asking on behalf of units."""
+    limiter: SlidingWindowLimiter = request.app.state.operator_pairing_limiter
+    return limiter
+
+
+async def get_claim_client_limiter(request: Request) -> SlidingWindowLimiter:
+    """Failed pairing claims per client address."""
+    limiter: SlidingWindowLimiter = request.app.state.claim_client_limiter
+    return limiter
+
+
+async def get_claim_screen_limiter(request: Request) -> SlidingWindowLimiter:
+    """Failed pairing claims per screen."""
+    limiter: SlidingWindowLimiter = request.app.state.claim_screen_limiter
+    return limiter
+
+
+Broker = Annotated[BrokerAccounts, Depends(get_broker)]
+Bridge = Annotated[MqttPublisher | None, Depends(get_bridge)]
+DeviceMqttUrl = Annotated[str, Depends(get_mqtt_device_url)]
+PairingRequestLimiter = Annotated[SlidingWindowLimiter, Depends(get_pairing_request_limiter)]
+OperatorPairingLimiter = Annotated[SlidingWindowLimiter, Depends(get_operator_pairing_limiter)]
+ClaimClientLimiter = Annotated[SlidingWindowLimiter, Depends(get_claim_client_limiter)]
+ClaimScreenLimiter = Annotated[SlidingWindowLimiter, Depends(get_claim_screen_limiter)]
