@@ -20,7 +20,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from control_plane import events
-from control_plane.campaigns.models import Campaign, CampaignStatus, Creative, ReviewStatus
+from control_plane.campaigns.models import Campaign as Campaign
+from control_plane.campaigns.models import CampaignStatus
+from control_plane.campaigns.models import Creative as Creative
+from control_plane.campaigns.models import ReviewStatus as ReviewStatus
 from control_plane.campaigns.schemas import (
     CampaignCreate,
     CampaignUpdate,
@@ -30,7 +33,7 @@ from control_plane.campaigns.schemas import (
 from control_plane.db import utcnow
 from control_plane.errors import Conflict, Invalid, NotFound
 from control_plane.media import service as media_service
-from control_plane.media.models import MediaStatus
+from control_plane.media.service import MediaStatus
 from control_plane.taxonomy import service as taxonomy
 
 S = CampaignStatus
@@ -98,6 +101,13 @@ def get(*, session: Session, campaign_id: str) -> Campaign:
     if campaign is None:
         raise CampaignNotFound("campaign not found")
     return campaign
+
+
+def unsaved(*, campaign_id: str, org_id: str, campaign_in: CampaignCreate) -> Campaign:
+    """The campaign `campaign_in` describes, approved and never stored (a forecast plans it)."""
+    return Campaign(id=campaign_id, org_id=org_id, status=S.approved,
+                    **campaign_in.model_dump(mode="json", exclude={"start_at", "end_at"}),
+                    start_at=campaign_in.start_at, end_at=campaign_in.end_at)
 
 
 def get_many(*, session: Session, campaign_ids: Iterable[str]) -> list[Campaign]:

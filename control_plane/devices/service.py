@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 from control_plane import events
 from control_plane.db import utcnow
 from control_plane.devices.accounts import BrokerAccounts
-from control_plane.devices.models import Device, DeviceStatus, Pairing
+from control_plane.devices.models import Device as Device
+from control_plane.devices.models import DeviceStatus, Pairing
 from control_plane.errors import Conflict, NotFound, Unauthenticated
 from shared.device import Heartbeat, MqttCredentials, PairingRequest, PairingStatus
 

@@ -116,6 +116,18 @@ class JobQueue:
         self._task(job.id)
         return job.id
 
+    def enqueue_once(self, kind: str, *, subject: str | None = None,
+                     session: Session | None = None, **payload: Any) -> str | None:
+        """Queue a job unless one of this kind is waiting to start (a burst of asks costs one
+        run); its id, or None. `session` (optional) is the one to look with."""
+        query = select(Job.id).where(Job.kind == kind, Job.status == JobStatus.queued).limit(1)
+        if session is None:
+            with self.context.sessionmaker() as own:
+                waiting = own.scalar(query)
+        else:
+            waiting = session.scalar(query)
+        return None if waiting is not None else self.enqueue(kind, subject=subject, **payload)
+
     def _backoff_s(self, attempts: int) -> float:
         settings = self.context.settings
         return float(min(settings.job_retry_base_s * 2 ** (attempts - 1),

@@ -21,7 +21,9 @@ from sqlalchemy.orm import Session
 
 from control_plane.errors import NotFound
 from control_plane.jobs.queue import JobQueue
-from control_plane.media.models import Fit, Media, MediaStatus, Rendition
+from control_plane.media.models import Fit, Rendition
+from control_plane.media.models import Media as Media
+from control_plane.media.models import MediaStatus as MediaStatus
 from control_plane.media.probe import MediaInfo, MediaTooLarge, probe_file, sniff_mime
 from control_plane.settings import Settings
 from control_plane.storage.base import ObjectStore
@@ -131,6 +133,18 @@ def get_media(*, session: Session, media_id: str) -> Media:
     if media is None:
         raise MediaNotFound("media not found")
     return media
+
+
+def get_many(*, session: Session, media_ids: Iterable[str]) -> list[Media]:
+    """The media among these ids that exist."""
+    return list(session.scalars(select(Media).where(Media.id.in_(media_ids))))
+
+
+def video_lengths_ms(*, session: Session, media_ids: Iterable[str]) -> dict[str, int]:
+    """The length of each of these media that is a video of known length, in ms."""
+    return {media_id: int(info["duration_ms"]) for media_id, info in session.execute(
+        select(Media.id, Media.info).where(Media.id.in_(media_ids), Media.kind == "video"))
+        if info.get("duration_ms")}
 
 
 def list_media(*, session: Session, org_id: str | None) -> list[Media]:

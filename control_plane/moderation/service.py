@@ -15,16 +15,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from control_plane import events
-from control_plane.campaigns.models import Campaign, Creative, ReviewStatus
+from control_plane.campaigns.service import Campaign, Creative, ReviewStatus
 from control_plane.db import utcnow
-from control_plane.media.models import Media
 from control_plane.media.schemas import RenditionRead
+from control_plane.media.service import Media
 from control_plane.moderation.models import ModerationDecision
 from control_plane.moderation.schemas import CategoryRead, QueueItem
 from control_plane.orgs import service as orgs_service
+from control_plane.scheduling import service as scheduling_service
+from control_plane.scheduling.eligibility import eligibility
 from control_plane.storage.base import ObjectStore
 from control_plane.taxonomy import service as taxonomy
-from control_plane.venues.models import Venue
+from control_plane.venues import service as venues_service
+from control_plane.venues.service import Venue
 
 AWAITING = "awaiting the venue's approval"
 URL_TTL_S = 3600  # as long as the media API's own signed URLs
@@ -56,6 +59,7 @@ def verdict(venue: Venue, campaign: Campaign, found: Decisions) -> str | None:
     return AWAITING
 
 
+@scheduling_service.exclusions.provide
 def exclusions(*, session: Session, venues: Iterable[Venue],
                campaigns: Iterable[Campaign]) -> dict[str, dict[str, str]]:
     """For each manual venue, the campaigns it keeps off its screens, with the reason."""
@@ -92,11 +96,7 @@ def queue(*, session: Session, org_id: str, store: ObjectStore,
           url_ttl_s: int = URL_TTL_S) -> list[QueueItem]:
     """What the org's manual venues still have to decide: creatives of approved campaigns
     that would otherwise play there, with what it takes to judge them."""
-    from control_plane.scheduling import service as scheduling_service  # builds on moderation
-    from control_plane.scheduling.eligibility import eligibility
-
-    venues = list(session.scalars(select(Venue).where(Venue.org_id == org_id,
-                                                      Venue.moderation == "manual")))
+    venues = venues_service.manual_venues(session=session, org_id=org_id)
     if not venues:
         return []
     found = decisions(session=session, venue_ids=[v.id for v in venues])

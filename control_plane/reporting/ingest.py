@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import zlib
 from bisect import bisect_right
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -29,18 +28,19 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.orm import Session
 
 from control_plane.campaigns import service as campaigns_service
-from control_plane.campaigns.models import Campaign
+from control_plane.campaigns.service import Campaign
 from control_plane.db import utcnow
-from control_plane.devices.models import Device
+from control_plane.devices.service import Device
 from control_plane.reporting import store, writer
 from control_plane.reporting.exceptions import BadSignature
 from control_plane.reporting.models import HOUSE
 from control_plane.reporting.schemas import IngestPolicy
+from control_plane.reporting.store import Play, Terms
 from control_plane.reporting.turn import TURN
 from control_plane.scheduling import service as scheduling_service
 from control_plane.scheduling.playtime import PlayRules, epoch_ms
 from control_plane.venues import service as venues_service
-from control_plane.venues.models import Screen
+from control_plane.venues.service import Screen
 from shared.pop import PopBatch, PopReceipt, PopRecord, PopRejection, signed_message, verify
 
 BILLABLE_SHORTFALL_MS = 500  # a play counts when it ran its expected length minus this
@@ -50,21 +50,6 @@ MAX_CLOCK_OFFSET_MS = 366 * 86_400_000
 HOUR_MS, DAY_MS = 3_600_000, 86_400_000
 _one = TypeAdapter(PopRecord)
 _many = TypeAdapter(list[PopRecord])
-
-
-@dataclass(slots=True)
-class Play:
-    """A checked record, as the row it will be stored as, and what it adds to the rollups."""
-
-    play_id: str
-    row: list[Any]  # PLAY_COLUMNS of store.py; its spend is set when the play is billed
-    hour: int
-    day: int
-    key: str  # the campaign id, or HOUSE
-    creative_id: str
-    billable: bool
-    impressions_milli: int
-    duration_ms: int
 
 
 def _play_id(raw: Any) -> str | None:
@@ -107,16 +92,6 @@ def _parse(raws: list[dict[str, Any]]) -> list[PopRecord | PopRejection]:
         except ValidationError:
             out.append(PopRejection(play_id=_play_id(raw), code="invalid_record"))
     return out
-
-
-@dataclass(frozen=True, slots=True)
-class Terms:
-    """What billing and the rollups need of a campaign."""
-
-    org_id: str
-    currency: str
-    budget_cents: int
-    cpm_cents: int
 
 
 class Batch:

@@ -1,8 +1,10 @@
 """Reporting: proof-of-play ingestion, what campaigns delivered, reports and the raw export.
 
-Other domains ask here, never the tables: campaigns read `delivery()`, the scheduler's pacing
-`delivered_impressions()`. Both read the campaign rollup that ingestion keeps in the same
-transaction as the plays, so they are exact and cost one primary-key lookup per campaign.
+Other domains ask here, never the tables: campaigns read `delivery()`; the scheduler's pacing
+is answered `delivered_impressions()` through the upcall it declares (reporting builds on the
+scheduler, whose rules judge proof of play). Both read the campaign rollup that ingestion keeps
+in the same transaction as the plays, so they are exact and cost one primary-key lookup per
+campaign.
 """
 
 from __future__ import annotations
@@ -14,9 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from control_plane.devices.models import Device
-
-# the module, not its names: ingestion asks the scheduler, whose pacing asks this module
+from control_plane.devices.service import Device
 from control_plane.reporting import ingest as ingestion
 from control_plane.reporting.exceptions import BadSignature, BatchNotFound
 from control_plane.reporting.export import ExportPage, export_page
@@ -25,6 +25,7 @@ from control_plane.reporting.reports import Filters, Report, delivery_report
 from control_plane.reporting.schemas import IngestPolicy
 from control_plane.reporting.scope import Scope, scope_of
 from control_plane.reporting.turn import TURN
+from control_plane.scheduling import service as scheduling_service
 from control_plane.settings import Settings
 from shared.pop import PopBatch, PopReceipt
 
@@ -84,6 +85,7 @@ def delivery(*, session: Session, campaign_ids: Iterable[str]) -> dict[str, Deli
             for row in _rows(session, campaign_ids)}
 
 
+@scheduling_service.delivered_impressions.provide  # pacing closes over delivery
 def delivered_impressions(*, session: Session, campaign_ids: Iterable[str]) -> dict[str, float]:
     """Billable impressions delivered so far per campaign (absent: none yet)."""
     return {row.campaign_id: row.impressions_milli / 1000

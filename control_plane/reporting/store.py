@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from psycopg.errors import UniqueViolation
 from sqlalchemy.engine import Dialect
@@ -36,10 +36,7 @@ from control_plane.db import utcnow
 from control_plane.reporting.exceptions import IngestRaced
 from control_plane.reporting.models import PopScreen
 from control_plane.scheduling.playtime import PlayRules
-from shared.pop import PopRejection
-
-if TYPE_CHECKING:
-    from control_plane.reporting.ingest import Batch, Play
+from shared.pop import PopBatch, PopRejection
 
 MICROS_PER_CENT = 1_000_000  # milli-impressions × CPM cents are millionths of a cent
 HOUR_MS, DAY_MS = 3_600_000, 86_400_000
@@ -61,6 +58,31 @@ VENUE_KEY = ("venue_id", "campaign_key", "creative_id")
 VENUE_COLUMNS = (*VENUE_KEY, "venue_org_id", "advertiser_org_id", "currency", *TOTALS)
 CAMPAIGN_KEY = ("campaign_key", "creative_id")
 CAMPAIGN_COLUMNS = (*CAMPAIGN_KEY, "advertiser_org_id", "currency", *TOTALS)
+
+
+@dataclass(slots=True)
+class Play:
+    """A checked record, as the row it will be stored as, and what it adds to the rollups."""
+
+    play_id: str
+    row: list[Any]  # PLAY_COLUMNS; its spend is set when the play is billed
+    hour: int
+    day: int
+    key: str  # the campaign id, or HOUSE
+    creative_id: str
+    billable: bool
+    impressions_milli: int
+    duration_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Terms:
+    """What billing and the rollups need of a campaign."""
+
+    org_id: str
+    currency: str
+    budget_cents: int
+    cpm_cents: int
 
 
 @dataclass
@@ -98,6 +120,24 @@ class Tally:
         return Tally({k: v[:] for k, v in self.hourly.items()},
                      {k: v[:] for k, v in self.daily.items()},
                      {k: v[:] for k, v in self.totals.items()}, dict(self.per_hour))
+
+
+class Checked(Protocol):
+    """A batch as ingestion checked it (`ingest.Batch`): what its write reads, and `carry`."""
+
+    batch: PopBatch
+    digest: str
+    message_zlib: bytes
+    device_id: str
+    public_key: str
+    screen_id: str
+    venue_id: str
+    venue_org_id: str
+    campaigns: dict[str, Terms]
+    rules: PlayRules
+    plays: list[Play]
+    tally: Tally
+    carry: dict[str, int]  # each campaign's fraction of a cent, once billed
 
 
 def tally(plays: Sequence[Play], campaigns: Mapping[str, object]) -> Tally:
@@ -227,7 +267,7 @@ def _rows(cursor: Any, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]
     return [tuple(row) for row in cursor.fetchall()]
 
 
-def write_batch(sql: _Sql, cursor: Any, batch: Batch, transport: str, *,
+def write_batch(sql: _Sql, cursor: Any, batch: Checked, transport: str, *,
                 lookup: bool) -> tuple[int, int, list[PopRejection]]:
     """Write one batch in the open transaction, holding the write lock: (accepted,
     duplicates, rejected by the hourly limit). `lookup`: look up which plays are stored first;
@@ -273,7 +313,7 @@ def _within_hourly_limits(plays: Sequence[Play], counted: dict[tuple[int, str], 
     return kept, rejected
 
 
-def _bill(sql: _Sql, cursor: Any, batch: Batch, plays: Sequence[Play], counts: Tally) -> None:
+def _bill(sql: _Sql, cursor: Any, batch: Checked, plays: Sequence[Play], counts: Tally) -> None:
     """Charge each billable play, in batch order, to its campaign's account."""
     ids = sorted(counts.totals)
     if not ids:
@@ -292,7 +332,7 @@ def _bill(sql: _Sql, cursor: Any, batch: Batch, plays: Sequence[Play], counts: T
     batch.carry = {cid: account.carry_micros for cid, account in accounts.items()}
 
 
-def _store(sql: _Sql, cursor: Any, batch: Batch, plays: Sequence[Play], counts: Tally,
+def _store(sql: _Sql, cursor: Any, batch: Checked, plays: Sequence[Play], counts: Tally,
            transport: str) -> None:
     screen_id, venue_id, venue_org_id = batch.screen_id, batch.venue_id, batch.venue_org_id
     cursor.execute(sql.batch, (batch.digest, batch.batch.batch_id, batch.device_id, screen_id,

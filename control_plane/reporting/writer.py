@@ -19,7 +19,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -28,9 +28,6 @@ from control_plane.reporting.exceptions import IngestRaced
 from control_plane.reporting.turn import TURN
 from shared.pop import PopRejection
 
-if TYPE_CHECKING:
-    from control_plane.reporting.ingest import Batch
-
 GROUP_MAX = 8  # batches one transaction writes at most
 
 
@@ -38,7 +35,7 @@ GROUP_MAX = 8  # batches one transaction writes at most
 class _Pending:
     """A checked batch waiting for the write lock, and what came of writing it."""
 
-    batch: Batch
+    batch: store.Checked
     transport: str
     result: tuple[int, int, list[PopRejection]] | None = None
     error: BaseException | None = None
@@ -49,7 +46,8 @@ _waiting_guard = threading.Lock()
 _one_writer = threading.Lock()  # one thread of this process writes (or waits to) at a time
 
 
-def write(session: Session, batch: Batch, transport: str) -> tuple[int, int, list[PopRejection]]:
+def write(session: Session, batch: store.Checked,
+          transport: str) -> tuple[int, int, list[PopRejection]]:
     """Store the batch's new plays: (accepted, duplicates, rejected by the hourly limit).
     Committed, with the other batches of this process waiting then (see the module's
     docstring)."""

@@ -17,7 +17,6 @@ from pydantic import BaseModel, Field
 from control_plane.auth.dependencies import CurrentPrincipal
 from control_plane.auth.policy import Action, Resource, authorize
 from control_plane.campaigns import service as campaigns_service
-from control_plane.campaigns.models import Campaign as CampaignRow
 from control_plane.campaigns.schemas import CampaignCreate
 from control_plane.db import DbSession, utcnow
 from control_plane.errors import Invalid
@@ -185,9 +184,8 @@ def forecast(body: CampaignCreate, session: DbSession, principal: CurrentPrincip
     for venue_type_id in body.targeting.venue_type_ids:
         taxonomy.check_venue_type(venue_type_id)
     now = utcnow()
-    row = CampaignRow(id=FORECAST_ID, org_id=principal.org_id or "", status="approved",
-                      **body.model_dump(mode="json", exclude={"start_at", "end_at"}),
-                      start_at=body.start_at, end_at=body.end_at)
+    row = campaigns_service.unsaved(campaign_id=FORECAST_ID, org_id=principal.org_id or "",
+                                    campaign_in=body)
     draft = scheduling_service.campaign_input(row, {})
     draft = replace(draft, creatives=(Creative("forecast", "forecast", FORECAST_CREATIVE_S),))
     world, params, plans = scheduling_service.build(session, now, extra=[draft])

@@ -25,15 +25,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from control_plane.campaigns import service as campaigns_service
-from control_plane.campaigns.models import Campaign as CampaignRow
-from control_plane.campaigns.models import ReviewStatus
+from control_plane.campaigns.service import Campaign as CampaignRow
+from control_plane.campaigns.service import ReviewStatus
 from control_plane.db import utcnow
 from control_plane.devices import service as devices_service
-from control_plane.jobs.models import Job, JobStatus
 from control_plane.jobs.queue import JobContext, JobQueue, registry
-from control_plane.media.models import Media
-from control_plane.moderation import service as moderation_service
-from control_plane.reporting import service as reporting_service
+from control_plane.media import service as media_service
+from control_plane.media.service import Media
 from control_plane.scheduling import engine, publication
 from control_plane.scheduling.inputs import (
     DEFAULT_CARD_SHA256,
@@ -46,8 +44,10 @@ from control_plane.scheduling.inputs import (
 from control_plane.scheduling.models import ScheduleLease, ScheduleRequest
 from control_plane.scheduling.plan import ScreenPlan
 from control_plane.scheduling.playtime import PlayRules
-from control_plane.venues.models import Screen as ScreenRow
-from control_plane.venues.service import display_size
+from control_plane.upcalls import NotProvided, Upcall
+from control_plane.venues import service as venues_service
+from control_plane.venues.service import Screen as ScreenRow
+from control_plane.venues.service import Venue, display_size
 from shared.playlist import Playlist, PlaylistItem, PlaylistMedia, PlaylistWindow, with_version
 
 log = logging.getLogger(__name__)
@@ -142,11 +142,11 @@ class World:
 
 def load(session: Session, now: datetime) -> World:
     """The screens, the schedulable campaigns and the media their creatives use."""
-    screens = list(session.scalars(select(ScreenRow).order_by(ScreenRow.id)))
+    screens = venues_service.all_screens(session=session)
     campaigns = campaigns_service.schedulable(session=session, now=now)
     media_ids = {c.media_id for row in campaigns for c in row.creatives}
     media_ids |= {m for s in screens for m in (s.venue.house_media_ids or ())}
-    media = {m.id: m for m in session.scalars(select(Media).where(Media.id.in_(media_ids)))}
+    media = {m.id: m for m in media_service.get_many(session=session, media_ids=media_ids)}
     return World(screens, campaigns, media)
 
 
@@ -184,15 +184,31 @@ def to_playlist(plan: ScreenPlan, screen: ScreenRow, world: World, params: Param
         timeline=windows))
 
 
+# Reporting judges proof of play by this module's rules, and moderation's queue is what it would
+# play: both build on scheduling, so they answer these when imported (`control_plane.upcalls`).
+@Upcall
+def delivered_impressions(*, session: Session, campaign_ids: Iterable[str]) -> dict[str, float]:
+    """Billable impressions delivered so far per campaign (absent: none yet); pacing closes
+    over them."""
+    raise NotProvided("control_plane.reporting.service provides the delivered impressions")
+
+
+@Upcall
+def exclusions(*, session: Session, venues: Iterable[Venue],
+               campaigns: Iterable[CampaignRow]) -> dict[str, dict[str, str]]:
+    """For each manual venue, the campaigns it keeps off its screens, with the reason."""
+    raise NotProvided("control_plane.moderation.service provides the venues' exclusions")
+
+
 def build(session: Session, now: datetime, settings_horizon_h: int = 48, *,
           extra: Iterable[Campaign] = ()) -> tuple[World, Params, dict[str, ScreenPlan]]:
     """Every screen's plan from the database as it is now (plus `extra` campaigns, for a
     forecast)."""
     world = load(session, now)
     params = Params(now=now, horizon_h=settings_horizon_h)
-    delivered = reporting_service.delivered_impressions(
-        session=session, campaign_ids=[c.id for c in world.campaigns])
-    excluded = moderation_service.exclusions(
+    delivered = delivered_impressions(session=session,
+                                      campaign_ids=[c.id for c in world.campaigns])
+    excluded = exclusions(
         session=session, venues={s.venue_id: s.venue for s in world.screens}.values(),
         campaigns=world.campaigns)
     present = devices_service.presence(session=session)
@@ -228,14 +244,12 @@ def play_rules(*, session: Session, screen: ScreenRow, campaigns: Iterable[Campa
                grace_s: float) -> PlayRules:
     """The rules plays on this screen of these campaigns are judged by (proof of play)."""
     rows = list(campaigns)
-    excluded = moderation_service.exclusions(session=session, venues=[screen.venue],
-                                             campaigns=rows)
+    excluded = exclusions(session=session, venues=[screen.venue], campaigns=rows)
     rules = PlayRules(screen_input(screen, excluded=excluded.get(screen.venue_id)),
                       slot_s=Params(now=utcnow()).slot_s, grace_s=grace_s)
     media_ids = {c.media_id for row in rows for c in row.creatives}
-    videos = {media_id: int(info["duration_ms"]) for media_id, info in session.execute(
-        select(Media.id, Media.info).where(Media.id.in_(media_ids), Media.kind == "video"))
-        if info.get("duration_ms")} if media_ids else {}
+    videos = media_service.video_lengths_ms(session=session, media_ids=media_ids) \
+        if media_ids else {}
     for row in rows:
         rules.add(campaign_input(row, {}), row.status,
                   {c.id: videos[c.media_id] for c in row.creatives if c.media_id in videos})
@@ -249,10 +263,7 @@ def request_rebuild(*, session: Session, queue: JobQueue,
         if session.get(ScheduleRequest, screen_id) is None:
             session.add(ScheduleRequest(screen_id=screen_id))
     session.commit()
-    waiting = session.scalar(select(Job.id).where(Job.kind == JOB_KIND,
-                                                  Job.status == JobStatus.queued).limit(1))
-    if waiting is None:
-        queue.enqueue(JOB_KIND, subject="schedule")
+    queue.enqueue_once(JOB_KIND, subject="schedule", session=session)
 
 
 LEASE_NAME = "rebuild"

@@ -18,7 +18,9 @@ from control_plane.db import utcnow
 from control_plane.errors import Invalid, NotFound
 from control_plane.media import service as media_service
 from control_plane.taxonomy import service as taxonomy
-from control_plane.venues.models import Orientation, Screen, ScreenAudience, Venue
+from control_plane.venues.models import Orientation, ScreenAudience
+from control_plane.venues.models import Screen as Screen
+from control_plane.venues.models import Venue as Venue
 from control_plane.venues.schemas import ScreenCreate, ScreenUpdate, VenueCreate, VenueUpdate
 
 
@@ -74,6 +76,12 @@ def list_venues(*, session: Session, org_id: str | None) -> list[Venue]:
     return list(session.scalars(query))
 
 
+def manual_venues(*, session: Session, org_id: str) -> list[Venue]:
+    """The org's venues that moderate ads by hand."""
+    return list(session.scalars(select(Venue).where(Venue.org_id == org_id,
+                                                    Venue.moderation == "manual")))
+
+
 def update_venue(*, session: Session, venue: Venue, venue_in: VenueUpdate) -> Venue:
     """Change the fields given; committed."""
     changes: dict[str, Any] = venue_in.model_dump(exclude_unset=True)
@@ -124,6 +132,11 @@ def get_screen(*, session: Session, screen_id: str, with_venue: bool = False) ->
     if screen is None:
         raise ScreenNotFound("screen not found")
     return screen
+
+
+def all_screens(*, session: Session) -> list[Screen]:
+    """Every screen of the network, by id (each one's venue read when first asked for)."""
+    return list(session.scalars(select(Screen).order_by(Screen.id)))
 
 
 def list_screens(*, session: Session, venue_id: str) -> list[Screen]:
