@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from control_plane.errors import AppError, Conflict, Unauthenticated
+from control_plane.errors import AppError, Unauthenticated
+from control_plane.orgs.exceptions import EmailTaken as EmailTaken  # what signup may answer
 
 BEARER = {"WWW-Authenticate": "Bearer"}
 
@@ -21,7 +22,3 @@ class IssuerUnavailable(AppError):
 
 class InvalidCredentials(Unauthenticated):
     code = "invalid_credentials"
-
-
-class EmailTaken(Conflict):
-    code = "email_taken"

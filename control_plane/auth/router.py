@@ -26,8 +26,8 @@ from control_plane.auth.schemas import (
 from control_plane.db import DbSession
 from control_plane.errors import NotFound, RateLimited
 from control_plane.orgs import service as orgs_service
-from control_plane.orgs.models import OrgKind, Role
 from control_plane.orgs.schemas import MembershipRead, OrgRead, UserRead
+from control_plane.orgs.service import OrgKind, Role
 
 router = APIRouter(prefix="/v1", tags=["identity"])
 well_known = APIRouter(tags=["identity"])

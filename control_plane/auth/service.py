@@ -16,14 +16,14 @@ from sqlalchemy.orm import Session
 
 from control_plane.auth.exceptions import InvalidCredentials, InvalidToken
 from control_plane.auth.models import ApiKey
-from control_plane.auth.passwords import hash_password, needs_rehash, verify_password
 from control_plane.auth.policy import Principal
 from control_plane.auth.tokens import VerifiedToken
 from control_plane.db import utcnow
 from control_plane.errors import NotFound, Unauthenticated
 from control_plane.orgs import service as orgs_service
 from control_plane.orgs import sync as orgs_sync
-from control_plane.orgs.models import Membership, Org, OrgKind, Role, User, UserStatus
+from control_plane.orgs.passwords import hash_password, needs_rehash, verify_password
+from control_plane.orgs.service import Membership, Org, OrgKind, Role, User, UserStatus
 
 API_KEY_PREFIX = "adsb_"
 API_KEY_SCOPES = ("read",)

@@ -13,6 +13,10 @@ class MemberNotFound(NotFound):
     code = "member_not_found"
 
 
+class EmailTaken(Conflict):
+    code = "email_taken"
+
+
 class AlreadyMember(Conflict):
     code = "already_member"
 

@@ -14,12 +14,23 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from control_plane.auth.exceptions import EmailTaken
-from control_plane.auth.passwords import hash_password
 from control_plane.db import utcnow
 from control_plane.errors import Invalid
-from control_plane.orgs.exceptions import AlreadyMember, LastAdmin, MemberNotFound, OrgNotFound
-from control_plane.orgs.models import Invitation, Membership, Org, OrgKind, Role, User, UserStatus
+from control_plane.orgs.exceptions import (
+    AlreadyMember,
+    EmailTaken,
+    LastAdmin,
+    MemberNotFound,
+    OrgNotFound,
+)
+from control_plane.orgs.models import Invitation
+from control_plane.orgs.models import Membership as Membership
+from control_plane.orgs.models import Org as Org
+from control_plane.orgs.models import OrgKind as OrgKind
+from control_plane.orgs.models import Role as Role
+from control_plane.orgs.models import User as User
+from control_plane.orgs.models import UserStatus as UserStatus
+from control_plane.orgs.passwords import hash_password
 
 INVITATION_TTL = timedelta(days=7)
 PLATFORM_ORG_NAME = "ADSBIN Platform"

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from control_plane.auth.policy import Principal
 from control_plane.errors import Forbidden
-from control_plane.orgs.models import OrgKind
+from control_plane.orgs.service import OrgKind
 
 
 @dataclass(frozen=True)
