@@ -14,7 +14,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from control_plane import __version__, events, subscribers  # noqa: F401 (the event wiring)
 from control_plane.auth import router as auth_router
@@ -77,77 +77,81 @@ def make_broker(settings: Settings) -> EmbeddedBroker | ExternalBroker:
     return ExternalBroker(settings.mqtt_url or f"mqtt://{settings.mqtt_host}:{settings.mqtt_port}")
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """A control-plane app on these settings (the environment's by default)."""
-    settings = settings or get_settings()
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Start what runs beside the requests (broker, bridge, scheduler, worker); stop it after."""
+    settings: Settings = app.state.settings
+    state = app.state
+    bootstrap_admin(app)
+    events.sweep(state.jobs)  # what a process that stopped had not delivered
+    consumer = None
+    if isinstance(state.broker, EmbeddedBroker):
+        state.broker.start()
+    if settings.mqtt_url or isinstance(state.broker, EmbeddedBroker):
+        state.bridge = start_bridge(settings, state.broker, settings.mqtt_url or state.broker.url,
+                                    state.sessionmaker, state.object_store)
+        state.jobs.context.use_bridge(state.bridge)
+    ticker = None
+    if settings.run_scheduler:
+        ticker = Ticker(state.sessionmaker, state.jobs, interval_s=settings.schedule_tick_s)
+        ticker.start()
+    if settings.run_worker:
+        consumer = state.jobs.consumer(workers=settings.queue_workers, embedded=True)
+        consumer.start()
+    # What exists now lives as long as the process (modules, mappers, compiled schemas):
+    # set apart from the collector, it is not walked again on every full collection, which
+    # the many short-lived objects of each request trigger (proof-of-play ingestion: ~10%
+    # of its time). Given back on shutdown, so a process that starts apps again (tests)
+    # keeps nothing.
+    gc.freeze()
+    yield
+    gc.unfreeze()
+    if ticker is not None:
+        ticker.stop()
+    if consumer is not None:
+        consumer.stop(graceful=True)
+    if state.bridge is not None:
+        state.bridge.stop()
+    if isinstance(state.broker, EmbeddedBroker):
+        state.broker.stop()
+    state.engine.dispose()
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        bootstrap_admin(app)
-        events.sweep(app.state.jobs)  # what a process that stopped had not delivered
-        consumer = None
-        if isinstance(app.state.broker, EmbeddedBroker):
-            app.state.broker.start()
-        if settings.mqtt_url or isinstance(app.state.broker, EmbeddedBroker):
-            app.state.bridge = start_bridge(settings, app.state.broker,
-                                            settings.mqtt_url or app.state.broker.url,
-                                            app.state.sessionmaker, app.state.object_store)
-            app.state.jobs.context.bridge = app.state.bridge
-        ticker = None
-        if settings.run_scheduler:
-            ticker = Ticker(app.state.sessionmaker, app.state.jobs,
-                            interval_s=settings.schedule_tick_s)
-            ticker.start()
-        if settings.run_worker:
-            consumer = app.state.jobs.consumer(workers=settings.queue_workers, embedded=True)
-            consumer.start()
-        # What exists now lives as long as the process (modules, mappers, compiled schemas):
-        # set apart from the collector, it is not walked again on every full collection, which
-        # the many short-lived objects of each request trigger (proof-of-play ingestion: ~10%
-        # of its time). Given back on shutdown, so a process that starts apps again (tests)
-        # keeps nothing.
-        gc.freeze()
-        yield
-        gc.unfreeze()
-        if ticker is not None:
-            ticker.stop()
-        if consumer is not None:
-            consumer.stop(graceful=True)
-        if app.state.bridge is not None:
-            app.state.bridge.stop()
-        if isinstance(app.state.broker, EmbeddedBroker):
-            app.state.broker.stop()
-        app.state.engine.dispose()
 
-    # docs_url/redoc_url None: FastAPI's pages load their assets from a CDN; docs.py serves them
-    app = FastAPI(title="ADSBIN control plane", version=__version__, lifespan=lifespan,
-                  openapi_url="/openapi.json", docs_url=None, redoc_url=None,
-                  description="Marketplace for digital out-of-home advertising in small venues.")
-    install_docs(app)
-    engine = make_engine(settings.database_url)
-    app.state.settings = settings
-    app.state.engine = engine
-    app.state.sessionmaker = make_sessionmaker(engine)
-    app.state.keyring = KeyRing(settings.keys_dir)
-    app.state.tokens = TokenService(settings, app.state.keyring)
-    app.state.object_store = make_object_store(settings)
-    app.state.jobs = JobQueue(JobContext(settings, app.state.sessionmaker,
-                                         app.state.object_store))
-    events.attach(app.state.sessionmaker, app.state.jobs)  # subscribers: `subscribers.py`
-    app.state.login_limiter = SlidingWindowLimiter(limit=settings.login_attempts_per_minute,
-                                                   window_s=60)
-    app.state.signup_limiter = SlidingWindowLimiter(limit=settings.signup_attempts_per_minute,
-                                                    window_s=60)
-    app.state.signup_taken_limiter = SlidingWindowLimiter(
+def _state(app: FastAPI, settings: Settings) -> None:
+    """Build what the app owns on `app.state`, where `dependencies.py` modules read it."""
+    state = app.state
+    state.settings = settings
+    state.engine = make_engine(settings.database_url)
+    state.sessionmaker = make_sessionmaker(state.engine)
+    state.keyring = KeyRing(settings.keys_dir)
+    state.tokens = TokenService(settings, state.keyring)
+    state.object_store = make_object_store(settings)
+    state.jobs = JobQueue(JobContext(settings, state.sessionmaker, state.object_store))
+    events.attach(state.sessionmaker, state.jobs)  # subscribers: `subscribers.py`
+    state.broker = make_broker(settings)
+    state.bridge = None  # started by the lifespan
+    state.mqtt_device_url = settings.mqtt_device_url or state.broker.url
+
+
+def _limiters(app: FastAPI, settings: Settings) -> None:
+    """Make the app's rate limiters (one per app, so tests' apps do not share counts)."""
+    state = app.state
+    state.login_limiter = SlidingWindowLimiter(limit=settings.login_attempts_per_minute,
+                                               window_s=60)
+    state.signup_limiter = SlidingWindowLimiter(limit=settings.signup_attempts_per_minute,
+                                                window_s=60)
+    state.signup_taken_limiter = SlidingWindowLimiter(
         limit=auth_router.TAKEN_EMAILS_PER_HOUR, window_s=3600)
-    app.state.pairing_request_limiter = SlidingWindowLimiter(
+    state.pairing_request_limiter = SlidingWindowLimiter(
         limit=settings.pairing_requests_per_minute, window_s=60)
-    app.state.claim_client_limiter = SlidingWindowLimiter(limit=10, window_s=60)
-    app.state.claim_screen_limiter = SlidingWindowLimiter(limit=10, window_s=300)
-    app.state.broker = make_broker(settings)
-    app.state.bridge = None
-    app.state.mqtt_device_url = settings.mqtt_device_url or app.state.broker.url
+    state.operator_pairing_limiter = SlidingWindowLimiter(
+        limit=devices_router.OPERATOR_PAIRING_REQUESTS_PER_MINUTE, window_s=60)
+    state.claim_client_limiter = SlidingWindowLimiter(limit=10, window_s=60)
+    state.claim_screen_limiter = SlidingWindowLimiter(limit=10, window_s=300)
 
+
+def _errors_and_limits(app: FastAPI, settings: Settings) -> None:
+    """Install the error handlers and the request body size limits."""
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, default_limit=settings.max_body_bytes,
                        limits_by_prefix={
@@ -156,6 +160,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                            "/v1/media": max(settings.max_image_bytes,
                                             settings.max_video_bytes) + 1_048_576})
 
+
+def _routers(app: FastAPI) -> None:
+    """Mount the docs, every domain's routers and the ops routes, in this order."""
+    install_docs(app)
     app.include_router(auth_router.well_known)
     # The people-facing routers (not the device API, webhooks or signed storage URLs) answer 422
     # to a query parameter they do not declare (`query.py`).
@@ -178,6 +186,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(device_hooks.router)
     app.include_router(reporting_router.device_api)
     app.include_router(reporting_router.router, dependencies=STRICT_QUERY)
+    engine: Engine = app.state.engine
 
     @app.get("/healthz", tags=["ops"], summary="Liveness and database reachability")
     def healthz() -> dict[str, Any]:
@@ -189,4 +198,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def root() -> RedirectResponse:
         return RedirectResponse("/docs")
 
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A control-plane app on these settings (the environment's by default)."""
+    settings = settings or get_settings()
+    # docs_url/redoc_url None: FastAPI's pages load their assets from a CDN; docs.py serves them
+    app = FastAPI(title="ADSBIN control plane", version=__version__, lifespan=_lifespan,
+                  openapi_url="/openapi.json", docs_url=None, redoc_url=None,
+                  description="Marketplace for digital out-of-home advertising in small venues.")
+    _state(app, settings)
+    _limiters(app, settings)
+    _errors_and_limits(app, settings)
+    _routers(app)
     return app

@@ -1,4 +1,5 @@
-"""FastAPI dependencies: the calling principal, and permission checks attached to routes."""
+"""FastAPI dependencies: the calling principal, permission checks attached to routes, and the
+app's token service and sign-in limiters (made in `app.py`, read from `app.state`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from fastapi import Depends, Request
 from control_plane.auth import service as auth_service
 from control_plane.auth.exceptions import BEARER
 from control_plane.auth.policy import Action, Principal, Resource, authorize
+from control_plane.auth.ratelimit import SlidingWindowLimiter
 from control_plane.auth.tokens import TokenService
 from control_plane.db import DbSession
 from control_plane.errors import Forbidden, Unauthenticated
@@ -24,13 +26,37 @@ def bearer_token(request: Request) -> str:
     return credential.strip()
 
 
-def get_token_service(request: Request) -> TokenService:
+# async: these only read the app, so they run on the loop instead of costing a thread hop
+async def get_token_service(request: Request) -> TokenService:
     """The app's token service."""
     service: TokenService = request.app.state.tokens
     return service
 
 
 Tokens = Annotated[TokenService, Depends(get_token_service)]
+
+
+async def get_login_limiter(request: Request) -> SlidingWindowLimiter:
+    """Sign-in attempts per client address and email."""
+    limiter: SlidingWindowLimiter = request.app.state.login_limiter
+    return limiter
+
+
+async def get_signup_limiter(request: Request) -> SlidingWindowLimiter:
+    """Signup attempts per client address."""
+    limiter: SlidingWindowLimiter = request.app.state.signup_limiter
+    return limiter
+
+
+async def get_signup_taken_limiter(request: Request) -> SlidingWindowLimiter:
+    """409 `email_taken` answers per client address."""
+    limiter: SlidingWindowLimiter = request.app.state.signup_taken_limiter
+    return limiter
+
+
+LoginLimiter = Annotated[SlidingWindowLimiter, Depends(get_login_limiter)]
+SignupLimiter = Annotated[SlidingWindowLimiter, Depends(get_signup_limiter)]
+SignupTakenLimiter = Annotated[SlidingWindowLimiter, Depends(get_signup_taken_limiter)]
 
 
 def get_principal(request: Request, session: DbSession, tokens: Tokens) -> Principal:

@@ -7,10 +7,19 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, status
 
 from control_plane.auth import service as auth_service
-from control_plane.auth.dependencies import CurrentPrincipal, CurrentUser, Tokens, require
+from control_plane.auth.dependencies import (
+    CurrentPrincipal,
+    CurrentUser,
+    LoginLimiter,
+    SignupLimiter,
+    SignupTakenLimiter,
+    Tokens,
+    require,
+)
 from control_plane.auth.exceptions import EmailTaken
 from control_plane.auth.models import ApiKey
 from control_plane.auth.policy import Action, Principal, Resource, authorize
+from control_plane.auth.ratelimit import SlidingWindowLimiter
 from control_plane.auth.schemas import (
     AcceptInvitation,
     ApiKeyCreate,
@@ -52,13 +61,14 @@ def _too_many(wait_s: float, what: str) -> RateLimited:
                        headers={"Retry-After": str(max(1, round(wait_s)))})
 
 
-def _check_login_rate(request: Request, email: str) -> None:
-    wait_s = request.app.state.login_limiter.hit(f"{_client(request)}:{email.lower()}")
+def _check_login_rate(request: Request, limiter: SlidingWindowLimiter, email: str) -> None:
+    wait_s = limiter.hit(f"{_client(request)}:{email.lower()}")
     if wait_s is not None:
         raise _too_many(wait_s, "sign-in attempts")
 
 
-def _check_signup_rate(request: Request) -> None:
+def _check_signup_rate(request: Request, limiter: SlidingWindowLimiter,
+                       taken_limiter: SlidingWindowLimiter) -> None:
     """429 once the client address tried too many signups, or hit too many taken emails.
 
     Signup has to answer 409 `email_taken` (it returns a token, so it cannot pretend); these
@@ -66,8 +76,8 @@ def _check_signup_rate(request: Request) -> None:
     checked before the email is looked at, so a limited client learns nothing either way.
     """
     client = _client(request)
-    taken_wait = request.app.state.signup_taken_limiter.wait_s(client)
-    wait_s = request.app.state.signup_limiter.hit(client)
+    taken_wait = taken_limiter.wait_s(client)
+    wait_s = limiter.hit(client)
     if wait_s is not None or taken_wait is not None:
         raise _too_many(max(wait_s or 0.0, taken_wait or 0.0), "signup attempts")
 
@@ -80,15 +90,15 @@ def _check_signup_rate(request: Request) -> None:
                          "answers 429 (with Retry-After) whatever the email.",
              responses={409: {"description": "email_taken"},
                         429: {"description": "rate_limited"}})
-def signup(body: SignupRequest, request: Request, session: DbSession,
-           tokens: Tokens) -> SignupResponse:
-    _check_signup_rate(request)
+def signup(body: SignupRequest, request: Request, session: DbSession, tokens: Tokens,
+           limiter: SignupLimiter, taken_limiter: SignupTakenLimiter) -> SignupResponse:
+    _check_signup_rate(request, limiter, taken_limiter)
     try:
         user, org = auth_service.signup(session=session, email=body.email,
                                         password=body.password, name=body.name,
                                         org_name=body.org_name, org_kind=OrgKind(body.org_kind))
     except EmailTaken:
-        request.app.state.signup_taken_limiter.hit(_client(request))
+        taken_limiter.hit(_client(request))
         raise
     token, ttl = tokens.issue(user_id=user.id, org_id=org.id, org_role=Role.admin)
     return SignupResponse(access_token=token, expires_in=ttl, user=UserRead.model_validate(user),
@@ -96,12 +106,12 @@ def signup(body: SignupRequest, request: Request, session: DbSession,
 
 
 @router.post("/auth/token", response_model=TokenResponse, summary="Sign in with a password")
-def token(body: TokenRequest, request: Request, session: DbSession,
-          tokens: Tokens) -> TokenResponse:
-    _check_login_rate(request, body.email)
+def token(body: TokenRequest, request: Request, session: DbSession, tokens: Tokens,
+          limiter: LoginLimiter) -> TokenResponse:
+    _check_login_rate(request, limiter, body.email)
     user, membership = auth_service.login(session=session, email=body.email,
                                           password=body.password, org_id=body.org_id)
-    request.app.state.login_limiter.reset(f"{_client(request)}:{body.email.lower()}")
+    limiter.reset(f"{_client(request)}:{body.email.lower()}")
     access_token, ttl = tokens.issue(user_id=user.id,
                                      org_id=membership.org_id if membership else None,
                                      org_role=membership.role if membership else None)

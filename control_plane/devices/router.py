@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -11,20 +10,30 @@ from fastapi import APIRouter, Depends, Path, Query, Request, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from control_plane.auth.dependencies import CurrentPrincipal, get_principal, get_token_service
+from control_plane.auth.dependencies import CurrentPrincipal, Tokens, get_principal
 from control_plane.auth.policy import Action, Resource, allowed, authorize
 from control_plane.auth.ratelimit import SlidingWindowLimiter
+from control_plane.auth.tokens import TokenService
 from control_plane.db import DbSession, utcnow
+from control_plane.dependencies import SettingsDep
 from control_plane.devices import service as devices_service
+from control_plane.devices.dependencies import (
+    Broker,
+    ClaimClientLimiter,
+    ClaimScreenLimiter,
+    DeviceMqttUrl,
+    OperatorPairingLimiter,
+    PairingRequestLimiter,
+)
 from control_plane.devices.models import Device
 from control_plane.errors import Forbidden, RateLimited, Unauthenticated
 from control_plane.venues import service as venues_service
 from shared.device import Heartbeat, HeartbeatAck, PairingRequest, PairingStatus, PairingTicket
 
 # pairing codes a minute one signed-in operator may ask for on behalf of units: a fleet tool
-# pairing a few hundred screens at once, far more than a unit ever needs, still a bound
+# pairing a few hundred screens at once, far more than a unit ever needs, still a bound (its
+# limiter is made in app.py with the others)
 OPERATOR_PAIRING_REQUESTS_PER_MINUTE = 600
-_OPERATOR_LIMITER_LOCK = threading.Lock()
 
 device_api = APIRouter(prefix="/v1/device", tags=["device"])
 screens_api = APIRouter(prefix="/v1/screens", tags=["venues"])
@@ -42,10 +51,6 @@ class ClaimResult(BaseModel):
     device_id: str
     display: dict[str, int]
     agent_version: str
-
-
-def _limit(request: Request, limiter_name: str, key: str, what: str) -> None:
-    _refuse_if_waiting(getattr(request.app.state, limiter_name).hit(key), what)
 
 
 def _refuse_if_waiting(wait_s: float | None, what: str) -> None:
@@ -71,29 +76,20 @@ def current_device(request: Request, session: DbSession) -> Device:
 CurrentDevice = Annotated[Device, Depends(current_device)]
 
 
-def _operator_limiter(request: Request) -> SlidingWindowLimiter:
-    # made on first use: the app's other limiters are made in app.py, outside this domain
-    state = request.app.state
-    with _OPERATOR_LIMITER_LOCK:
-        limiter: SlidingWindowLimiter | None = getattr(state, "operator_pairing_limiter", None)
-        if limiter is None:
-            limiter = state.operator_pairing_limiter = SlidingWindowLimiter(
-                limit=OPERATOR_PAIRING_REQUESTS_PER_MINUTE, window_s=60)
-    return limiter
-
-
-def _limit_pairing_request(request: Request, session: DbSession) -> None:
+def _limit_pairing_request(request: Request, session: DbSession, tokens: TokenService, *,
+                           anonymous: SlidingWindowLimiter,
+                           operators: SlidingWindowLimiter) -> None:
     """Anonymous requests count per address; one sent with the bearer token of someone who
     may pair screens (a venue admin or technician, e.g. `adsbin simulate` for its units)
     counts toward that person's own, larger budget instead."""
     if not request.headers.get("authorization"):
-        _limit(request, "pairing_request_limiter", _client(request), "pairing requests")
+        _refuse_if_waiting(anonymous.hit(_client(request)), "pairing requests")
         return
-    principal = get_principal(request, session, get_token_service(request))  # or 401
+    principal = get_principal(request, session, tokens)  # or 401
     if not allowed(principal, Resource.screen, Action.manage):
         raise Forbidden("your role may not pair screens: ask without a token, as a unit does",
                         details={"role": principal.role, "org_kind": principal.org_kind})
-    _refuse_if_waiting(_operator_limiter(request).hit(f"user:{principal.user_id}"),
+    _refuse_if_waiting(operators.hit(f"user:{principal.user_id}"),
                        "pairing requests from your account")
 
 
@@ -104,9 +100,11 @@ def _limit_pairing_request(request: Request, session: DbSession) -> None:
                              "asking on behalf of units sends their bearer token: those requests "
                              "count per person "
                              f"({OPERATOR_PAIRING_REQUESTS_PER_MINUTE} a minute), not per address.")
-def request_pairing(body: PairingRequest, request: Request, session: DbSession) -> PairingTicket:
-    _limit_pairing_request(request, session)
-    ttl = request.app.state.settings.pairing_code_ttl_s
+def request_pairing(body: PairingRequest, request: Request, session: DbSession,
+                    settings: SettingsDep, tokens: Tokens, anonymous: PairingRequestLimiter,
+                    operators: OperatorPairingLimiter) -> PairingTicket:
+    _limit_pairing_request(request, session, tokens, anonymous=anonymous, operators=operators)
+    ttl = settings.pairing_code_ttl_s
     pairing = devices_service.request_pairing(session=session, request=body, ttl_s=ttl)
     return PairingTicket(pairing_id=pairing.id, code=pairing.code,
                          expires_at=pairing.expires_at, poll_after_s=devices_service.POLL_AFTER_S)
@@ -115,10 +113,10 @@ def request_pairing(body: PairingRequest, request: Request, session: DbSession) 
 @device_api.get("/pairings/{pairing_id}", response_model=PairingStatus,
                 response_model_exclude_none=True,
                 summary="Pending, claimed (credentials once) or expired")
-def poll_pairing(pairing_id: Id, request: Request, session: DbSession) -> PairingStatus:
-    app = request.app
-    return devices_service.poll(session=session, pairing_id=pairing_id, broker=app.state.broker,
-                                mqtt_url=app.state.mqtt_device_url)
+def poll_pairing(pairing_id: Id, session: DbSession, broker: Broker,
+                 mqtt_url: DeviceMqttUrl) -> PairingStatus:
+    return devices_service.poll(session=session, pairing_id=pairing_id, broker=broker,
+                                mqtt_url=mqtt_url)
 
 
 @device_api.post("/heartbeat", response_model=HeartbeatAck,
@@ -158,14 +156,13 @@ def speedtest(_: CurrentDevice,
 @screens_api.post("/{screen_id}/pair", response_model=ClaimResult,
                   summary="Claim the pairing code an agent shows, for this screen")
 def pair(screen_id: Id, body: ClaimRequest, request: Request, session: DbSession,
-         principal: CurrentPrincipal) -> ClaimResult:
+         principal: CurrentPrincipal, per_client: ClaimClientLimiter,
+         per_screen: ClaimScreenLimiter) -> ClaimResult:
     screen = venues_service.get_screen(session=session, screen_id=screen_id)
     authorize(principal, Resource.screen, Action.manage, owner_org_id=screen.org_id)
     # only wrong guesses count: a technician pairing a room of screens is not a brute force
-    limits = ((request.app.state.claim_client_limiter, _client(request),
-               "failed pairing attempts from here"),
-              (request.app.state.claim_screen_limiter, screen.id,
-               "failed pairing attempts for this screen"))
+    limits = ((per_client, _client(request), "failed pairing attempts from here"),
+              (per_screen, screen.id, "failed pairing attempts for this screen"))
     for limiter, key, what in limits:
         _refuse_if_waiting(limiter.wait_s(key), what)
     try:
@@ -182,8 +179,8 @@ def pair(screen_id: Id, body: ClaimRequest, request: Request, session: DbSession
 
 @screens_api.delete("/{screen_id}/device", status_code=status.HTTP_204_NO_CONTENT,
                     summary="Unpair: revoke the device's token and broker login now")
-def unpair(screen_id: Id, request: Request, session: DbSession,
-           principal: CurrentPrincipal) -> None:
+def unpair(screen_id: Id, session: DbSession, principal: CurrentPrincipal,
+           broker: Broker) -> None:
     screen = venues_service.get_screen(session=session, screen_id=screen_id)
     authorize(principal, Resource.screen, Action.manage, owner_org_id=screen.org_id)
-    devices_service.unpair(session=session, screen_id=screen.id, broker=request.app.state.broker)
+    devices_service.unpair(session=session, screen_id=screen.id, broker=broker)

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from control_plane.db import utcnow
 from control_plane.errors import AppError
 from control_plane.jobs.models import Job, JobStatus
+from control_plane.ports import MqttPublisher
 from control_plane.settings import Settings
 from control_plane.storage.base import ObjectStore
 
@@ -39,7 +40,12 @@ class JobContext:
     sessionmaker: sessionmaker[Session]
     object_store: ObjectStore
     queue: JobQueue | None = None
-    bridge: Any = None  # the MQTT bridge, when this process runs one
+    bridge: MqttPublisher | None = None  # the MQTT bridge, when this process runs one
+
+    def use_bridge(self, bridge: MqttPublisher | None) -> None:
+        """Hand handlers the bridge this process started (None: devices only poll over HTTP)."""
+        # not a constructor argument: the queue is made with the app, the bridge in its lifespan
+        self.bridge = bridge
 
 
 Handler = Callable[[JobContext, dict[str, Any]], None]
