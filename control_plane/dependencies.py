@@ -37,6 +37,11 @@ async def get_object_store(request: Request) -> ObjectStore:
     return store
 
 
+async def raw_body(request: Request) -> bytes:
+    """The request body exactly as sent (webhooks' signatures are over these bytes)."""
+    return await request.body()
+
+
 async def get_job_queue(request: Request) -> JobQueue:
     """The app's job queue."""
     queue: JobQueue = request.app.state.jobs

@@ -12,16 +12,11 @@ from svix.webhooks import Webhook, WebhookVerificationError
 from control_plane.auth.models import WebhookDelivery
 from control_plane.auth.schemas import WebhookAck
 from control_plane.db import DbSession
-from control_plane.dependencies import SettingsDep
+from control_plane.dependencies import SettingsDep, raw_body
 from control_plane.errors import AppError, BadRequest, Invalid
 from control_plane.orgs import sync as orgs_sync
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
-
-
-async def raw_body(request: Request) -> bytes:
-    """The request body exactly as sent (signatures are over these bytes)."""
-    return await request.body()
 
 
 class WebhooksNotConfigured(AppError):

@@ -110,6 +110,11 @@ def unsaved(*, campaign_id: str, org_id: str, campaign_in: CampaignCreate) -> Ca
                     start_at=campaign_in.start_at, end_at=campaign_in.end_at)
 
 
+def get_creative(*, session: Session, creative_id: str) -> Creative | None:
+    """The creative with this id, if any."""
+    return session.get(Creative, creative_id)
+
+
 def get_many(*, session: Session, campaign_ids: Iterable[str]) -> list[Campaign]:
     """The campaigns among these ids that exist, with their creatives loaded."""
     ids = list(set(campaign_ids))

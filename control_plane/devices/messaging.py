@@ -17,28 +17,38 @@ from control_plane.devices import commands as commands_service
 from control_plane.devices import service as devices_service
 from control_plane.devices.accounts import BrokerAccounts, ExternalBroker
 from control_plane.devices.bridge import MqttBridge
+from control_plane.devices.service import Device
 from control_plane.errors import AppError
 from control_plane.ports import MqttPublisher
-from control_plane.reporting import service as reporting_service
 from control_plane.settings import Settings
 from control_plane.storage.base import ObjectStore
+from control_plane.upcalls import NotProvided, Upcall
 from shared import topics
 from shared.device import Command, CommandAck, Heartbeat
 from shared.mqtt import ClientState
-from shared.pop import PopBatch
+from shared.pop import PopBatch, PopReceipt
 
 log = logging.getLogger(__name__)
 SERVICE_USERNAME = "adsbin-control-plane"
+
+
+@Upcall
+def ingest_pop(*, session: Session, device: Device, batch: PopBatch, settings: Settings,
+               transport: str) -> PopReceipt:
+    """Verify, check and store a device's signed batch of proof of play; its receipt.
+    Committed. An `AppError` (nothing stored) when the device did not sign it."""
+    # proof of play is reporting's, which builds on devices (a batch is a device's)
+    raise NotProvided("control_plane.reporting.service provides the ingestion of proof of play")
 
 
 class DeviceMessages:
     """Handlers of the `heartbeat`, `status`, `acks` and `pop` topics."""
 
     def __init__(self, sessions: sessionmaker[Session], store: ObjectStore,
-                 pop_policy: reporting_service.IngestPolicy | None = None) -> None:
+                 settings: Settings) -> None:
         self.sessions = sessions
         self.store = store
-        self.pop_policy = pop_policy or reporting_service.IngestPolicy()
+        self.settings = settings
 
     def heartbeat(self, screen_id: str, payload: bytes) -> None:
         """A device's heartbeat: it is online, and this is its health."""
@@ -79,8 +89,8 @@ class DeviceMessages:
             if device is None:
                 return
             try:
-                receipt = reporting_service.ingest(session=session, device=device, batch=batch,
-                                                   policy=self.pop_policy, transport="mqtt")
+                receipt = ingest_pop(session=session, device=device, batch=batch,
+                                     settings=self.settings, transport="mqtt")
             except AppError as exc:
                 log.warning("proof of play from %s refused: %s", screen_id, exc.message)
                 return
@@ -119,7 +129,7 @@ def start_bridge(settings: Settings, broker: BrokerAccounts, url: str,
         username, password = SERVICE_USERNAME, secrets.token_urlsafe(32)
         broker.set_service(username=username, password=password)
     bridge = MqttBridge(url, username=username, password=password)
-    messages = DeviceMessages(sessions, store, reporting_service.policy(settings))
+    messages = DeviceMessages(sessions, store, settings)
     bridge.on("heartbeat", messages.heartbeat)
     bridge.on("status", messages.status)
     bridge.on("acks", messages.ack)

@@ -7,9 +7,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
-from control_plane.auth.webhooks import raw_body
 from control_plane.db import DbSession
-from control_plane.dependencies import JobQueueDep, ObjectStoreDep, SettingsDep
+from control_plane.dependencies import JobQueueDep, ObjectStoreDep, SettingsDep, raw_body
 from control_plane.errors import Invalid
 from control_plane.media import hosted
 from control_plane.media import service as media_service

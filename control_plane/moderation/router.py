@@ -9,7 +9,6 @@ from fastapi import APIRouter, Depends, Path, Request
 from control_plane.auth.dependencies import require_org_context
 from control_plane.auth.policy import Action, Principal, Resource, authorize
 from control_plane.campaigns import service as campaigns_service
-from control_plane.campaigns.models import Creative
 from control_plane.db import DbSession
 from control_plane.dependencies import ObjectStoreDep
 from control_plane.errors import Invalid, NotFound
@@ -42,7 +41,7 @@ def _decide(item_id: str, body: DecisionBody, decision: str, request: Request,
     venue_id, _, creative_id = item_id.partition("~")
     venue = venues_service.get_venue(session=session, venue_id=venue_id)
     authorize(principal, Resource.moderation, Action.manage, owner_org_id=venue.org_id)
-    creative = session.get(Creative, creative_id)
+    creative = campaigns_service.get_creative(session=session, creative_id=creative_id)
     if creative is None:
         raise NotFound("no such item", code="moderation_item_not_found")
     if decision == "rejected" and not body.reason:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from control_plane.devices import messaging as device_messages
 from control_plane.devices.service import Device
 from control_plane.reporting import ingest as ingestion
 from control_plane.reporting.exceptions import BadSignature, BatchNotFound
@@ -51,6 +52,13 @@ def ingest(*, session: Session, device: Device, batch: PopBatch, policy: IngestP
     Committed. `BadSignature` (nothing stored) when the device did not sign it."""
     return ingestion.ingest(session=session, device=device, batch=batch, policy=policy,
                             transport=transport)
+
+
+@device_messages.ingest_pop.provide  # proof of play over MQTT
+def _ingest_over_mqtt(*, session: Session, device: Device, batch: PopBatch, settings: Settings,
+                      transport: str) -> PopReceipt:
+    return ingest(session=session, device=device, batch=batch, policy=policy(settings),
+                  transport=transport)
 
 
 def ingest_turn() -> AbstractContextManager[None]:
