@@ -14,10 +14,9 @@ from control_plane.db import DbSession
 from control_plane.dependencies import ObjectStoreDep, SettingsDep
 from control_plane.devices import commands as commands_service
 from control_plane.devices import service as devices_service
-from control_plane.devices.dependencies import Bridge
+from control_plane.devices.dependencies import Bridge, CurrentDevice
 from control_plane.devices.messaging import publish_command
 from control_plane.devices.models import Command
-from control_plane.devices.router import CurrentDevice
 from control_plane.storage.base import ObjectStore
 from control_plane.venues import service as venues_service
 from shared.device import Command as CommandMessage

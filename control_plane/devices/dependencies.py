@@ -1,7 +1,8 @@
-"""FastAPI dependencies of the device fleet: the broker's accounts, the MQTT bridge, the broker
-address devices are given, and the pairing limiters.
+"""FastAPI dependencies of the device fleet: the calling device, the broker's accounts, the
+MQTT bridge, the broker address devices are given, and the pairing limiters.
 
-All are made once per app in `app.py` and read here from `app.state` (as `control_plane.
+The device is found by its token (the device API of every domain takes it from here). The others
+are made once per app in `app.py` and read here from `app.state` (as `control_plane.
 dependencies` does for the app-wide objects), `async` because reading them costs no thread hop.
 """
 
@@ -12,8 +13,21 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from control_plane.auth.ratelimit import SlidingWindowLimiter
+from control_plane.db import DbSession
+from control_plane.devices import service as devices_service
 from control_plane.devices.accounts import BrokerAccounts
+from control_plane.devices.models import Device
+from control_plane.errors import Unauthenticated
 from control_plane.ports import MqttPublisher
+
+
+def current_device(request: Request, session: DbSession) -> Device:
+    """The device whose token authenticates this call."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthenticated("send Authorization: Bearer <device_token>",
+                              headers={"WWW-Authenticate": "Bearer"})
+    return devices_service.authenticate(session=session, token=token.strip())
 
 
 async def get_broker(request: Request) -> BrokerAccounts:
@@ -58,6 +72,7 @@ async def get_claim_screen_limiter(request: Request) -> SlidingWindowLimiter:
     return limiter
 
 
+CurrentDevice = Annotated[Device, Depends(current_device)]
 Broker = Annotated[BrokerAccounts, Depends(get_broker)]
 Bridge = Annotated[MqttPublisher | None, Depends(get_bridge)]
 DeviceMqttUrl = Annotated[str, Depends(get_mqtt_device_url)]

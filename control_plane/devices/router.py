@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request, status
+from fastapi import APIRouter, Path, Query, Request, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,12 +21,12 @@ from control_plane.devices.dependencies import (
     Broker,
     ClaimClientLimiter,
     ClaimScreenLimiter,
+    CurrentDevice,
     DeviceMqttUrl,
     OperatorPairingLimiter,
     PairingRequestLimiter,
 )
-from control_plane.devices.models import Device
-from control_plane.errors import Forbidden, RateLimited, Unauthenticated
+from control_plane.errors import Forbidden, RateLimited
 from control_plane.venues import service as venues_service
 from shared.device import Heartbeat, HeartbeatAck, PairingRequest, PairingStatus, PairingTicket
 
@@ -62,18 +62,6 @@ def _refuse_if_waiting(wait_s: float | None, what: str) -> None:
 
 def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
-
-
-def current_device(request: Request, session: DbSession) -> Device:
-    """The device whose token authenticates this call."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise Unauthenticated("send Authorization: Bearer <device_token>",
-                              headers={"WWW-Authenticate": "Bearer"})
-    return devices_service.authenticate(session=session, token=token.strip())
-
-
-CurrentDevice = Annotated[Device, Depends(current_device)]
 
 
 def _limit_pairing_request(request: Request, session: DbSession, tokens: TokenService, *,

@@ -20,7 +20,7 @@ from control_plane.auth.dependencies import CurrentPrincipal
 from control_plane.auth.policy import Action, Resource, authorize
 from control_plane.db import DbSession, utcnow
 from control_plane.dependencies import SessionsDep, SettingsDep
-from control_plane.devices.router import current_device
+from control_plane.devices.dependencies import current_device
 from control_plane.errors import Invalid
 from control_plane.reporting import service as reporting_service
 from control_plane.reporting.export import MAX_LIMIT

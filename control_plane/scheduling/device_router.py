@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse
 
 from control_plane.db import DbSession
 from control_plane.dependencies import ObjectStoreDep
-from control_plane.devices.router import CurrentDevice
+from control_plane.devices.dependencies import CurrentDevice
 from control_plane.errors import NotFound
 from control_plane.media import service as media_service
 from control_plane.scheduling import publication
