@@ -32,7 +32,6 @@ from sqlalchemy import JSON, ForeignKey, Integer, String, Text, event, select, t
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from control_plane.db import Base, UTCDateTime, id_column_type, new_id, utcnow
-from control_plane.jobs.models import Job, JobStatus
 from control_plane.jobs.queue import JobContext, JobQueue, registry
 
 log = logging.getLogger(__name__)
@@ -180,11 +179,7 @@ def attach(sessions: sessionmaker[Session], queue: JobQueue) -> None:
 
 def kick(queue: JobQueue) -> None:
     """Queue one delivery job unless one is already waiting to start."""
-    with queue.context.sessionmaker() as session:
-        waiting = session.scalar(select(Job.id).where(Job.kind == JOB_KIND,
-                                                      Job.status == JobStatus.queued).limit(1))
-    if waiting is None:
-        queue.enqueue(JOB_KIND, subject="events")
+    queue.enqueue_once(JOB_KIND, subject="events")
 
 
 def sweep(queue: JobQueue) -> bool:
