@@ -3,37 +3,17 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from pydantic import BaseModel
 
 from control_plane.auth.dependencies import CurrentPrincipal
 from control_plane.taxonomy import service
+from control_plane.taxonomy.schemas import (
+    AdCategoryPage,
+    AdCategoryRead,
+    VenueTypePage,
+    VenueTypeRead,
+)
 
 router = APIRouter(prefix="/v1", tags=["taxonomies"])
-
-
-class VenueTypeRead(BaseModel):
-    id: int
-    name: str
-    string_value: str
-    parent_id: int | None
-    description: str
-
-
-class AdCategoryRead(BaseModel):
-    id: str
-    name: str
-    parent_id: str | None
-    tier1: str
-
-
-class VenueTypePage(BaseModel):
-    source: str = "OpenOOH Venue Taxonomy 1.1 (Apache-2.0)"
-    items: list[VenueTypeRead]
-
-
-class AdCategoryPage(BaseModel):
-    source: str = "IAB Tech Lab Ad Product Taxonomy 2.0 (CC BY 3.0)"
-    items: list[AdCategoryRead]
 
 
 @router.get("/venue-types", response_model=VenueTypePage, summary="OpenOOH venue types")
