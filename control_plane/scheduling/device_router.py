@@ -13,13 +13,10 @@ from control_plane.devices.dependencies import CurrentDevice
 from control_plane.errors import NotFound
 from control_plane.media import service as media_service
 from control_plane.scheduling import publication
+from control_plane.scheduling.exceptions import NoPlaylist
 
 router = APIRouter(prefix="/v1/device", tags=["device"])
 MEDIA_URL_TTL_S = 3600
-
-
-class NoPlaylist(NotFound):
-    code = "no_playlist"
 
 
 def _etag(version: str) -> str:

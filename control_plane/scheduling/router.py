@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel, Field
 
 from control_plane.auth.dependencies import CurrentPrincipal
 from control_plane.auth.policy import Action, Resource, authorize
@@ -24,87 +23,24 @@ from control_plane.moderation import service as moderation_service
 from control_plane.scheduling import service as scheduling_service
 from control_plane.scheduling.eligibility import eligibility
 from control_plane.scheduling.inputs import Creative
-from control_plane.scheduling.inventory import AREA_DECIMALS, AREA_KM, Place, offers
+from control_plane.scheduling.inventory import Place, offers
 from control_plane.scheduling.plan import loop_count, plays
+from control_plane.scheduling.schemas import (
+    AreaRead,
+    CampaignEligibility,
+    Forecast,
+    OfferRead,
+    ReasonCount,
+    ScreenEligibility,
+    Timeline,
+    TimelineItem,
+    TimelineWindow,
+)
 from control_plane.taxonomy import service as taxonomy
 from control_plane.venues import service as venues_service
 
 router = APIRouter(prefix="/v1", tags=["scheduling"])
 Id = Annotated[str, Path(max_length=40)]
-
-
-class TimelineItem(BaseModel):
-    kind: str
-    campaign_id: str | None
-    creative_id: str
-    duration_s: int
-    slots: int
-
-
-class TimelineWindow(BaseModel):
-    start: datetime
-    end: datetime
-    loop: list[TimelineItem]
-    explain: list[str]
-
-
-class Timeline(BaseModel):
-    screen_id: str
-    windows: list[TimelineWindow]
-    exclusions: dict[str, list[str]]
-
-
-class ScreenEligibility(BaseModel):
-    screen_id: str
-    venue_id: str
-    venue_name: str
-    eligible: bool
-    reasons: list[str]
-
-
-class ReasonCount(BaseModel):
-    reason: str
-    screens: int
-
-
-class AreaRead(BaseModel):
-    lat: float = Field(description=f"Rounded to {AREA_DECIMALS} decimal: about {AREA_KM} km")
-    lon: float
-    timezone: str
-
-
-class OfferRead(BaseModel):
-    venue_type_id: int
-    venue_type: str
-    area: AreaRead
-    public_name: str | None = Field(description="Only if the venue's owner publishes one")
-    venues: int
-    screens: int
-    eligible_screens: int
-    reasons: list[ReasonCount] = Field(description="Why not on the other screens, and on how "
-                                                   "many")
-
-
-class Forecast(BaseModel):
-    horizon_h: int
-    eligible_screens: int
-    available_impressions: float = Field(description="If the campaign took every slot of "
-                                                     "every eligible screen in the horizon")
-    planned_plays: int = Field(description="What the engine would plan for it, next to every "
-                                           "approved campaign, in the horizon")
-    planned_impressions: float
-    expected_spend_cents: int = Field(description="planned impressions × CPM / 1000, rounded "
-                                                  "down, never more than the budget")
-    currency: str
-
-
-class CampaignEligibility(BaseModel):
-    campaign_id: str
-    screens_total: int
-    eligible_screens: int
-    inventory: list[OfferRead] = Field(description="The network by venue type and area")
-    screens: list[ScreenEligibility] | None = Field(
-        None, description="Super-admins only: every screen, by id, with its venue's name")
 
 
 @router.get("/screens/{screen_id}/timeline", response_model=Timeline,
