@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from control_plane import events
+from control_plane.campaigns.exceptions import CampaignNotFound, InvalidTransition
 from control_plane.campaigns.models import Campaign as Campaign
 from control_plane.campaigns.models import CampaignStatus
 from control_plane.campaigns.models import Creative as Creative
@@ -37,14 +38,6 @@ from control_plane.media.service import MediaStatus
 from control_plane.taxonomy import service as taxonomy
 
 S = CampaignStatus
-
-
-class CampaignNotFound(NotFound):
-    code = "campaign_not_found"
-
-
-class InvalidTransition(Conflict):
-    code = "invalid_transition"
 
 
 def state(campaign: Campaign, now: datetime | None = None) -> str:

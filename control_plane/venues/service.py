@@ -15,21 +15,14 @@ from sqlalchemy.orm import Session, joinedload
 
 from control_plane import events
 from control_plane.db import utcnow
-from control_plane.errors import Invalid, NotFound
+from control_plane.errors import Invalid
 from control_plane.media import service as media_service
 from control_plane.taxonomy import service as taxonomy
+from control_plane.venues.exceptions import ScreenNotFound, VenueNotFound
 from control_plane.venues.models import Orientation, ScreenAudience
 from control_plane.venues.models import Screen as Screen
 from control_plane.venues.models import Venue as Venue
 from control_plane.venues.schemas import ScreenCreate, ScreenUpdate, VenueCreate, VenueUpdate
-
-
-class VenueNotFound(NotFound):
-    code = "venue_not_found"
-
-
-class ScreenNotFound(NotFound):
-    code = "screen_not_found"
 
 
 def display_size(screen: Screen) -> tuple[int, int]:
