@@ -27,11 +27,14 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx
 
-from control_plane.errors import Conflict, Forbidden
+from control_plane.media.exceptions import (
+    CoconutError,
+    NotificationMismatch,
+    NotificationRejected,
+)
 from control_plane.media.probe import MediaInfo
 from control_plane.media.transcode import (
     THUMBNAIL_WIDTH,
-    TranscodeFailed,
     VideoTarget,
     poster_offset_s,
     poster_size,
@@ -42,32 +45,6 @@ _JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _FITS = {"letterbox": "pad", "cover": "crop"}
 _FINAL_EVENTS = {"job.completed", "job.failed"}
 _TOKEN_CONTEXT = b"adsbin-coconut-notification\x00"
-
-
-class CoconutError(TranscodeFailed):
-    """Coconut could not be reached, or refused what we sent; `retryable` says if trying later
-    may help (network, 5xx, 429) or not (a refused key or job)."""
-
-    status_code = 502
-    code = "transcoder_error"
-
-    def __init__(self, message: str, *, http_status: int | None = None,
-                 retryable: bool = False) -> None:
-        super().__init__(message, details={"http_status": http_status} if http_status else None)
-        self.http_status = http_status
-        self.retryable = retryable
-
-
-class NotificationRejected(Forbidden):
-    """A webhook call whose token does not verify, or that names a job that is not its own."""
-
-    code = "invalid_notification"
-
-
-class NotificationMismatch(Conflict):
-    """A notification that claims a final state Coconut's API does not (yet) report."""
-
-    code = "notification_mismatch"
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,10 @@ import boto3
 from control_plane.jobs.queue import JobContext, registry
 from control_plane.media import service as media_service
 from control_plane.media.coconut import CoconutTranscoder
+from control_plane.media.exceptions import TranscodeFailed
 from control_plane.media.models import Media
 from control_plane.media.probe import MediaInfo, probe_file
-from control_plane.media.transcode import TranscodeFailed, VideoTarget, file_digest, is_fit
+from control_plane.media.transcode import VideoTarget, file_digest, is_fit
 from control_plane.settings import Settings
 from control_plane.storage.base import ObjectStore
 from control_plane.storage.s3 import S3ObjectStore

@@ -28,45 +28,14 @@ from typing import Any, Literal
 
 from PIL import ExifTags, Image
 
-from control_plane.errors import AppError, Invalid, PayloadTooLarge, UnsupportedMedia
+from control_plane.media.exceptions import (
+    CorruptMedia,
+    EmptyMedia,
+    MediaTooLarge,
+    UnsupportedMediaType,
+)
 
 log = logging.getLogger(__name__)
-
-
-class MediaRejected(AppError):
-    """An uploaded file that will not become a ready asset; `code` says why."""
-
-    status_code = 422
-    code = "invalid_media"
-
-
-# Each also derives from the generic error of its status, so `except PayloadTooLarge` sees it.
-class UnsupportedMediaType(MediaRejected, UnsupportedMedia):
-    """Not an image or video this platform plays (decided from the bytes)."""
-
-    status_code = 415
-    code = "unsupported_media"
-
-
-class CorruptMedia(MediaRejected, Invalid):
-    """A format we play, but the file is broken, truncated or unreadable."""
-
-    status_code = 422
-    code = "corrupt_media"
-
-
-class EmptyMedia(MediaRejected, Invalid):
-    """A zero-length file."""
-
-    status_code = 422
-    code = "empty_media"
-
-
-class MediaTooLarge(MediaRejected, PayloadTooLarge):
-    """Too many pixels or too long a duration."""
-
-    status_code = 413
-    code = "too_large"
 
 
 @dataclass(frozen=True)

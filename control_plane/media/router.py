@@ -16,6 +16,7 @@ from control_plane.db import DbSession, utcnow
 from control_plane.dependencies import JobQueueDep, ObjectStoreDep, SettingsDep
 from control_plane.jobs.queue import JobQueue, latest_job
 from control_plane.media import service as media_service
+from control_plane.media.exceptions import MediaNotFound
 from control_plane.media.models import Fit, Media, MediaStatus
 from control_plane.media.schemas import (
     JobRead,
@@ -119,7 +120,7 @@ def complete_upload(upload_id: Annotated[str, PathParam(max_length=40, pattern=r
         try:
             chunks = store.iter_bytes(key)
         except ObjectNotFound as exc:
-            raise media_service.MediaNotFound(
+            raise MediaNotFound(
                 "nothing was uploaded for this upload id (or it was completed already)",
                 code="upload_not_found") from exc
         try:

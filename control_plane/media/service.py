@@ -19,22 +19,18 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from control_plane.errors import NotFound
 from control_plane.jobs.queue import JobQueue
+from control_plane.media.exceptions import MediaNotFound, MediaTooLarge
 from control_plane.media.models import Fit, Rendition
 from control_plane.media.models import Media as Media
 from control_plane.media.models import MediaStatus as MediaStatus
-from control_plane.media.probe import MediaInfo, MediaTooLarge, probe_file, sniff_mime
+from control_plane.media.probe import MediaInfo, probe_file, sniff_mime
 from control_plane.settings import Settings
 from control_plane.storage.base import ObjectStore
 from control_plane.upcalls import NotProvided, Upcall
 
 SPOOL_CHUNK = 1 << 20
 DEFAULT_TARGETS: tuple[tuple[int, int], ...] = ((1920, 1080), (1080, 1920), (1280, 720))
-
-
-class MediaNotFound(NotFound):
-    code = "media_not_found"
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,8 @@ from typing import Literal, Protocol, TypeGuard, get_args
 
 from PIL import Image
 
-from control_plane.errors import AppError
-from control_plane.media.probe import MediaInfo, MediaRejected, probe_file
+from control_plane.media.exceptions import MediaRejected, TranscodeFailed
+from control_plane.media.probe import MediaInfo, probe_file
 
 POSTER_MAX_SIDE = 1920
 THUMBNAIL_WIDTH = 320
@@ -45,14 +45,6 @@ Fit = Literal["letterbox", "cover"]
 def is_fit(value: object) -> TypeGuard[Fit]:
     """Whether `value` is a fit a target accepts (narrows a plain `str` for the type checker)."""
     return value in get_args(Fit)
-
-
-class TranscodeFailed(AppError):
-    """A video that could not be converted; the message is fit for the media's error field."""
-
-    status_code = 422
-    code = "transcode_failed"
-    retryable = False  # the same input will fail the same way
 
 
 @dataclass(frozen=True)

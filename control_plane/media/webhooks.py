@@ -12,9 +12,9 @@ from control_plane.dependencies import JobQueueDep, ObjectStoreDep, SettingsDep,
 from control_plane.errors import Invalid
 from control_plane.media import hosted
 from control_plane.media import service as media_service
+from control_plane.media.exceptions import TranscodeFailed
 from control_plane.media.models import MediaStatus
 from control_plane.media.processing import mark_failed
-from control_plane.media.transcode import TranscodeFailed
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 

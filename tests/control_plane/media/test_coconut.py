@@ -18,15 +18,15 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from control_plane.media.coconut import (
+from control_plane.media.coconut import CoconutEvent, CoconutTranscoder
+from control_plane.media.exceptions import (
     CoconutError,
-    CoconutEvent,
-    CoconutTranscoder,
     NotificationMismatch,
     NotificationRejected,
+    TranscodeFailed,
 )
 from control_plane.media.probe import MediaInfo
-from control_plane.media.transcode import TranscodeFailed, VideoTarget
+from control_plane.media.transcode import VideoTarget
 from tests.live import free_port
 
 API_KEY = "k-test-" + secrets.token_hex(8)

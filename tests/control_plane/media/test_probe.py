@@ -11,15 +11,14 @@ import pytest
 from PIL import Image
 
 from control_plane.errors import Invalid, PayloadTooLarge, UnsupportedMedia
-from control_plane.media.probe import (
+from control_plane.media.exceptions import (
     CorruptMedia,
     EmptyMedia,
     MediaRejected,
     MediaTooLarge,
     UnsupportedMediaType,
-    probe_file,
-    sniff_mime,
 )
+from control_plane.media.probe import probe_file, sniff_mime
 from tests import media_samples as samples
 
 

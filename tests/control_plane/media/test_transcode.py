@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageChops, ImageStat
 
+from control_plane.media.exceptions import TranscodeFailed
 from control_plane.media.probe import MediaInfo, probe_file
 from control_plane.media.transcode import (
     FfmpegTranscoder,
-    TranscodeFailed,
     VideoOutput,
     VideoTarget,
     clean_stderr,
