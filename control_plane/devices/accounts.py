@@ -15,7 +15,6 @@ import secrets
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from control_plane.errors import AppError
 from shared import topics
 
 ADMIN_USERNAME = "adsbin-broker-admin"
@@ -23,9 +22,6 @@ SERVICE_FILTER = "adsbin/v1/#"
 PBKDF2_ITERATIONS = 101  # Mosquitto's own choice; our passwords are random, not guessable words
 
 Access = Literal["read", "write"]
-class BrokerUnavailable(AppError):
-    status_code = 503
-    code = "broker_unavailable"
 
 
 class BrokerAccounts(Protocol):

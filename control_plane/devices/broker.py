@@ -40,9 +40,9 @@ from control_plane.devices.accounts import (
     ADMIN_USERNAME,
     SERVICE_FILTER,
     AccountRules,
-    BrokerUnavailable,
     _Account,
 )
+from control_plane.devices.exceptions import BrokerUnavailable
 from shared import topics
 
 START_TIMEOUT_S = 10.0

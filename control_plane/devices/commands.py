@@ -14,22 +14,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from control_plane.db import utcnow
+from control_plane.devices.exceptions import CommandFinished, CommandNotFound
 from control_plane.devices.models import Command
-from control_plane.errors import Conflict, NotFound
 from control_plane.storage.base import ObjectStore
 from shared.device import Command as CommandMessage
 from shared.device import CommandAck, CommandType
 
 UPLOAD_URL_TTL_S = 600
 FINAL = ("acked", "failed", "expired")
-
-
-class CommandNotFound(NotFound):
-    code = "command_not_found"
-
-
-class CommandFinished(Conflict):
-    code = "command_finished"
 
 
 def screenshot_key(command: Command) -> str:

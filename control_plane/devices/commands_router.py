@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, status
-from pydantic import BaseModel, ConfigDict, Field
 
 from control_plane.auth.dependencies import CurrentPrincipal
 from control_plane.auth.policy import Action, Resource, authorize
@@ -15,41 +13,19 @@ from control_plane.dependencies import ObjectStoreDep, SettingsDep
 from control_plane.devices import commands as commands_service
 from control_plane.devices import service as devices_service
 from control_plane.devices.dependencies import Bridge, CurrentDevice
+from control_plane.devices.exceptions import CommandNotFound, NotPaired
 from control_plane.devices.messaging import publish_command
 from control_plane.devices.models import Command
+from control_plane.devices.schemas import AckBody, CommandCreate, CommandRead
 from control_plane.storage.base import ObjectStore
 from control_plane.venues import service as venues_service
 from shared.device import Command as CommandMessage
-from shared.device import CommandAck, CommandType
+from shared.device import CommandAck
 
 screens_api = APIRouter(prefix="/v1/screens", tags=["venues"])
 device_api = APIRouter(prefix="/v1/device", tags=["device"])
 Id = Annotated[str, Path(max_length=64)]
 SCREENSHOT_URL_TTL_S = 3600
-
-
-class CommandCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    type: CommandType
-    ttl_s: int | None = Field(None, ge=1, le=86_400,
-                              description="Seconds before an unacknowledged command expires")
-
-
-class CommandRead(BaseModel):
-    id: str
-    screen_id: str
-    type: str
-    status: str = Field(description="queued | delivered | acked | failed | expired")
-    created_at: datetime
-    expires_at: datetime
-    delivered_at: datetime | None
-    finished_at: datetime | None
-    result: str | None
-    details: dict[str, Any]
-    screenshot_url: str | None = None
-    published: bool | None = Field(None, description="Whether the broker took it at once "
-                                                     "(devices also poll over HTTP)")
 
 
 def command_read(command: Command, store: ObjectStore) -> CommandRead:
@@ -71,7 +47,7 @@ def send(screen_id: Id, body: CommandCreate, session: DbSession, principal: Curr
     authorize(principal, Resource.screen, Action.manage, owner_org_id=screen.org_id)
     device = devices_service.active_device(session=session, screen_id=screen.id)
     if device is None:
-        raise devices_service.NotPaired("this screen has no paired device to command")
+        raise NotPaired("this screen has no paired device to command")
     command = commands_service.create(
         session=session, screen_id=screen.id, device_id=device.id, type=body.type,
         ttl_s=body.ttl_s or settings.command_ttl_s, user_id=principal.user_id)
@@ -88,7 +64,7 @@ def get_command(screen_id: Id, command_id: Id, session: DbSession,
     authorize(principal, Resource.screen, Action.read, owner_org_id=screen.org_id)
     command = commands_service.get(session=session, command_id=command_id)
     if command.screen_id != screen.id:
-        raise commands_service.CommandNotFound("command not found")
+        raise CommandNotFound("command not found")
     return command_read(command, store)
 
 
@@ -99,14 +75,6 @@ def pending(device: CurrentDevice, session: DbSession,
     name = venues_service.get_screen(session=session, screen_id=device.screen_id).name
     return [commands_service.message(c, store, name)
             for c in commands_service.pending(session=session, device_id=device.id)]
-
-
-class AckBody(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    status: str = Field(pattern="^(delivered|acked|failed)$")
-    result: str | None = Field(None, max_length=500)
-    details: dict[str, Any] | None = None
 
 
 @device_api.post("/commands/{command_id}/ack", response_model=CommandRead,

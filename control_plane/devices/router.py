@@ -8,7 +8,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, status
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
 
 from control_plane.auth.dependencies import CurrentPrincipal, Tokens, get_principal
 from control_plane.auth.policy import Action, Resource, allowed, authorize
@@ -26,6 +25,8 @@ from control_plane.devices.dependencies import (
     OperatorPairingLimiter,
     PairingRequestLimiter,
 )
+from control_plane.devices.exceptions import PairingCodeExpired, PairingCodeUnknown, PairingCodeUsed
+from control_plane.devices.schemas import ClaimRequest, ClaimResult
 from control_plane.errors import Forbidden, RateLimited
 from control_plane.venues import service as venues_service
 from shared.device import Heartbeat, HeartbeatAck, PairingRequest, PairingStatus, PairingTicket
@@ -38,19 +39,6 @@ OPERATOR_PAIRING_REQUESTS_PER_MINUTE = 600
 device_api = APIRouter(prefix="/v1/device", tags=["device"])
 screens_api = APIRouter(prefix="/v1/screens", tags=["venues"])
 Id = Annotated[str, Path(max_length=64)]
-
-
-class ClaimRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    code: str = Field(min_length=1, max_length=20, examples=["K7P-4QX"])
-
-
-class ClaimResult(BaseModel):
-    screen_id: str
-    device_id: str
-    display: dict[str, int]
-    agent_version: str
 
 
 def _refuse_if_waiting(wait_s: float | None, what: str) -> None:
@@ -156,8 +144,7 @@ def pair(screen_id: Id, body: ClaimRequest, request: Request, session: DbSession
     try:
         device = devices_service.claim(session=session, code=body.code, screen_id=screen.id,
                                        org_id=screen.org_id, user_id=principal.user_id)
-    except (devices_service.PairingCodeUnknown, devices_service.PairingCodeExpired,
-            devices_service.PairingCodeUsed):
+    except (PairingCodeUnknown, PairingCodeExpired, PairingCodeUsed):
         for limiter, key, _ in limits:
             limiter.hit(key)
         raise

@@ -20,9 +20,17 @@ from sqlalchemy.orm import Session
 from control_plane import events
 from control_plane.db import utcnow
 from control_plane.devices.accounts import BrokerAccounts
+from control_plane.devices.exceptions import (
+    NotPaired,
+    PairingCodeExpired,
+    PairingCodeUnknown,
+    PairingCodeUsed,
+    PairingNotFound,
+    ScreenAlreadyPaired,
+)
 from control_plane.devices.models import Device as Device
 from control_plane.devices.models import DeviceStatus, Pairing
-from control_plane.errors import Conflict, NotFound, Unauthenticated
+from control_plane.errors import Unauthenticated
 from shared.device import Heartbeat, MqttCredentials, PairingRequest, PairingStatus
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, no 1/I
@@ -33,30 +41,6 @@ OFFLINE_AFTER_INTERVALS = 1.5
 # A device not heard from for this long is away: the schedule stops counting on its screen
 # (scheduling's dormancy), and when it is heard from again its screen is back (`ScreenBack`).
 ABSENT_AFTER = timedelta(hours=1)
-
-
-class PairingCodeUnknown(NotFound):
-    code = "pairing_code_unknown"
-
-
-class PairingCodeExpired(Conflict):
-    code = "pairing_code_expired"
-
-
-class PairingCodeUsed(Conflict):
-    code = "pairing_code_used"
-
-
-class ScreenAlreadyPaired(Conflict):
-    code = "screen_already_paired"
-
-
-class PairingNotFound(NotFound):
-    code = "pairing_not_found"
-
-
-class NotPaired(NotFound):
-    code = "screen_not_paired"
 
 
 def normalize_code(code: str) -> str:

@@ -16,8 +16,9 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from control_plane.devices.accounts import BrokerUnavailable, ExternalBroker
+from control_plane.devices.accounts import ExternalBroker
 from control_plane.devices.broker import KEEPALIVE_SWEEP_S, EmbeddedBroker
+from control_plane.devices.exceptions import BrokerUnavailable
 from shared import topics
 from tests.live import free_port
 
