@@ -10,36 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Header
-from pydantic import BaseModel, Field
 
 from control_plane.db import DbSession
 from control_plane.dependencies import SettingsDep
 from control_plane.devices.models import Device, DeviceStatus
+from control_plane.devices.schemas import AclRequest, AuthRequest, HookAnswer
 from control_plane.errors import NotFound, Unauthenticated
 from control_plane.settings import Settings
 from shared import topics
 
 router = APIRouter(prefix="/v1/mqtt", tags=["broker hooks"])
-
-
-class AuthRequest(BaseModel):
-    username: str = Field(max_length=200)
-    password: str = Field(max_length=200)
-    clientid: str | None = Field(None, max_length=200)
-
-
-class AclRequest(BaseModel):
-    username: str = Field(max_length=200)
-    topic: str = Field(max_length=1000)
-    action: Literal["publish", "subscribe"]
-
-
-class HookAnswer(BaseModel):
-    result: Literal["allow", "deny"]
-    is_superuser: bool = False
 
 
 def _check_secret(settings: Settings, secret: str | None) -> None:

@@ -1,4 +1,5 @@
-"""Wire shapes of the device fleet's routes: claiming a pairing code, and remote commands.
+"""Wire shapes of the device fleet's routes: claiming a pairing code, remote commands, and the
+external broker's auth hooks.
 
 The device protocol's own messages (heartbeats, pairing, commands as the agent sees them) live
 in `shared/device.py`, which the agent imports too.
@@ -7,7 +8,7 @@ in `shared/device.py`, which the agent imports too.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -57,3 +58,21 @@ class AckBody(BaseModel):
     status: str = Field(pattern="^(delivered|acked|failed)$")
     result: str | None = Field(None, max_length=500)
     details: dict[str, Any] | None = None
+
+
+# What EMQX's HTTP authenticator and authorizer send and expect (devices/hooks.py).
+class AuthRequest(BaseModel):
+    username: str = Field(max_length=200)
+    password: str = Field(max_length=200)
+    clientid: str | None = Field(None, max_length=200)
+
+
+class AclRequest(BaseModel):
+    username: str = Field(max_length=200)
+    topic: str = Field(max_length=1000)
+    action: Literal["publish", "subscribe"]
+
+
+class HookAnswer(BaseModel):
+    result: Literal["allow", "deny"]
+    is_superuser: bool = False
