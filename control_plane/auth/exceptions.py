@@ -22,3 +22,8 @@ class IssuerUnavailable(AppError):
 
 class InvalidCredentials(Unauthenticated):
     code = "invalid_credentials"
+
+
+class WebhooksNotConfigured(AppError):
+    status_code = 404
+    code = "webhook_not_configured"

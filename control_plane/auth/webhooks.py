@@ -9,19 +9,15 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy.exc import IntegrityError
 from svix.webhooks import Webhook, WebhookVerificationError
 
+from control_plane.auth.exceptions import WebhooksNotConfigured
 from control_plane.auth.models import WebhookDelivery
 from control_plane.auth.schemas import WebhookAck
 from control_plane.db import DbSession
 from control_plane.dependencies import SettingsDep, raw_body
-from control_plane.errors import AppError, BadRequest, Invalid
+from control_plane.errors import BadRequest, Invalid
 from control_plane.orgs import sync as orgs_sync
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
-
-
-class WebhooksNotConfigured(AppError):
-    status_code = 404
-    code = "webhook_not_configured"
 
 
 @router.post("/clerk", response_model=WebhookAck,
