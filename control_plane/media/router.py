@@ -29,7 +29,8 @@ from control_plane.media.schemas import (
     UploadTicket,
 )
 from control_plane.settings import Settings
-from control_plane.storage.base import ObjectNotFound, ObjectStore
+from control_plane.storage.base import ObjectStore
+from control_plane.storage.exceptions import ObjectNotFound
 
 router = APIRouter(prefix="/v1/media", tags=["media"])
 MediaId = Annotated[str, PathParam(max_length=40)]

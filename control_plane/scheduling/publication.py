@@ -14,7 +14,8 @@ import logging
 from pydantic import ValidationError
 
 from control_plane.ports import MqttPublisher
-from control_plane.storage.base import ObjectNotFound, ObjectStore
+from control_plane.storage.base import ObjectStore
+from control_plane.storage.exceptions import ObjectNotFound
 from shared import topics
 from shared.playlist import Playlist
 

@@ -14,31 +14,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from control_plane.errors import AppError, Forbidden, Invalid, NotFound
+from control_plane.storage.exceptions import InvalidKey, InvalidRange
 
 MAX_KEY_BYTES = 1024
 _SEGMENT = re.compile(r"[A-Za-z0-9_\-][A-Za-z0-9_.\-=+@,]*")
-
-
-class InvalidKey(Invalid):
-    code = "invalid_key"
-
-
-class ObjectNotFound(NotFound):
-    code = "object_not_found"
-
-
-class InvalidRange(AppError):
-    status_code = 416
-    code = "range_not_satisfiable"
-
-
-class SignatureInvalid(Forbidden):
-    code = "signature_invalid"
-
-
-class UrlExpired(Forbidden):
-    code = "url_expired"
 
 
 def validate_key(key: str) -> str:

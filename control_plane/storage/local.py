@@ -18,13 +18,8 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import quote, urlencode
 
-from control_plane.storage.base import (
-    ObjectInfo,
-    ObjectNotFound,
-    check_range,
-    validate_key,
-    validate_prefix,
-)
+from control_plane.storage.base import ObjectInfo, check_range, validate_key, validate_prefix
+from control_plane.storage.exceptions import ObjectNotFound
 from control_plane.storage.signing import UrlSigner
 
 COPY_CHUNK = 1 << 20

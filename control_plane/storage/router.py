@@ -16,7 +16,8 @@ from starlette.concurrency import run_in_threadpool
 
 from control_plane.dependencies import ObjectStoreDep, SettingsDep
 from control_plane.errors import NotFound, PayloadTooLarge
-from control_plane.storage.base import InvalidRange, check_range, validate_key
+from control_plane.storage.base import check_range, validate_key
+from control_plane.storage.exceptions import InvalidRange
 from control_plane.storage.local import LocalObjectStore
 
 router = APIRouter(prefix="/v1/storage", tags=["storage"])

@@ -15,13 +15,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from control_plane.storage.base import (
-    InvalidRange,
-    ObjectInfo,
-    ObjectNotFound,
-    validate_key,
-    validate_prefix,
-)
+from control_plane.storage.base import ObjectInfo, validate_key, validate_prefix
+from control_plane.storage.exceptions import InvalidRange, ObjectNotFound
 
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 

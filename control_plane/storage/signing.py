@@ -13,7 +13,7 @@ import secrets
 import time
 from pathlib import Path
 
-from control_plane.storage.base import SignatureInvalid, UrlExpired
+from control_plane.storage.exceptions import SignatureInvalid, UrlExpired
 
 SECRET_BYTES = 32
 

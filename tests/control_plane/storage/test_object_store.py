@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from control_plane.app import create_app
-from control_plane.storage.base import InvalidKey, InvalidRange, ObjectNotFound
+from control_plane.storage.exceptions import InvalidKey, InvalidRange, ObjectNotFound
 from control_plane.storage.local import LocalObjectStore
 from control_plane.storage.registry import make_object_store
 from tests.helpers import error_code, with_settings
