@@ -33,6 +33,7 @@ from control_plane.jobs.queue import JobContext, JobQueue, registry
 from control_plane.media import service as media_service
 from control_plane.media.service import Media
 from control_plane.scheduling import engine, publication
+from control_plane.scheduling.exceptions import PublishFailed
 from control_plane.scheduling.inputs import (
     DEFAULT_CARD_SHA256,
     Campaign,
@@ -345,7 +346,3 @@ def _rebuild(ctx: JobContext) -> None:
             session.commit()
             raise PublishFailed(f"{len(failed)} playlists were not published: "
                                 f"{', '.join(failed[:10])}")
-
-
-class PublishFailed(RuntimeError):
-    """Some screens' playlists could not be written or announced; they are asked for again."""
