@@ -9,14 +9,27 @@ the app: run on the event loop, they cost no thread hop, as a plain `def` depend
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
 
+from control_plane.auth.ratelimit import SlidingWindowLimiter
 from control_plane.jobs.queue import JobQueue
 from control_plane.settings import Settings
 from control_plane.storage.base import ObjectStore
+
+
+def limiter_on_app(name: str, doc: str) -> Callable[[Request], Awaitable[SlidingWindowLimiter]]:
+    """A dependency serving the limiter `create_app` keeps as `app.state.<name>`."""
+
+    async def limiter(request: Request) -> SlidingWindowLimiter:
+        found: SlidingWindowLimiter = getattr(request.app.state, name)
+        return found
+
+    limiter.__name__, limiter.__doc__ = f"get_{name}", doc
+    return limiter
 
 
 async def get_app_settings(request: Request) -> Settings:

@@ -14,6 +14,7 @@ from control_plane.auth.policy import Action, Principal, Resource, authorize
 from control_plane.auth.ratelimit import SlidingWindowLimiter
 from control_plane.auth.tokens import TokenService
 from control_plane.db import DbSession
+from control_plane.dependencies import limiter_on_app
 from control_plane.errors import Forbidden, Unauthenticated
 
 
@@ -36,27 +37,12 @@ async def get_token_service(request: Request) -> TokenService:
 Tokens = Annotated[TokenService, Depends(get_token_service)]
 
 
-async def get_login_limiter(request: Request) -> SlidingWindowLimiter:
-    """Sign-in attempts per client address and email."""
-    limiter: SlidingWindowLimiter = request.app.state.login_limiter
-    return limiter
-
-
-async def get_signup_limiter(request: Request) -> SlidingWindowLimiter:
-    """Signup attempts per client address."""
-    limiter: SlidingWindowLimiter = request.app.state.signup_limiter
-    return limiter
-
-
-async def get_signup_taken_limiter(request: Request) -> SlidingWindowLimiter:
-    """409 `email_taken` answers per client address."""
-    limiter: SlidingWindowLimiter = request.app.state.signup_taken_limiter
-    return limiter
-
-
-LoginLimiter = Annotated[SlidingWindowLimiter, Depends(get_login_limiter)]
-SignupLimiter = Annotated[SlidingWindowLimiter, Depends(get_signup_limiter)]
-SignupTakenLimiter = Annotated[SlidingWindowLimiter, Depends(get_signup_taken_limiter)]
+LoginLimiter = Annotated[SlidingWindowLimiter, Depends(limiter_on_app(
+    "login_limiter", "Sign-in attempts per client address and email."))]
+SignupLimiter = Annotated[SlidingWindowLimiter, Depends(limiter_on_app(
+    "signup_limiter", "Signup attempts per client address."))]
+SignupTakenLimiter = Annotated[SlidingWindowLimiter, Depends(limiter_on_app(
+    "signup_taken_limiter", "409 `email_taken` answers per client address."))]
 
 
 def get_principal(request: Request, session: DbSession, tokens: Tokens) -> Principal:

@@ -14,6 +14,7 @@ from fastapi import Depends, Request
 
 from control_plane.auth.ratelimit import SlidingWindowLimiter
 from control_plane.db import DbSession
+from control_plane.dependencies import limiter_on_app
 from control_plane.devices import service as devices_service
 from control_plane.devices.accounts import BrokerAccounts
 from control_plane.devices.models import Device
@@ -48,35 +49,16 @@ async def get_mqtt_device_url(request: Request) -> str:
     return url
 
 
-async def get_pairing_request_limiter(request: Request) -> SlidingWindowLimiter:
-    """Anonymous pairing requests per client address."""
-    limiter: SlidingWindowLimiter = request.app.state.pairing_request_limiter
-    return limiter
-
-
-async def get_operator_pairing_limiter(request: Request) -> SlidingWindowLimiter:
-    """Pairing requests per signed-in operator asking on behalf of units."""
-    limiter: SlidingWindowLimiter = request.app.state.operator_pairing_limiter
-    return limiter
-
-
-async def get_claim_client_limiter(request: Request) -> SlidingWindowLimiter:
-    """Failed pairing claims per client address."""
-    limiter: SlidingWindowLimiter = request.app.state.claim_client_limiter
-    return limiter
-
-
-async def get_claim_screen_limiter(request: Request) -> SlidingWindowLimiter:
-    """Failed pairing claims per screen."""
-    limiter: SlidingWindowLimiter = request.app.state.claim_screen_limiter
-    return limiter
-
-
 CurrentDevice = Annotated[Device, Depends(current_device)]
 Broker = Annotated[BrokerAccounts, Depends(get_broker)]
 Bridge = Annotated[MqttPublisher | None, Depends(get_bridge)]
 DeviceMqttUrl = Annotated[str, Depends(get_mqtt_device_url)]
-PairingRequestLimiter = Annotated[SlidingWindowLimiter, Depends(get_pairing_request_limiter)]
-OperatorPairingLimiter = Annotated[SlidingWindowLimiter, Depends(get_operator_pairing_limiter)]
-ClaimClientLimiter = Annotated[SlidingWindowLimiter, Depends(get_claim_client_limiter)]
-ClaimScreenLimiter = Annotated[SlidingWindowLimiter, Depends(get_claim_screen_limiter)]
+PairingRequestLimiter = Annotated[SlidingWindowLimiter, Depends(limiter_on_app(
+    "pairing_request_limiter", "Anonymous pairing requests per client address."))]
+OperatorPairingLimiter = Annotated[SlidingWindowLimiter, Depends(limiter_on_app(
+    "operator_pairing_limiter",
+    "Pairing requests per signed-in operator asking on behalf of units."))]
+ClaimClientLimiter = Annotated[SlidingWindowLimiter, Depends(limiter_on_app(
+    "claim_client_limiter", "Failed pairing claims per client address."))]
+ClaimScreenLimiter = Annotated[SlidingWindowLimiter, Depends(limiter_on_app(
+    "claim_screen_limiter", "Failed pairing claims per screen."))]
