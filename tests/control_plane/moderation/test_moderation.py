@@ -24,14 +24,16 @@ def ready_media(app, org_id: str, sha: str) -> str:
         return media.id
 
 
-def approved_campaign(app, advertiser_org: str, media_id: str) -> tuple[str, str]:
+def approved_campaign(app, advertiser_org: str, media_id: str, *, name: str = "Shoes",
+                      category: str = "1010", duration_s: int = 10) -> tuple[str, str]:
+    """An approved asap campaign of one approved creative, stored as approval leaves it."""
     now = datetime.now(UTC)
     with app.state.sessionmaker() as session:
-        campaign = Campaign(org_id=advertiser_org, name="Shoes", category="1010",
+        campaign = Campaign(org_id=advertiser_org, name=name, category=category,
                             start_at=now - timedelta(hours=1), end_at=now + timedelta(days=3),
                             dayparts=[], targeting={}, budget_cents=100_000, cpm_cents=500,
                             currency="EUR", pacing="asap", status="approved")
-        creative = Creative(media_id=media_id, duration_s=10, status="approved")
+        creative = Creative(media_id=media_id, duration_s=duration_s, status="approved")
         campaign.creatives.append(creative)
         session.add(campaign)
         session.commit()

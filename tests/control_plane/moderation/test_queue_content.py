@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import pytest
@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from control_plane.app import create_app
-from control_plane.campaigns.models import Campaign, Creative
 from control_plane.media.models import Rendition
 from tests import media_samples
+from tests.control_plane.moderation.test_moderation import approved_campaign
 from tests.helpers import PASSWORD, Account, error_code, signup, with_settings
 
 ALWAYS = {d: [["00:00", "24:00"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
@@ -41,19 +41,6 @@ def _ready_media(client, account, path) -> str:
     return media_id
 
 
-def _approved_campaign(app, org_id: str, media_id: str) -> tuple[str, str]:
-    now = datetime.now(UTC)
-    with app.state.sessionmaker() as session:
-        campaign = Campaign(org_id=org_id, name="Winter beers", category="1003",
-                            start_at=now - timedelta(hours=1), end_at=now + timedelta(days=3),
-                            dayparts=[], targeting={}, budget_cents=100_000, cpm_cents=500,
-                            currency="EUR", pacing="asap", status="approved")
-        campaign.creatives.append(Creative(media_id=media_id, duration_s=12, status="approved"))
-        session.add(campaign)
-        session.commit()
-        return campaign.id, campaign.creatives[0].id
-
-
 def test_the_queue_carries_what_it_takes_to_judge_the_ad(api, tmp_path):
     app, client = api
     owner = signup(client, "venue")
@@ -72,7 +59,8 @@ def test_the_queue_carries_what_it_takes_to_judge_the_ad(api, tmp_path):
     (tmp_path / "other").mkdir()
     other_media_id = _ready_media(client, advertiser,
                                   media_samples.png(tmp_path / "other", size=(800, 450)))
-    _approved_campaign(app, advertiser.org_id, media_id)
+    approved_campaign(app, advertiser.org_id, media_id, name="Winter beers", category="1003",
+                      duration_s=12)
 
     items = client.get("/v1/moderation/queue", headers=owner.headers).json()["items"]
     assert len(items) == 1
