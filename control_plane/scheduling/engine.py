@@ -86,8 +86,10 @@ def build(screens: Sequence[Screen], campaigns: Sequence[Campaign], params: Para
         tell("eligibility", len(eligible))
     # budgets follow where plays can happen: a dormant screen takes no part in pacing and is
     # promised nothing
+    any_dormant = any(screen.dormant for screen in ordered_screens)
     live = [[] if screen.dormant else ok for screen, ok in zip(ordered_screens, eligible,
-                                                                strict=True)]
+                                                                strict=True)] \
+        if any_dormant else eligible
     class_list = list(classes)
     slots = params.slots_per_loop
     figures, set_aside = pacing.budgets(
@@ -95,7 +97,7 @@ def build(screens: Sequence[Screen], campaigns: Sequence[Campaign], params: Para
         [s.audience_multiplier for s in ordered_screens],
         [fleet.sov_items[i] if fleet.tier[i] == 0 else float(slots)
          for i in range(len(ordered_campaigns))])
-    if any(not f.screen_hours for f in figures) and live != eligible:
+    if any_dormant and any(not f.screen_hours for f in figures):
         # a campaign no screen that plays can take (a fleet not paired yet) is paced over all
         # its screens: nothing is spent, but their previews show what they would play
         everywhere = pacing.figures(ordered_campaigns, params, class_list, screen_class,
