@@ -35,7 +35,7 @@ from control_plane.reporting import store, writer
 from control_plane.reporting.exceptions import BadSignature
 from control_plane.reporting.models import HOUSE
 from control_plane.reporting.schemas import IngestPolicy
-from control_plane.reporting.store import Play, Terms
+from control_plane.reporting.store import Play, PlayRow, Terms
 from control_plane.reporting.turn import TURN
 from control_plane.scheduling import service as scheduling_service
 from control_plane.scheduling.playtime import PlayRules, epoch_ms
@@ -198,10 +198,10 @@ class Batch:
                         and duration >= expected - BILLABLE_SHORTFALL_MS:
                     billable = True
                     impressions = audience[max(bisect_right(audience_from, started) - 1, 0)]
-            row = [r["play_id"], digest, device_id, screen_id, campaign_id, r["creative_id"],
-                   r["media_sha256"], started, ended, duration, expected, r["completed"],
-                   r["clock_offset_ms"], billable, impressions, 0, flag, advertiser,
-                   venue_org_id]
+            row = PlayRow(r["play_id"], digest, device_id, screen_id, campaign_id,
+                          r["creative_id"], r["media_sha256"], started, ended, duration,
+                          expected, r["completed"], r["clock_offset_ms"], billable, impressions,
+                          0, flag, advertiser, venue_org_id)
             plays.append(Play(r["play_id"], row, started // HOUR_MS, started // DAY_MS,
                               campaign_id or HOUSE, r["creative_id"], billable, impressions,
                               duration))

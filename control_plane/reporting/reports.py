@@ -35,11 +35,11 @@ from control_plane.reporting.models import (
     PopVenueHourly,
 )
 from control_plane.reporting.scope import Scope
+from control_plane.reporting.sums import TOTALS, Sums
 from control_plane.venues import service as venues_service
 
 GROUPS = ("campaign", "creative", "screen", "venue", "hour", "day")
 FLEET_GROUPS = frozenset({"campaign", "creative", "hour", "day"})
-TOTALS = ("plays", "billable_plays", "played_ms", "impressions_milli", "spend_cents")
 MAX_ROWS = 50_000
 EARNINGS_NOTE = ("earnings_cents is empty until the revenue-share policy exists; plays, "
                  "seconds and impressions are final")
@@ -67,17 +67,17 @@ class Report:
     sees_spend: bool
     rows: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    sums: dict[str | None, list[int]] = field(default_factory=dict)  # per currency
+    sums: dict[str | None, Sums] = field(default_factory=dict)  # per currency
 
     def totals(self) -> list[dict[str, Any]]:
         """The rows added up (exactly, in integers), per currency."""
         out = []
         for currency, sums in sorted(self.sums.items(), key=lambda kv: kv[0] or ""):
-            plays, billable, played_ms, impressions_milli, spend = sums
-            total = {"currency": currency, "plays": plays, "billable_plays": billable,
-                     "seconds": played_ms / 1000, "impressions": impressions_milli / 1000}
+            total = {"currency": currency, "plays": sums.plays,
+                     "billable_plays": sums.billable_plays, "seconds": sums.played_ms / 1000,
+                     "impressions": sums.impressions_milli / 1000}
             if self.sees_spend:
-                total["spend_cents"] = spend
+                total["spend_cents"] = sums.spend_cents
             else:
                 total["earnings_cents"] = None
             out.append(total)
@@ -188,7 +188,7 @@ def delivery_report(*, session: Session, scope: Scope, group_by: Sequence[str],
     if end_hour <= start_hour:
         raise Invalid("`to` must be after `from`", code="invalid_period")
     filters = filters or Filters()
-    merged: dict[tuple[Any, ...], list[int]] = {}
+    merged: dict[tuple[Any, ...], Sums] = {}
     width = len(groups) + 1
     read_until = end_hour
     if latest_play is not None and end_hour > hour_of(latest_play):
@@ -198,14 +198,12 @@ def delivery_report(*, session: Session, scope: Scope, group_by: Sequence[str],
         for row in session.connection().execute(_query(table, lo, hi, groups, scope,
                                                         filters)).all():
             key = tuple(row[:width])
+            sums = Sums.of(tuple(row[width:]))
             into = merged.get(key)
             if into is None:
-                into = merged[key] = [0, 0, 0, 0, 0]
-            into[0] += int(row[width])
-            into[1] += int(row[width + 1])
-            into[2] += int(row[width + 2])
-            into[3] += int(row[width + 3])
-            into[4] += int(row[width + 4])
+                merged[key] = sums
+            else:
+                into.add(sums)
         if len(merged) > MAX_ROWS:
             raise Invalid(f"the report has more than {MAX_ROWS:,} rows; narrow the period "
                           "or group by less", code="report_too_large")
@@ -218,14 +216,12 @@ def delivery_report(*, session: Session, scope: Scope, group_by: Sequence[str],
     for key, sums in sorted(merged.items(), key=lambda kv: tuple(
             (v is None, v if v is not None else "") for v in kv[0])):
         report.rows.append(_row(report, key, sums, names, labels))
-        total = report.sums.setdefault(key[-1], [0, 0, 0, 0, 0])
-        for i in range(5):
-            total[i] += sums[i]
+        report.sums.setdefault(key[-1], Sums()).add(sums)
     return report
 
 
 def _names(session: Session, groups: Sequence[str],
-           merged: dict[tuple[Any, ...], list[int]]) -> dict[str, dict[str, str]]:
+           merged: dict[tuple[Any, ...], Sums]) -> dict[str, dict[str, str]]:
     """Names of the campaigns, screens and venues in the rows, to make a report readable."""
     ids: dict[str, set[str]] = {g: set() for g in ("campaign", "screen", "venue")}
     for key in merged:
@@ -247,7 +243,7 @@ def _label(labels: dict[tuple[str, int], str], group: str, value: int) -> str:
     return found
 
 
-def _row(report: Report, key: tuple[Any, ...], sums: list[int],
+def _row(report: Report, key: tuple[Any, ...], sums: Sums,
          names: dict[str, dict[str, str]], labels: dict[tuple[str, int], str]) -> dict[str, Any]:
     row: dict[str, Any] = {}
     for group, value in zip(report.group_by, key, strict=False):
@@ -261,11 +257,10 @@ def _row(report: Report, key: tuple[Any, ...], sums: list[int],
             row[f"{group}_id"] = value
             if group in names:
                 row[f"{group}_name"] = names[group].get(value)
-    plays, billable, played_ms, impressions_milli, spend = sums
-    row.update(currency=key[-1], plays=plays, billable_plays=billable,
-               seconds=played_ms / 1000, impressions=impressions_milli / 1000)
+    row.update(currency=key[-1], plays=sums.plays, billable_plays=sums.billable_plays,
+               seconds=sums.played_ms / 1000, impressions=sums.impressions_milli / 1000)
     if report.sees_spend:
-        row["spend_cents"] = spend
+        row["spend_cents"] = sums.spend_cents
     else:
         row["earnings_cents"] = None
     return row
