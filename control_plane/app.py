@@ -22,6 +22,8 @@ from control_plane.auth import webhooks as auth_webhooks
 from control_plane.auth.keys import KeyRing
 from control_plane.auth.ratelimit import SlidingWindowLimiter
 from control_plane.auth.tokens import TokenService
+from control_plane.billing import router as billing_router
+from control_plane.billing import webhooks as billing_webhooks
 from control_plane.campaigns import router as campaigns_router
 from control_plane.db import make_engine, make_sessionmaker
 from control_plane.devices import commands_router
@@ -41,8 +43,10 @@ from control_plane.middleware import BodySizeLimit
 from control_plane.moderation import router as moderation_router
 from control_plane.orgs import router as orgs_router
 from control_plane.orgs import service as orgs_service
+from control_plane.payments.registry import make_payment_provider
 from control_plane.query import STRICT_QUERY
 from control_plane.reporting import router as reporting_router
+from control_plane.revenue import router as revenue_router
 from control_plane.scheduling import device_router as scheduling_device_router
 from control_plane.scheduling import router as scheduling_router
 from control_plane.scheduling import service as _schedule_jobs  # noqa: F401 - registers its job
@@ -126,7 +130,9 @@ def _state(app: FastAPI, settings: Settings) -> None:
     state.keyring = KeyRing(settings.keys_dir)
     state.tokens = TokenService(settings, state.keyring)
     state.object_store = make_object_store(settings)
-    state.jobs = JobQueue(JobContext(settings, state.sessionmaker, state.object_store))
+    state.payments = make_payment_provider(settings, state.sessionmaker)
+    state.jobs = JobQueue(JobContext(settings, state.sessionmaker, state.object_store,
+                                     payments=state.payments))
     events.attach(state.sessionmaker, state.jobs)  # subscribers: `subscribers.py`
     state.broker = make_broker(settings)
     state.bridge = None  # started by the lifespan
@@ -186,6 +192,9 @@ def _routers(app: FastAPI) -> None:
     app.include_router(device_hooks.router)
     app.include_router(reporting_router.device_api)
     app.include_router(reporting_router.router, dependencies=STRICT_QUERY)
+    app.include_router(billing_router.router, dependencies=STRICT_QUERY)
+    app.include_router(billing_webhooks.router)
+    app.include_router(revenue_router.router, dependencies=STRICT_QUERY)
     engine: Engine = app.state.engine
 
     @app.get("/healthz", tags=["ops"], summary="Liveness and database reachability")

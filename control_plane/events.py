@@ -101,6 +101,19 @@ class ModerationDecided(Event):
     decision: str
 
 
+class InvoiceChanged(Event):
+    """An invoice was issued, paid, failed to be paid, voided or refunded; `status` is where
+    it stands now, `previous` where it stood."""
+
+    kind = "invoice.changed"
+    invoice_id: str
+    org_id: str
+    status: str  # open | paid | payment_failed | void | refunded
+    previous: str
+    amount_cents: int
+    currency: str
+
+
 E = TypeVar("E", bound=Event)
 Handler = Callable[[JobContext, Any], None]
 _subscribers: dict[str, dict[str, Handler]] = {}  # event kind -> subscriber name -> handler

@@ -77,9 +77,27 @@ class Settings(BaseSettings):
     # signups one client address may try a minute (each answer, 201 or 409 email_taken, counts)
     signup_attempts_per_minute: int = Field(10, ge=1)
 
+    # money: billing cycles are calendar months in UTC (or `billing_cycle_days` long, counted
+    # from the epoch); the scheduler closes one `billing_close_grace_h` after it ends
+    billing_cycle: str = Field("month", pattern="^(month|days)$")
+    billing_cycle_days: int = Field(30, ge=1, le=366)
+    billing_close_grace_h: float = Field(48.0, ge=0)
+    billing_auto_close: bool = True
+    invoice_days_until_due: int = Field(30, ge=1, le=365)
+    # revenue share: venues' share in basis points until a policy is set
+    revenue_default_bps: int = Field(6000, ge=0, le=10_000)
+    payout_delay_days: int = Field(30, ge=0)  # net-30: transfers this long after a period ends
+    payout_minimum_cents: int = Field(2500, ge=0)  # smaller balances roll over
+    payout_auto_run: bool = True
+    connect_country: str = "FR"
+
     # providers (offline mode when unset)
     stripe_api_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None
+    stripe_api_base: str | None = None  # another address for Stripe's API (tests)
+    stripe_timeout_s: float = 30.0
+    stripe_max_network_retries: int = 2
+    stripe_webhook_tolerance_s: int = 300  # older signed deliveries are refused (replays)
     resend_api_key: SecretStr | None = None
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None

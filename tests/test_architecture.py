@@ -52,14 +52,15 @@ LAYERS: tuple[Layer, ...] = (
           independent=False),
     layer(ROUTES),
     layer(DEPENDENCIES, independent=False),
+    layer("billing"),
     layer("reporting moderation"),
-    layer("scheduling"),
+    layer("scheduling revenue"),
     layer("campaigns venues devices"),
     layer("media"),
     layer("events"),
     layer("jobs taxonomy"),
     layer("auth"),
-    layer("orgs storage"),
+    layer("orgs storage payments"),
     layer(". errors db settings ports upcalls"),  # ".": control_plane/__init__.py (its version)
 )
 EXEMPT = ("control_plane.migrations",)  # Alembic's scripts see every table as it was

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from control_plane.db import utcnow
 from control_plane.errors import AppError
 from control_plane.jobs.models import Job, JobStatus
+from control_plane.payments.base import PaymentProvider
 from control_plane.ports import MqttPublisher
 from control_plane.settings import Settings
 from control_plane.storage.base import ObjectStore
@@ -41,6 +42,7 @@ class JobContext:
     object_store: ObjectStore
     queue: JobQueue | None = None
     bridge: MqttPublisher | None = None  # the MQTT bridge, when this process runs one
+    payments: PaymentProvider | None = None  # the payment provider (Stripe, or offline)
 
     def use_bridge(self, bridge: MqttPublisher | None) -> None:
         """Hand handlers the bridge this process started (None: devices only poll over HTTP)."""
@@ -67,13 +69,17 @@ class Registry:
     """Job kinds by name; domains register theirs when their module is imported."""
 
     kinds: dict[str, JobKind] = field(default_factory=dict)
+    hourly: list[str] = field(default_factory=list)  # asked for by the scheduler every tick
 
-    def job(self, name: str, *, max_attempts: int = 5,
-            on_failure: FailureHandler | None = None) -> Callable[[Handler], Handler]:
-        """Register the decorated function as the handler of jobs named `name`."""
+    def job(self, name: str, *, max_attempts: int = 5, on_failure: FailureHandler | None = None,
+            hourly: bool = False) -> Callable[[Handler], Handler]:
+        """Register the decorated function as the handler of jobs named `name` (`hourly`: the
+        scheduler queues one on every tick, unless one is waiting)."""
 
         def register(handler: Handler) -> Handler:
             self.kinds[name] = JobKind(name, handler, max_attempts, on_failure)
+            if hourly and name not in self.hourly:
+                self.hourly.append(name)
             return handler
 
         return register

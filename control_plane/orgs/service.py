@@ -248,3 +248,11 @@ def require_org(*, session: Session, org_id: str) -> Org:
     if org is None:
         raise OrgNotFound("org not found")
     return org
+
+
+def admin_emails(*, session: Session, org_id: str) -> list[str]:
+    """The email addresses of the org's admins, oldest membership first."""
+    return [e for e in session.scalars(
+        select(User.email).join(Membership, Membership.user_id == User.id)
+        .where(Membership.org_id == org_id, Membership.role == Role.admin)
+        .order_by(Membership.created_at, Membership.id)) if e]

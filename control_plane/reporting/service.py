@@ -18,7 +18,9 @@ from sqlalchemy.orm import Session
 
 from control_plane.devices import messaging as device_messages
 from control_plane.devices.service import Device
+from control_plane.reporting import billable
 from control_plane.reporting import ingest as ingestion
+from control_plane.reporting.billable import BillableGroup, Window
 from control_plane.reporting.exceptions import BadSignature, BatchNotFound
 from control_plane.reporting.export import ExportPage, export_page
 from control_plane.reporting.models import CampaignDelivery, PopBatchRecord
@@ -30,9 +32,10 @@ from control_plane.scheduling import service as scheduling_service
 from control_plane.settings import Settings
 from shared.pop import PopBatch, PopReceipt
 
-__all__ = ["BadSignature", "Delivery", "ExportPage", "Filters", "IngestPolicy", "Report",
-           "Scope", "batch", "delivered_impressions", "delivery", "delivery_report",
-           "export_page", "ingest", "ingest_turn", "policy", "scope_of"]
+__all__ = ["BadSignature", "BillableGroup", "Delivery", "ExportPage", "Filters",
+           "IngestPolicy", "Report", "Scope", "Window", "batch", "billable",
+           "delivered_impressions", "delivery", "delivery_report", "export_page", "ingest",
+           "ingest_turn", "policy", "scope_of"]
 
 
 @dataclass(frozen=True)

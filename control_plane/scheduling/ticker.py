@@ -40,10 +40,13 @@ class Ticker:
         self._thread: threading.Thread | None = None
 
     def tick(self) -> None:
-        """Ask for one rebuild now (and deliver domain events whose delivery was lost)."""
+        """Ask for one rebuild now (and deliver domain events whose delivery was lost, and
+        queue the jobs other domains asked to run every hour)."""
         with self.sessions() as session:
             scheduling_service.request_rebuild(session=session, queue=self.queue)
         events.sweep(self.queue)
+        for kind in self.queue.kinds.hourly:  # other domains' hourly work (billing, payouts)
+            self.queue.enqueue_once(kind)
         self.ticks += 1
 
     def run(self) -> None:

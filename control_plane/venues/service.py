@@ -199,3 +199,24 @@ def display_sizes(*, session: Session) -> set[tuple[int, int]]:
     rows = session.execute(select(Screen.width_px, Screen.height_px, Screen.orientation)
                            .distinct()).all()
     return {display_size(Screen(width_px=w, height_px=h, orientation=o)) for w, h, o in rows}
+
+
+def venues_of(*, session: Session, screen_ids: Iterable[str]) -> dict[str, str]:
+    """The venue of each screen that still exists (screen id → venue id)."""
+    ids = list(set(screen_ids))
+    found: dict[str, str] = {}
+    for i in range(0, len(ids), 1000):
+        found.update((s, v) for s, v in session.execute(
+            select(Screen.id, Screen.venue_id).where(Screen.id.in_(ids[i:i + 1000]))))
+    return found
+
+
+def venue_ids_of(*, session: Session, org_id: str | None = None,
+                 venue_ids: Iterable[str] | None = None) -> set[str]:
+    """Ids of the venues that exist among `venue_ids` (or all of an org's)."""
+    query = select(Venue.id)
+    if org_id is not None:
+        query = query.where(Venue.org_id == org_id)
+    if venue_ids is not None:
+        query = query.where(Venue.id.in_(list(venue_ids)))
+    return set(session.scalars(query))
