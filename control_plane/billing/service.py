@@ -61,6 +61,7 @@ from control_plane.payments.base import PaymentProvider, idempotency_key
 from control_plane.payments.exceptions import ProviderRefused, ProviderUnavailable
 from control_plane.reporting import service as reporting_service
 from control_plane.reporting.service import BillableGroup
+from control_plane.revenue import payouts
 from control_plane.revenue import service as revenue_service
 from control_plane.revenue.service import AccruedLine, LinePart, Timeline, from_ms, to_ms
 from control_plane.settings import Settings
@@ -532,6 +533,7 @@ def mark_paid(*, session: Session, provider: PaymentProvider, invoice_id: str) -
     return invoice
 
 
+@payouts.funding_charge.provide
 def funding_charge(*, session: Session, provider: PaymentProvider,
                    invoice_id: str) -> str | None:
     """The charge that paid an invoice (learned from the provider once, then kept)."""
@@ -732,3 +734,12 @@ def cycles_within(*, session: Session, start_ms: int, end_ms: int) -> list[str]:
     """The ids of the cycles whose period lies within [start, end)."""
     return list(session.scalars(select(BillingCycle.id).where(
         BillingCycle.start_ms >= start_ms, BillingCycle.end_ms <= end_ms)))
+
+
+@payouts.closed_cycle.provide
+def closed_cycle(*, session: Session, start_ms: int, end_ms: int) -> tuple[str, int] | None:
+    """The cycle of exactly this period, as (id, end ms), if one was closed."""
+    found = session.scalar(select(BillingCycle).where(BillingCycle.start_ms == start_ms,
+                                                      BillingCycle.end_ms == end_ms))
+    return (found.id, found.end_ms) if found is not None else None
+

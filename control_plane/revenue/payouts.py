@@ -12,7 +12,22 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from control_plane.db import utcnow
+from control_plane.payments.base import PaymentProvider
 from control_plane.revenue.models import ConnectAccount
+from control_plane.upcalls import NotProvided, Upcall
+
+
+@Upcall
+def funding_charge(*, session: Session, provider: PaymentProvider,
+                   invoice_id: str) -> str | None:
+    """The charge that paid an invoice (a transfer's `source_transaction`), if known."""
+    raise NotProvided("control_plane.billing.service provides invoices' funding charges")
+
+
+@Upcall
+def closed_cycle(*, session: Session, start_ms: int, end_ms: int) -> tuple[str, int] | None:
+    """The billing cycle of exactly this period, as (id, end ms), if it was closed."""
+    raise NotProvided("control_plane.billing.service provides the billing cycles")
 
 
 def apply_connect_event(*, session: Session, type_: str, obj: dict[str, Any]) -> str:
