@@ -46,6 +46,7 @@ from control_plane.orgs import service as orgs_service
 from control_plane.payments.registry import make_payment_provider
 from control_plane.query import STRICT_QUERY
 from control_plane.reporting import router as reporting_router
+from control_plane.revenue import payouts_router
 from control_plane.revenue import router as revenue_router
 from control_plane.scheduling import device_router as scheduling_device_router
 from control_plane.scheduling import router as scheduling_router
@@ -195,6 +196,7 @@ def _routers(app: FastAPI) -> None:
     app.include_router(billing_router.router, dependencies=STRICT_QUERY)
     app.include_router(billing_webhooks.router)
     app.include_router(revenue_router.router, dependencies=STRICT_QUERY)
+    app.include_router(payouts_router.router, dependencies=STRICT_QUERY)
     engine: Engine = app.state.engine
 
     @app.get("/healthz", tags=["ops"], summary="Liveness and database reachability")

@@ -6,12 +6,15 @@
     ├── PolicyInClosedPeriod  a change that would reach into a closed billing period
     └── PayoutsNotEnabled     the venue org has not finished Stripe onboarding
     NotFound (404)
-    └── StatementNotFound
+    ├── StatementNotFound
+    └── CycleNotClosed       no closed billing cycle of exactly that period (a payout run)
+    Forbidden (403)
+    └── NotAVenueAdmin       onboarding is for the admins of a venue org
 """
 
 from __future__ import annotations
 
-from control_plane.errors import Conflict, Invalid, NotFound
+from control_plane.errors import Conflict, Forbidden, Invalid, NotFound
 
 
 class InvalidPolicy(Invalid):
@@ -28,3 +31,11 @@ class PayoutsNotEnabled(Conflict):
 
 class StatementNotFound(NotFound):
     code = "statement_not_found"
+
+
+class CycleNotClosed(NotFound):
+    code = "cycle_not_closed"
+
+
+class NotAVenueAdmin(Forbidden):
+    code = "venue_admin_only"

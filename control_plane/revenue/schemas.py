@@ -87,3 +87,54 @@ class Statement(BaseModel):
 
 class StatementPage(BaseModel):
     statements: list[Statement]
+
+
+class OnboardingLink(BaseModel):
+    """Where a venue org's admin fills in Stripe's forms (offline: a local page)."""
+
+    url: str
+    account_id: str
+    payouts_enabled: bool
+
+
+class PayoutRunIn(BaseModel):
+    """The billing period whose closed cycle is paid out."""
+
+    model_config = ConfigDict(extra="forbid")
+    period_start: AwareDatetime
+    period_end: AwareDatetime
+
+
+class PayoutRead(BaseModel):
+    id: str
+    venue_org_id: str
+    cycle_id: str
+    currency: str
+    amount_cents: int
+    reversed_cents: int
+    status: str
+    transfer_group: str
+    source_transaction: str | None
+    transfer_id: str | None
+    last_error: str | None
+    lines: int
+    created_at: datetime
+    paid_at: datetime | None
+
+
+class SkippedBalance(BaseModel):
+    """A balance a run left for a later one."""
+
+    venue_org_id: str
+    currency: str
+    balance_cents: int
+    reason: str
+
+
+class PayoutRunResult(BaseModel):
+    payouts: list[PayoutRead] = Field(description="the payouts made or finished by this run")
+    skipped: list[SkippedBalance] = Field(description="balances carried over, and why")
+
+
+class PayoutPage(BaseModel):
+    payouts: list[PayoutRead]

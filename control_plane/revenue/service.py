@@ -37,6 +37,8 @@ from control_plane.upcalls import NotProvided, Upcall
 from control_plane.venues import service as venues_service
 
 apply_connect_event = payouts.apply_connect_event
+# earnings already transferred are taken back through their payout (`payouts.py`)
+reverse_paid_lines = payouts.reverse_paid_lines
 
 HOUR_MS = 3_600_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -269,13 +271,6 @@ def invoice_reversed(*, session: Session, invoice_id: str, reason: str) -> int:
     if paid:
         reverse_paid_lines(session=session, lines=paid, reason=reason)
     return len(lines)
-
-
-@Upcall
-def reverse_paid_lines(*, session: Session, lines: Sequence[StatementLine], reason: str) -> None:
-    """Take back earnings that were transferred already (a transfer reversal, or a negative
-    balance carried into the next payout)."""
-    raise NotProvided("control_plane.revenue.payouts provides the reversal of paid earnings")
 
 
 def earnings_by_currency(*, session: Session, cycle_ids: Sequence[str]) -> dict[str, int]:
