@@ -704,11 +704,19 @@ def _provider(context: JobContext) -> PaymentProvider:
     return provider
 
 
+class IssueLater(RuntimeError):
+    """The provider is unavailable: the `billing.issue` job is to be tried again. Not an
+    `AppError`, which the queue takes for a wrong input and never retries."""
+
+
 @registry.job(ISSUE_JOB, max_attempts=12)
 def _issue_job(context: JobContext, payload: dict[str, Any]) -> None:
     with context.sessionmaker() as session:
-        issue(session=session, settings=context.settings, provider=_provider(context),
-              cycle_id=str(payload["cycle_id"]))
+        try:
+            issue(session=session, settings=context.settings, provider=_provider(context),
+                  cycle_id=str(payload["cycle_id"]))
+        except ProviderUnavailable as exc:
+            raise IssueLater(exc.message) from exc
 
 
 @registry.job(CLOSE_DUE_JOB, max_attempts=3, hourly=True)

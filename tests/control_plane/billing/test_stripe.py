@@ -1,0 +1,292 @@
+"""Billing against Stripe through the official SDK (`stripe.StripeClient`), talking to the
+stateful fake that speaks Stripe's wire format (`tests/stripe_fake.py`), on both databases:
+issuing a closed period, surviving 500s and lost answers mid-close without creating anything
+twice, and the webhooks that move invoices and the venues' earnings."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+from sqlalchemy import select
+
+from control_plane.app import create_app
+from control_plane.billing import service as billing_service
+from control_plane.billing.models import Invoice
+from control_plane.jobs.models import Job
+from tests.control_plane.billing.test_close import close, hour_floor, plays, upload
+from tests.control_plane.reporting.conftest import Network, make_network
+from tests.helpers import error_code, until, with_settings
+from tests.stripe_fake import Request, StripeFake
+
+SECRET = "whsec_test"
+TIMEOUT_S = 0.5
+
+
+@pytest.fixture
+def fake() -> Iterator[StripeFake]:
+    with StripeFake() as running:
+        yield running
+
+
+@pytest.fixture
+def net(settings: Any, tmp_path: Any, fake: StripeFake) -> Iterator[Network]:
+    """The proof-of-play network with payments on the fake Stripe (no SDK retries, a short
+    timeout; the job queue's retries far enough apart that a test sees each attempt)."""
+    with make_network(settings, tmp_path, stripe_api_key=SecretStr("sk_test_x"),
+                      stripe_api_base=fake.url, stripe_webhook_secret=SecretStr(SECRET),
+                      stripe_max_network_retries=0, stripe_timeout_s=TIMEOUT_S,
+                      job_retry_base_s=120.0) as network:
+        yield network
+
+
+def period(hours_ago: int = 3, length_h: int = 2) -> tuple[datetime, datetime]:
+    start = hour_floor(datetime.now(UTC)) - timedelta(hours=hours_ago)
+    return start, start + timedelta(hours=length_h)
+
+
+def invoices(net: Network) -> list[dict[str, Any]]:
+    r = net.client.get("/v1/invoices", headers=net.advertiser.headers)
+    assert r.status_code == 200, r.text
+    return list(r.json()["invoices"])
+
+
+def created(fake: StripeFake, path: str) -> list[Request]:
+    """The POSTs to `path` that Stripe applied (neither replayed nor failed on purpose)."""
+    return [r for r in fake.calls("POST", path) if not r.replayed and not r.injected
+            and r.status == 200]
+
+
+def statement(net: Network, start: datetime, end: datetime) -> dict[str, Any]:
+    r = net.client.get("/v1/payouts/statements", headers=net.venue_owner.headers,
+                       params={"period_start": start.isoformat(), "period_end": end.isoformat()})
+    assert r.status_code == 200, r.text
+    [found] = r.json()["statements"]
+    return dict(found)
+
+
+def deliver(net: Network, fake: StripeFake, event: dict[str, Any], **signing: Any) -> Any:
+    payload, header = fake.signed(event, SECRET, **signing)
+    return net.client.post("/v1/webhooks/stripe", content=payload,
+                           headers={"Stripe-Signature": header,
+                                    "Content-Type": "application/json"})
+
+
+def last_event(fake: StripeFake, type_: str) -> dict[str, Any]:
+    return next(e for e in reversed(fake.events) if e["type"] == type_)
+
+
+def issue_job_settled(net: Network) -> Any:
+    """The billing.issue job, once its attempt is over (waiting for the retry)."""
+    with net.app.state.sessionmaker() as session:
+        job = session.scalar(select(Job).where(Job.kind == billing_service.ISSUE_JOB))
+        return job if job is not None and job.status not in ("queued", "running") else None
+
+
+def test_a_close_issues_one_stripe_invoice_per_org_with_our_idempotency_keys(
+        net: Network, fake: StripeFake):
+    start, end = period()
+    upload(net, plays(net, start + timedelta(minutes=1), 120))
+    other = net.approved_campaign(net.advertiser, name="Summer ciders", cpm_cents=2_000)
+    upload(net, plays(net, start + timedelta(minutes=30), 40, campaign=other))
+
+    r = close(net, start, end)
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "closed" and r.json()["pending_invoices"] == 0
+
+    [customer] = fake.customers.values()
+    assert customer["metadata"] == {"org_id": net.advertiser.org_id}
+    [stripe_invoice] = fake.invoices.values()
+    [ours] = invoices(net)
+    assert stripe_invoice["customer"] == customer["id"]
+    assert stripe_invoice["collection_method"] == "send_invoice"
+    assert stripe_invoice["metadata"]["adsbin_invoice_id"] == ours["id"]
+    assert stripe_invoice["status"] == "open" and stripe_invoice["currency"] == "eur"
+    assert fake.calls("POST", f"/v1/invoices/{stripe_invoice['id']}/send")
+    create = created(fake, "/v1/invoices")[0]
+    assert create.params["pending_invoice_items_behavior"] == "exclude"
+    # one Stripe item per line, with the line's amount: 300 impressions at 10.00, 100 at 20.00
+    items = sorted(fake.invoice_items.values(), key=lambda i: i["amount"])
+    assert {i["metadata"]["adsbin_invoice_line_id"] for i in items} == \
+        {ln["id"] for ln in ours["lines"]}
+    assert sorted(ln["amount_cents"] for ln in ours["lines"]) == [i["amount"] for i in items] \
+        == [200, 300]
+    assert all(i["invoice"] == stripe_invoice["id"] for i in items)
+    assert stripe_invoice["amount_due"] == ours["amount_cents"] == 500
+
+    assert ours["status"] == "open" and ours["provider"] == "stripe"
+    assert ours["number"] == stripe_invoice["number"] and ours["number"]
+    assert ours["hosted_invoice_url"] == stripe_invoice["hosted_invoice_url"]
+    posts = [r for r in fake.requests if r.method == "POST"]
+    assert posts and all((r.idempotency_key or "").startswith("adsbin-") for r in posts), \
+        [(r.path, r.idempotency_key) for r in posts]
+
+    # closing again bills nothing more and calls Stripe for nothing new
+    seen = len(fake.requests)
+    again = close(net, start, end)
+    assert again.status_code == 200 and again.json()["created"] is False
+    assert len(fake.requests) == seen and len(fake.invoices) == 1
+
+    # the platform's: only super-admins close, and Stripe's invoices are paid by Stripe
+    r = net.client.post("/v1/billing/cycles/close", headers=net.advertiser.headers,
+                        json={"period_start": start.isoformat(), "period_end": end.isoformat()})
+    assert r.status_code == 403
+    r = net.client.post(f"/v1/invoices/{ours['id']}/mark-paid", headers=net.admin)
+    assert r.status_code == 409 and error_code(r) == "invoice_state"
+    assert invoices(net)[0]["status"] == "open"
+
+
+@pytest.mark.parametrize("path_prefix", ["/v1/invoiceitems", "/v1/invoices/in_"])
+def test_a_stripe_outage_mid_close_is_finished_later_without_duplicates(
+        net: Network, fake: StripeFake, path_prefix: str):
+    start, end = period()
+    upload(net, plays(net, start + timedelta(minutes=1), 120))
+    # the close's call and the billing.issue job's first attempt both meet a 500
+    fake.fail_next(2, 500, path_prefix=path_prefix)
+
+    r = close(net, start, end)
+    assert r.status_code == 200, r.text
+    cycle = r.json()
+    assert cycle["status"] == "closing" and cycle["pending_invoices"] == 1
+    assert cycle["last_error"]
+    job = until(lambda: issue_job_settled(net), 20, "the billing.issue job's first attempt")
+    assert job.status == "retrying", (job.status, job.last_error)  # not given up
+    assert sum(r.injected for r in fake.requests) == 2
+    assert invoices(net) == []  # a draft is not the advertiser's to see
+
+    # closing the same period again finishes issuing it
+    again = close(net, start, end)
+    assert again.status_code == 200, again.text
+    assert again.json()["status"] == "closed" and again.json()["pending_invoices"] == 0
+    assert again.json()["id"] == cycle["id"]
+    assert len(created(fake, "/v1/customers")) == 1
+    assert len(created(fake, "/v1/invoices")) == 1 == len(fake.invoices)
+    assert len(created(fake, "/v1/invoiceitems")) == 1 == len(fake.invoice_items)
+    [ours] = invoices(net)
+    assert ours["status"] == "open" and ours["amount_cents"] == 300
+    [stripe_invoice] = fake.invoices.values()
+    assert stripe_invoice["status"] == "open" and stripe_invoice["amount_due"] == 300
+
+
+def test_a_lost_answer_is_replayed_not_created_again(net: Network, fake: StripeFake):
+    start, end = period()
+    upload(net, plays(net, start + timedelta(minutes=1), 120))
+    # Stripe creates the invoice but the answer comes after the client's timeout, twice
+    fake.hang_next(TIMEOUT_S * 3, n=2, path_prefix="/v1/invoices")
+
+    r = close(net, start, end)
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "closing" and r.json()["pending_invoices"] == 1
+    until(lambda: issue_job_settled(net), 20, "the billing.issue job's first attempt")
+    assert invoices(net) == []
+    assert len(fake.invoices) == 1  # applied, though nobody heard the answer
+
+    with net.app.state.sessionmaker() as session:  # what the billing.issue job runs
+        cycle = billing_service.issue(session=session, settings=net.app.state.settings,
+                                      provider=net.app.state.payments,
+                                      cycle_id=r.json()["id"])
+        assert cycle.status.value == "closed"
+    assert len(created(fake, "/v1/invoices")) == 1 == len(fake.invoices)
+    assert any(r.replayed for r in fake.calls("POST", "/v1/invoices"))
+    assert len(fake.invoice_items) == 1
+    [ours] = invoices(net)
+    assert ours["status"] == "open"
+    assert ours["number"] == next(iter(fake.invoices.values()))["number"]
+
+
+def test_a_cycle_with_nothing_to_collect_creates_nothing_at_stripe(
+        net: Network, fake: StripeFake):
+    start, end = period()
+    # 10 plays × 2.5 impressions at 0.01 CPM: a quarter of a thousandth of a cent, free
+    cheap = net.approved_campaign(net.advertiser, name="Cheap", cpm_cents=1)
+    upload(net, plays(net, start + timedelta(minutes=1), 10, campaign=cheap))
+    r = close(net, start, end)
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "closed" and r.json()["invoices"] == 1
+    assert fake.requests == []
+    [ours] = invoices(net)
+    assert ours["amount_cents"] == 0 and ours["status"] == "paid"
+
+
+def test_stripe_webhooks_move_invoices_and_the_venues_earnings(
+        net: Network, fake: StripeFake):
+    start, end = period()
+    upload(net, plays(net, start + timedelta(minutes=1), 120))
+    assert close(net, start, end).json()["status"] == "closed"
+    [stripe_invoice] = fake.invoices.values()
+    [ours] = invoices(net)
+    assert set(statement(net, start, end)["by_status"]) == {"accrued"}
+
+    # refused deliveries: bad signature, none, stale, not signed by our secret
+    event = fake.event("invoice.paid", stripe_invoice)
+    payload, header = fake.signed(event, SECRET)
+    bad = [{"Stripe-Signature": header.replace("v1=", "v1=00")}, {},
+           {"Stripe-Signature": fake.signed(event, SECRET,
+                                            timestamp=int(time.time()) - 3600)[1]},
+           {"Stripe-Signature": fake.signed(event, "whsec_other")[1]}]
+    for headers in bad:
+        r = net.client.post("/v1/webhooks/stripe", content=payload, headers=headers)
+        assert r.status_code == 400 and error_code(r) == "bad_signature", (headers, r.text)
+    assert invoices(net)[0]["status"] == "open"
+
+    # an unknown event type is acknowledged and ignored
+    r = deliver(net, fake, fake.event("customer.created", next(iter(
+        fake.customers.values()))))
+    assert r.status_code == 200 and "ignored" in r.json()["outcome"]
+
+    # the advertiser pays on the hosted page: paid, the earnings payable, the charge learned
+    fake.pay(stripe_invoice["id"])
+    paid = last_event(fake, "invoice.paid")
+    r = deliver(net, fake, paid)
+    assert r.status_code == 200, r.text
+    assert invoices(net)[0]["status"] == "paid"
+    assert set(statement(net, start, end)["by_status"]) == {"payable"}
+    [charge] = fake.charges.values()
+    with net.app.state.sessionmaker() as session:
+        assert session.get(Invoice, ours["id"]).charge_id == charge["id"]
+    # Stripe delivers the same event again: nothing changes
+    r = deliver(net, fake, paid)
+    assert r.status_code == 200 and r.json()["replayed"] is True
+    assert invoices(net)[0]["status"] == "paid"
+    assert set(statement(net, start, end)["by_status"]) == {"payable"}
+
+    # a full refund of the charge: refunded, the earnings reversed
+    fake.client("sk_test_x").v1.refunds.create({"charge": charge["id"]})
+    r = deliver(net, fake, last_event(fake, "charge.refunded"))
+    assert r.status_code == 200, r.text
+    assert invoices(net)[0]["status"] == "refunded"
+    assert set(statement(net, start, end)["by_status"]) == {"reversed"}
+
+
+def test_failed_payments_and_voids_come_from_stripe(net: Network, fake: StripeFake):
+    start, end = period()
+    upload(net, plays(net, start + timedelta(minutes=1), 120))
+    assert close(net, start, end).json()["status"] == "closed"
+    [stripe_invoice] = fake.invoices.values()
+
+    fake.fail_payment(stripe_invoice["id"])
+    r = deliver(net, fake, last_event(fake, "invoice.payment_failed"))
+    assert r.status_code == 200, r.text
+    assert invoices(net)[0]["status"] == "payment_failed"
+
+    fake.client("sk_test_x").v1.invoices.void_invoice(stripe_invoice["id"])
+    r = deliver(net, fake, last_event(fake, "invoice.voided"))
+    assert r.status_code == 200, r.text
+    assert invoices(net)[0]["status"] == "void"
+    assert set(statement(net, start, end)["by_status"]) == {"reversed"}
+
+
+def test_without_a_webhook_secret_stripe_webhooks_are_refused(settings: Any,
+                                                              fake: StripeFake):
+    app = create_app(with_settings(settings, stripe_api_key=SecretStr("sk_test_x"),
+                                   stripe_api_base=fake.url, stripe_webhook_secret=None))
+    with TestClient(app) as client:
+        payload, header = fake.signed(fake.event("invoice.paid", {"id": "in_x"}), SECRET)
+        r = client.post("/v1/webhooks/stripe", content=payload,
+                        headers={"Stripe-Signature": header})
+        assert r.status_code == 400 and error_code(r) == "bad_signature"
