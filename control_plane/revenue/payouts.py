@@ -319,7 +319,8 @@ def settle_reversals(*, session: Session, provider: PaymentProvider) -> int:
             log.warning("payouts: reversal on %s refused (%s); %s cents are taken from the "
                         "org's next payout", payout.transfer_id, exc.provider_code, amount)
             for a in adjustments:
-                a.reason = f"{a.reason}; reversal refused ({exc.provider_code})"[:300]
+                if "reversal refused" not in a.reason:
+                    a.reason = f"{a.reason}; reversal refused ({exc.provider_code})"[:300]
             session.commit()
             continue
         for a in adjustments:
@@ -398,10 +399,10 @@ def _payouts_due_job(context: JobContext, payload: dict[str, Any]) -> None:
     provider = context.payments
     if provider is None:
         raise RuntimeError("this process has no payment provider")
+    if not context.settings.payout_auto_run:  # payouts and reversals run when asked only
+        return
     with context.sessionmaker() as session:
         settle_reversals(session=session, provider=provider)
-        if not context.settings.payout_auto_run:
-            return
         start, end = due_period(settings=context.settings)
         if closed_cycle(session=session, start_ms=_ms(start), end_ms=_ms(end)) is None:
             return
