@@ -283,3 +283,17 @@ def test_stripe_payouts_transfer_once_and_refunds_are_taken_back(stripe_net: Net
     assert payout3["amount_cents"] == 2 * EARNED_PER_120 - EARNED_PER_120
     assert len(fake.transfers) == 3 and len(fake.reversals) == 1
     assert sorted(t["amount"] for t in fake.transfers.values()) == [EARNED_PER_120] * 3
+
+
+def test_the_scheduled_run_pays_the_period_that_ended_the_delay_ago(settings: Any):
+    from control_plane.revenue.payouts import due_period
+    from tests.helpers import with_settings
+    monthly = with_settings(settings, payout_delay_days=30, billing_cycle="month")
+    assert due_period(settings=monthly, now=datetime(2026, 3, 2, 12, tzinfo=UTC)) == (
+        datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC))
+    assert due_period(settings=monthly, now=datetime(2026, 3, 3, 12, tzinfo=UTC)) == (
+        datetime(2026, 2, 1, tzinfo=UTC), datetime(2026, 3, 1, tzinfo=UTC))
+    daily = with_settings(settings, payout_delay_days=0, billing_cycle="days",
+                          billing_cycle_days=1)
+    assert due_period(settings=daily, now=datetime(2026, 3, 3, 12, tzinfo=UTC)) == (
+        datetime(2026, 3, 2, tzinfo=UTC), datetime(2026, 3, 3, tzinfo=UTC))
