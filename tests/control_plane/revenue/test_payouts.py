@@ -289,10 +289,11 @@ def test_the_scheduled_run_pays_the_period_that_ended_the_delay_ago(settings: An
     from control_plane.revenue.payouts import due_period
     from tests.helpers import with_settings
     monthly = with_settings(settings, payout_delay_days=30, billing_cycle="month")
+    # January ended on 1 February: it is due 30 days later, on 3 March
     assert due_period(settings=monthly, now=datetime(2026, 3, 2, 12, tzinfo=UTC)) == (
-        datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC))
+        datetime(2025, 12, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC))
     assert due_period(settings=monthly, now=datetime(2026, 3, 3, 12, tzinfo=UTC)) == (
-        datetime(2026, 2, 1, tzinfo=UTC), datetime(2026, 3, 1, tzinfo=UTC))
+        datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC))
     daily = with_settings(settings, payout_delay_days=0, billing_cycle="days",
                           billing_cycle_days=1)
     assert due_period(settings=daily, now=datetime(2026, 3, 3, 12, tzinfo=UTC)) == (
