@@ -580,12 +580,34 @@ def apply_invoice_event(*, session: Session, provider: PaymentProvider, type_: s
     if type_ == "charge.refunded":
         if not obj.get("refunded"):  # a partial refund: left to a person
             return "ignored: a partial refund"
-        invoice = session.scalar(select(Invoice).where(Invoice.charge_id == str(obj.get("id"))))
+        invoice = _invoice_of_charge(session, provider, obj)
         if invoice is None:
             return "ignored: not a charge of ours"
         _move(session, invoice, InvoiceStatus.refunded)
         return f"invoice {invoice.id} refunded"
     return "ignored"
+
+
+def _invoice_of_charge(session: Session, provider: PaymentProvider,
+                       charge: dict[str, Any]) -> Invoice | None:
+    """Our invoice that a charge paid. When its charge could not be learned as it was paid,
+    it is learned now from the paid invoices of that amount whose charge is unknown (the
+    provider unavailable: `ProviderUnavailable`, so the delivery fails and Stripe retries)."""
+    charge_id = str(charge.get("id"))
+    found = session.scalar(select(Invoice).where(Invoice.charge_id == charge_id))
+    if found is not None or provider.offline:
+        return found
+    unknown = session.scalars(select(Invoice).where(
+        Invoice.status == InvoiceStatus.paid, Invoice.charge_id.is_(None),
+        Invoice.provider == provider.name, Invoice.provider_invoice_id.is_not(None),
+        Invoice.amount_cents == charge.get("amount"),
+        func.upper(Invoice.currency) == str(charge.get("currency", "")).upper())
+        .order_by(Invoice.paid_at.desc()).limit(20)).all()
+    for invoice in unknown:
+        invoice.charge_id = provider.invoice_charge(invoice_id=invoice.provider_invoice_id or "")
+        if invoice.charge_id == charge_id:
+            return invoice
+    return None
 
 
 # --- reconciliation -----------------------------------------------------------------------

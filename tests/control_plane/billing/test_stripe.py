@@ -81,10 +81,11 @@ def last_event(fake: StripeFake, type_: str) -> dict[str, Any]:
     return next(e for e in reversed(fake.events) if e["type"] == type_)
 
 
-def issue_job_settled(net: Network) -> Any:
-    """The billing.issue job, once its attempt is over (waiting for the retry)."""
+def issue_job_settled(net: Network, cycle_id: str) -> Any:
+    """The cycle's billing.issue job, once its attempt is over (waiting for the retry)."""
     with net.app.state.sessionmaker() as session:
-        job = session.scalar(select(Job).where(Job.kind == billing_service.ISSUE_JOB))
+        job = session.scalar(select(Job).where(Job.kind == billing_service.ISSUE_JOB,
+                                               Job.subject == cycle_id))
         return job if job is not None and job.status not in ("queued", "running") else None
 
 
@@ -140,37 +141,56 @@ def test_a_close_issues_one_stripe_invoice_per_org_with_our_idempotency_keys(
     assert r.status_code == 409 and error_code(r) == "invoice_state"
     assert invoices(net)[0]["status"] == "open"
 
-
-@pytest.mark.parametrize("path_prefix", ["/v1/invoiceitems", "/v1/invoices/in_"])
-def test_a_stripe_outage_mid_close_is_finished_later_without_duplicates(
-        net: Network, fake: StripeFake, path_prefix: str):
-    start, end = period()
-    upload(net, plays(net, start + timedelta(minutes=1), 120))
-    # the close's call and the billing.issue job's first attempt both meet a 500
-    fake.fail_next(2, 500, path_prefix=path_prefix)
-
-    r = close(net, start, end)
+    # the next period's plays are all free (10 plays × 2.5 impressions at 0.01 CPM: a
+    # fortieth of a cent): its invoice is settled at once and Stripe hears nothing of it
+    seen = len(fake.requests)
+    cheap = net.approved_campaign(net.advertiser, name="Cheap", cpm_cents=1)
+    upload(net, plays(net, end + timedelta(minutes=1), 10, campaign=cheap))
+    r = close(net, end, end + timedelta(hours=1))
     assert r.status_code == 200, r.text
-    cycle = r.json()
-    assert cycle["status"] == "closing" and cycle["pending_invoices"] == 1
-    assert cycle["last_error"]
-    job = until(lambda: issue_job_settled(net), 20, "the billing.issue job's first attempt")
-    assert job.status == "retrying", (job.status, job.last_error)  # not given up
-    assert sum(r.injected for r in fake.requests) == 2
-    assert invoices(net) == []  # a draft is not the advertiser's to see
+    assert r.json()["status"] == "closed" and r.json()["invoices"] == 1
+    assert len(fake.requests) == seen
+    [free] = [i for i in invoices(net) if i["cycle_id"] == r.json()["id"]]
+    assert free["amount_cents"] == 0 and free["status"] == "paid"
 
-    # closing the same period again finishes issuing it
-    again = close(net, start, end)
-    assert again.status_code == 200, again.text
-    assert again.json()["status"] == "closed" and again.json()["pending_invoices"] == 0
-    assert again.json()["id"] == cycle["id"]
-    assert len(created(fake, "/v1/customers")) == 1
-    assert len(created(fake, "/v1/invoices")) == 1 == len(fake.invoices)
-    assert len(created(fake, "/v1/invoiceitems")) == 1 == len(fake.invoice_items)
-    [ours] = invoices(net)
-    assert ours["status"] == "open" and ours["amount_cents"] == 300
-    [stripe_invoice] = fake.invoices.values()
-    assert stripe_invoice["status"] == "open" and stripe_invoice["amount_due"] == 300
+
+def test_a_stripe_outage_mid_close_is_finished_later_without_duplicates(
+        net: Network, fake: StripeFake):
+    # a 500 on adding the items, then (next period) on finalizing: each time the close's call
+    # and the billing.issue job's first attempt both meet it
+    for (start, end), path_prefix in ((period(5), "/v1/invoiceitems"),
+                                      (period(3), "/v1/invoices/in_")):
+        before = {name: len(created(fake, name)) for name in ("/v1/invoices",
+                                                              "/v1/invoiceitems")}
+        upload(net, plays(net, start + timedelta(minutes=1), 120))
+        fake.fail_next(2, 500, path_prefix=path_prefix)
+
+        r = close(net, start, end)
+        assert r.status_code == 200, r.text
+        cycle = r.json()
+        assert cycle["status"] == "closing" and cycle["pending_invoices"] == 1
+        assert cycle["last_error"]
+        job = until(lambda: issue_job_settled(net, cycle["id"]), 20,  # noqa: B023
+                    "the billing.issue job's first attempt")
+        assert job.status == "retrying", (job.status, job.last_error)  # not given up
+        assert not [i for i in invoices(net) if i["cycle_id"] == cycle["id"]]  # a draft
+
+        # closing the same period again finishes issuing it
+        again = close(net, start, end)
+        assert again.status_code == 200, again.text
+        assert again.json()["status"] == "closed" and again.json()["pending_invoices"] == 0
+        assert again.json()["id"] == cycle["id"]
+        assert len(created(fake, "/v1/invoices")) == before["/v1/invoices"] + 1
+        assert len(created(fake, "/v1/invoiceitems")) == before["/v1/invoiceitems"] + 1
+        [ours] = [i for i in invoices(net) if i["cycle_id"] == cycle["id"]]
+        assert ours["status"] == "open" and ours["amount_cents"] == 300
+        [stripe_invoice] = [i for i in fake.invoices.values()
+                            if i["metadata"]["adsbin_invoice_id"] == ours["id"]]
+        assert stripe_invoice["status"] == "open" and stripe_invoice["amount_due"] == 300
+        assert ours["number"] == stripe_invoice["number"]
+    assert len(created(fake, "/v1/customers")) == 1 == len(fake.customers)
+    assert len(fake.invoices) == 2 and len(fake.invoice_items) == 2
+    assert sum(r.injected for r in fake.requests) == 4
 
 
 def test_a_lost_answer_is_replayed_not_created_again(net: Network, fake: StripeFake):
@@ -182,7 +202,8 @@ def test_a_lost_answer_is_replayed_not_created_again(net: Network, fake: StripeF
     r = close(net, start, end)
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "closing" and r.json()["pending_invoices"] == 1
-    until(lambda: issue_job_settled(net), 20, "the billing.issue job's first attempt")
+    until(lambda: issue_job_settled(net, r.json()["id"]), 20,
+          "the billing.issue job's first attempt")
     assert invoices(net) == []
     assert len(fake.invoices) == 1  # applied, though nobody heard the answer
 
@@ -199,28 +220,29 @@ def test_a_lost_answer_is_replayed_not_created_again(net: Network, fake: StripeF
     assert ours["number"] == next(iter(fake.invoices.values()))["number"]
 
 
-def test_a_cycle_with_nothing_to_collect_creates_nothing_at_stripe(
-        net: Network, fake: StripeFake):
-    start, end = period()
-    # 10 plays × 2.5 impressions at 0.01 CPM: a quarter of a thousandth of a cent, free
-    cheap = net.approved_campaign(net.advertiser, name="Cheap", cpm_cents=1)
-    upload(net, plays(net, start + timedelta(minutes=1), 10, campaign=cheap))
+def closed_invoice(net: Network, fake: StripeFake, start: datetime,
+                   end: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Plays in the period, closed: our invoice and Stripe's."""
+    upload(net, plays(net, start + timedelta(minutes=1), 120))
     r = close(net, start, end)
+    assert r.status_code == 200 and r.json()["status"] == "closed", r.text
+    [ours] = [i for i in invoices(net) if i["cycle_id"] == r.json()["id"]]
+    [theirs] = [i for i in fake.invoices.values()
+                if i["metadata"]["adsbin_invoice_id"] == ours["id"]]
+    return ours, theirs
+
+
+def status_of(net: Network, invoice_id: str) -> str:
+    r = net.client.get(f"/v1/invoices/{invoice_id}", headers=net.advertiser.headers)
     assert r.status_code == 200, r.text
-    assert r.json()["status"] == "closed" and r.json()["invoices"] == 1
-    assert fake.requests == []
-    [ours] = invoices(net)
-    assert ours["amount_cents"] == 0 and ours["status"] == "paid"
+    return str(r.json()["status"])
 
 
 def test_stripe_webhooks_move_invoices_and_the_venues_earnings(
         net: Network, fake: StripeFake):
-    start, end = period()
-    upload(net, plays(net, start + timedelta(minutes=1), 120))
-    assert close(net, start, end).json()["status"] == "closed"
-    [stripe_invoice] = fake.invoices.values()
-    [ours] = invoices(net)
-    assert set(statement(net, start, end)["by_status"]) == {"accrued"}
+    a, b, c = period(5), period(3), period(1, 1)
+    ours, stripe_invoice = closed_invoice(net, fake, *a)
+    assert set(statement(net, *a)["by_status"]) == {"accrued"}
 
     # refused deliveries: bad signature, none, stale, not signed by our secret
     event = fake.event("invoice.paid", stripe_invoice)
@@ -232,7 +254,7 @@ def test_stripe_webhooks_move_invoices_and_the_venues_earnings(
     for headers in bad:
         r = net.client.post("/v1/webhooks/stripe", content=payload, headers=headers)
         assert r.status_code == 400 and error_code(r) == "bad_signature", (headers, r.text)
-    assert invoices(net)[0]["status"] == "open"
+    assert status_of(net, ours["id"]) == "open"
 
     # an unknown event type is acknowledged and ignored
     r = deliver(net, fake, fake.event("customer.created", next(iter(
@@ -244,41 +266,51 @@ def test_stripe_webhooks_move_invoices_and_the_venues_earnings(
     paid = last_event(fake, "invoice.paid")
     r = deliver(net, fake, paid)
     assert r.status_code == 200, r.text
-    assert invoices(net)[0]["status"] == "paid"
-    assert set(statement(net, start, end)["by_status"]) == {"payable"}
+    assert status_of(net, ours["id"]) == "paid"
+    assert set(statement(net, *a)["by_status"]) == {"payable"}
     [charge] = fake.charges.values()
     with net.app.state.sessionmaker() as session:
         assert session.get(Invoice, ours["id"]).charge_id == charge["id"]
     # Stripe delivers the same event again: nothing changes
     r = deliver(net, fake, paid)
     assert r.status_code == 200 and r.json()["replayed"] is True
-    assert invoices(net)[0]["status"] == "paid"
-    assert set(statement(net, start, end)["by_status"]) == {"payable"}
+    assert status_of(net, ours["id"]) == "paid"
+    assert set(statement(net, *a)["by_status"]) == {"payable"}
 
     # a full refund of the charge: refunded, the earnings reversed
-    fake.client("sk_test_x").v1.refunds.create({"charge": charge["id"]})
+    stripe_client = fake.client("sk_test_x")
+    stripe_client.v1.refunds.create({"charge": charge["id"]})
     r = deliver(net, fake, last_event(fake, "charge.refunded"))
     assert r.status_code == 200, r.text
-    assert invoices(net)[0]["status"] == "refunded"
-    assert set(statement(net, start, end)["by_status"]) == {"reversed"}
+    assert status_of(net, ours["id"]) == "refunded"
+    assert set(statement(net, *a)["by_status"]) == {"reversed"}
 
-
-def test_failed_payments_and_voids_come_from_stripe(net: Network, fake: StripeFake):
-    start, end = period()
-    upload(net, plays(net, start + timedelta(minutes=1), 120))
-    assert close(net, start, end).json()["status"] == "closed"
-    [stripe_invoice] = fake.invoices.values()
-
+    # the next period's invoice: a declined card, then voided
+    ours, stripe_invoice = closed_invoice(net, fake, *b)
     fake.fail_payment(stripe_invoice["id"])
     r = deliver(net, fake, last_event(fake, "invoice.payment_failed"))
     assert r.status_code == 200, r.text
-    assert invoices(net)[0]["status"] == "payment_failed"
-
-    fake.client("sk_test_x").v1.invoices.void_invoice(stripe_invoice["id"])
+    assert status_of(net, ours["id"]) == "payment_failed"
+    stripe_client.v1.invoices.void_invoice(stripe_invoice["id"])
     r = deliver(net, fake, last_event(fake, "invoice.voided"))
     assert r.status_code == 200, r.text
-    assert invoices(net)[0]["status"] == "void"
-    assert set(statement(net, start, end)["by_status"]) == {"reversed"}
+    assert status_of(net, ours["id"]) == "void"
+    assert set(statement(net, *b)["by_status"]) == {"reversed"}
+
+    # paid while Stripe could not tell which charge paid it: the refund is still ours
+    ours, stripe_invoice = closed_invoice(net, fake, *c)
+    fake.pay(stripe_invoice["id"])
+    fake.fail_next(1, 500, path_prefix="/v1/invoice_payments")
+    r = deliver(net, fake, last_event(fake, "invoice.paid"))
+    assert r.status_code == 200, r.text
+    assert status_of(net, ours["id"]) == "paid"
+    [charge] = [ch for ch in fake.charges.values()
+                if ch["status"] == "succeeded" and not ch["refunded"]]
+    stripe_client.v1.refunds.create({"charge": charge["id"]})
+    r = deliver(net, fake, last_event(fake, "charge.refunded"))
+    assert r.status_code == 200, r.text
+    assert status_of(net, ours["id"]) == "refunded", r.json()
+    assert set(statement(net, *c)["by_status"]) == {"reversed"}
 
 
 def test_without_a_webhook_secret_stripe_webhooks_are_refused(settings: Any,
