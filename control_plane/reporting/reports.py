@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -36,14 +37,18 @@ from control_plane.reporting.models import (
 )
 from control_plane.reporting.scope import Scope
 from control_plane.reporting.sums import TOTALS, Sums
+from control_plane.revenue.service import Timeline
 from control_plane.venues import service as venues_service
 
 GROUPS = ("campaign", "creative", "screen", "venue", "hour", "day")
 FLEET_GROUPS = frozenset({"campaign", "creative", "hour", "day"})
 MAX_ROWS = 50_000
-EARNINGS_NOTE = ("earnings_cents is empty until the revenue-share policy exists; plays, "
-                 "seconds and impressions are final")
+EARNINGS_NOTE = ("earnings_cents is your share of what advertisers were charged for these "
+                 "plays, by the revenue-share policy in force when each played; the payable "
+                 "figures are on your statements (/v1/payouts/statements)")
+BPS = 10_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+HOUR_MS, DAY_MS = 3_600_000, 86_400_000
 _ID_COLUMNS = {"campaign": "campaign_key", "creative": "creative_id", "screen": "screen_id",
                "venue": "venue_id"}
 
@@ -68,6 +73,7 @@ class Report:
     rows: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     sums: dict[str | None, Sums] = field(default_factory=dict)  # per currency
+    earnings: dict[str | None, int] = field(default_factory=dict)  # per currency (venues)
 
     def totals(self) -> list[dict[str, Any]]:
         """The rows added up (exactly, in integers), per currency."""
@@ -79,7 +85,7 @@ class Report:
             if self.sees_spend:
                 total["spend_cents"] = sums.spend_cents
             else:
-                total["earnings_cents"] = None
+                total["earnings_cents"] = self.earnings.get(currency, 0)
             out.append(total)
         return out
 
@@ -145,7 +151,7 @@ def _parts(start_hour: int, end_hour: int, by_hour: bool, hourly: Any,
 
 
 def _query(table: Any, lo: int, hi: int, group_by: Sequence[str], scope: Scope,
-           filters: Filters) -> Any:
+           filters: Filters, *, shares: bool = False) -> Any:
     daily = table in (PopDaily, PopVenueDaily, PopCampaignDaily)
     period = table.day if daily else table.hour
     dims = []
@@ -157,6 +163,8 @@ def _query(table: Any, lo: int, hi: int, group_by: Sequence[str], scope: Scope,
         else:
             dims.append(getattr(table, _ID_COLUMNS[group]))
     dims.append(table.currency)
+    if shares:  # a venue's share depends on the venue and on when the plays were
+        dims += [table.venue_id, period]
     query = select(*dims, *[func.sum(getattr(table, name)) for name in TOTALS]).where(
         period >= lo, period < hi)
     if scope.advertiser_org_id is not None:
@@ -174,10 +182,14 @@ def _query(table: Any, lo: int, hi: int, group_by: Sequence[str], scope: Scope,
 
 def delivery_report(*, session: Session, scope: Scope, group_by: Sequence[str],
                     start: datetime, end: datetime, filters: Filters | None = None,
-                    latest_play: datetime | None = None) -> Report:
+                    latest_play: datetime | None = None,
+                    shares: Timeline | None = None) -> Report:
     """Delivery over [start, end) (widened to whole UTC hours) grouped as asked, for `scope`.
 
-    `latest_play`: no stored play starts after it (now + the allowed clock skew).
+    `latest_play`: no stored play starts after it (now + the allowed clock skew). `shares`:
+    the revenue-share policy, for a venue org's earnings (each rollup row earns the share of
+    its venue under the version in force at its hour or day; the exact shares are added up
+    per row, the total rounded down and handed out by largest remainder, as statements are).
     """
     unknown = [g for g in group_by if g not in GROUPS]
     if unknown:
@@ -193,17 +205,36 @@ def delivery_report(*, session: Session, scope: Scope, group_by: Sequence[str],
     read_until = end_hour
     if latest_play is not None and end_hour > hour_of(latest_play):
         read_until = max(end_hour, -(-end_hour // 24) * 24)  # the rest of the day is empty
-    for table, lo, hi in _parts(start_hour, read_until, "hour" in groups,
+    earning = shares is not None and not scope.sees_spend
+    exact: dict[tuple[Any, ...], int] = defaultdict(int)  # in 1/10000 of a cent
+    # a version that starts inside a day: read by hour, so no row spans two versions
+    by_hour = "hour" in groups or (earning and shares is not None and any(
+        start_hour * HOUR_MS < b < read_until * HOUR_MS and b % DAY_MS
+        for b in shares.boundaries))
+    for table, lo, hi in _parts(start_hour, read_until, by_hour,
                                 *_grain(groups, scope, filters)):
-        for row in session.connection().execute(_query(table, lo, hi, groups, scope,
-                                                        filters)).all():
+        rows = session.connection().execute(_query(table, lo, hi, groups, scope, filters,
+                                                   shares=earning)).all()
+        if earning and len(rows) > MAX_ROWS:
+            raise Invalid(f"the report has more than {MAX_ROWS:,} rows; narrow the period "
+                          "or group by less", code="report_too_large")
+        daily = table in (PopDaily, PopVenueDaily, PopCampaignDaily)
+        for row in rows:
             key = tuple(row[:width])
-            sums = Sums.of(tuple(row[width:]))
+            at = width
+            if earning:
+                assert shares is not None
+                venue_id, period = row[width], int(row[width + 1])
+                at += 2
+            sums = Sums.of(tuple(row[at:]))
             into = merged.get(key)
             if into is None:
                 merged[key] = sums
             else:
                 into.add(sums)
+            if earning and sums.spend_cents:
+                version = shares.at(period * (DAY_MS if daily else HOUR_MS))  # type: ignore[union-attr]
+                exact[key] += sums.spend_cents * version.bps(venue_id)
         if len(merged) > MAX_ROWS:
             raise Invalid(f"the report has more than {MAX_ROWS:,} rows; narrow the period "
                           "or group by less", code="report_too_large")
@@ -213,11 +244,31 @@ def delivery_report(*, session: Session, scope: Scope, group_by: Sequence[str],
                     notes=[] if scope.sees_spend else [EARNINGS_NOTE])
     names = _names(session, groups, merged)
     labels: dict[tuple[str, int], str] = {}
+    earned = _largest_remainder(exact) if earning else {}
     for key, sums in sorted(merged.items(), key=lambda kv: tuple(
             (v is None, v if v is not None else "") for v in kv[0])):
-        report.rows.append(_row(report, key, sums, names, labels))
+        report.rows.append(_row(report, key, sums, names, labels, earned.get(key, 0)))
         report.sums.setdefault(key[-1], Sums()).add(sums)
+        if earning:
+            report.earnings[key[-1]] = report.earnings.get(key[-1], 0) + earned.get(key, 0)
     return report
+
+
+def _largest_remainder(exact: dict[tuple[Any, ...], int]) -> dict[tuple[Any, ...], int]:
+    """Whole cents per row from exact shares (1/10000 cent): per currency (a key's last part),
+    the total rounded down, each row its share rounded down plus one of the cents left if
+    its fraction is among the largest (`revenue/allocation.py`'s rule)."""
+    out = {key: value // BPS for key, value in exact.items()}
+    currencies: dict[Any, list[tuple[Any, ...]]] = defaultdict(list)
+    for key in exact:
+        currencies[key[-1]].append(key)
+    for keys in currencies.values():
+        left = sum(exact[k] for k in keys) // BPS - sum(out[k] for k in keys)
+        order = sorted(keys, key=lambda k: (-(exact[k] % BPS), -exact[k],
+                                            tuple(str(v) for v in k)))
+        for k in order[:left]:
+            out[k] += 1
+    return out
 
 
 def _names(session: Session, groups: Sequence[str],
@@ -243,8 +294,8 @@ def _label(labels: dict[tuple[str, int], str], group: str, value: int) -> str:
     return found
 
 
-def _row(report: Report, key: tuple[Any, ...], sums: Sums,
-         names: dict[str, dict[str, str]], labels: dict[tuple[str, int], str]) -> dict[str, Any]:
+def _row(report: Report, key: tuple[Any, ...], sums: Sums, names: dict[str, dict[str, str]],
+         labels: dict[tuple[str, int], str], earnings: int) -> dict[str, Any]:
     row: dict[str, Any] = {}
     for group, value in zip(report.group_by, key, strict=False):
         if group in ("hour", "day"):
@@ -262,5 +313,5 @@ def _row(report: Report, key: tuple[Any, ...], sums: Sums,
     if report.sees_spend:
         row["spend_cents"] = sums.spend_cents
     else:
-        row["earnings_cents"] = None
+        row["earnings_cents"] = earnings
     return row

@@ -25,6 +25,7 @@ from control_plane.errors import Invalid
 from control_plane.reporting import service as reporting_service
 from control_plane.reporting.export import MAX_LIMIT
 from control_plane.reporting.schemas import BatchRead, DeliveryReport
+from control_plane.revenue import service as revenue_service
 from control_plane.settings import Settings
 from shared.pop import PopBatch, PopReceipt, verify
 
@@ -110,7 +111,9 @@ def delivery_report(
         session=session, scope=scope, start=start, end=end,
         group_by=[g.strip() for g in group_by.split(",") if g.strip()],
         filters=reporting_service.Filters(campaign_id, screen_id, venue_id),
-        latest_play=utcnow() + timedelta(seconds=settings.pop_clock_skew_s))
+        latest_play=utcnow() + timedelta(seconds=settings.pop_clock_skew_s),
+        shares=None if scope.sees_spend else revenue_service.timeline(session=session,
+                                                                      settings=settings))
     if format == "csv":
         name = f"delivery-{report.start:%Y%m%dT%H}-{report.end:%Y%m%dT%H}.csv"
         return StreamingResponse(report.csv_lines(), media_type="text/csv; charset=utf-8",

@@ -176,3 +176,45 @@ def test_a_super_admin_marks_an_offline_invoice_paid_and_its_earnings_become_pay
                                params={"period_start": start.isoformat(),
                                        "period_end": end.isoformat()}).json()["statements"][0]
     assert set(statement["by_status"]) == {"payable"}
+
+
+def test_a_venue_report_shows_its_earnings_by_the_policy_in_force_at_each_play(
+        network: Network):
+    net = network
+    now_hour = hour_floor(datetime.now(UTC))
+    start, end = now_hour - timedelta(hours=4), now_hour - timedelta(hours=1)
+    # 70 % from the middle of the period on (the default, 60 %, before)
+    r = net.client.put("/v1/revenue-share/policy", headers=net.admin, json={
+        "default_bps": 7000, "effective_from": (start + timedelta(hours=2)).isoformat()})
+    assert r.status_code == 200, r.text
+    upload(net, plays(net, start + timedelta(minutes=1), 100))  # 250 impressions: 2.50
+    upload(net, plays(net, start + timedelta(hours=2, minutes=1), 100))  # at 70 %
+    span = {"from": start.isoformat(), "to": end.isoformat()}
+    report = net.client.get("/v1/reports/delivery", headers=net.venue_owner.headers,
+                            params={**span, "group_by": "campaign"}).json()
+    [total] = [t for t in report["totals"] if t["currency"] == "EUR"]
+    assert total["earnings_cents"] == 250 * 6000 // 10000 + 250 * 7000 // 10000 == 325
+    by_hour = net.client.get("/v1/reports/delivery", headers=net.venue_owner.headers,
+                             params={**span, "group_by": "hour"}).json()
+    assert sum(row["earnings_cents"] for row in by_hour["rows"]) == 325
+    # the statement of the closed period says the same
+    assert close(net, start, end).status_code == 200
+    statement = net.client.get("/v1/payouts/statements", headers=net.venue_owner.headers,
+                               params={"period_start": start.isoformat(),
+                                       "period_end": end.isoformat()}).json()["statements"][0]
+    assert statement["earnings_cents"] == 325
+    assert {ln["policy_version"] for ln in statement["lines"]} == {0, 1}
+    # a policy may not reach into a closed period
+    r = net.client.put("/v1/revenue-share/policy", headers=net.admin, json={
+        "default_bps": 5000, "effective_from": start.isoformat()})
+    assert r.status_code == 409 and error_code(r) == "policy_in_closed_period"
+    r = net.client.put("/v1/revenue-share/policy", headers=net.admin, json={
+        "default_bps": 10_001})
+    assert r.status_code == 422
+    r = net.client.put("/v1/revenue-share/policy", headers=net.admin, json={
+        "default_bps": 5000, "venue_overrides": [{"venue_id": "ven_nope", "bps": 1}]})
+    assert r.status_code == 422 and error_code(r) == "unknown_venue"
+    assert net.client.put("/v1/revenue-share/policy", headers=net.venue_owner.headers,
+                          json={"default_bps": 9000}).status_code == 403
+    page = net.client.get("/v1/revenue-share/policy", headers=net.venue_owner.headers).json()
+    assert page["current"]["default_bps"] == 7000

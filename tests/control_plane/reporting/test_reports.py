@@ -86,7 +86,7 @@ def test_each_caller_sees_its_own_plays(market):
     assert plays_by(report(m, m.b.headers, group_by="campaign"), "campaign_id") == {m.cb: 6}
     venue = report(m, m.v1.headers, group_by="campaign")
     assert plays_by(venue, "campaign_id") == {m.ca: 3, m.cb: 2, None: 1}
-    assert all(row["earnings_cents"] is None and "spend_cents" not in row
+    assert all(isinstance(row["earnings_cents"], int) and "spend_cents" not in row
                for row in venue["rows"]) and venue["notes"]
     assert plays_by(report(m, m.v2.headers, group_by="screen"), "screen_id") == {m.s2: 5}
     everything = report(m, m.net.admin, group_by="campaign,screen")
@@ -124,12 +124,12 @@ def test_the_csv_opens_with_the_csv_module_and_adds_up(market):
     house = [row for row in rows if row["campaign_id"] == ""]
     assert len(house) == 1 and house[0]["campaign_name"] == "house content"
     assert house[0]["spend_cents"] == "0" and house[0]["currency"] == ""
-    # a venue's CSV has the earnings column (empty until the revenue share exists)
+    # a venue's CSV has the earnings column instead of the advertisers' spend
     r = m.net.client.get("/v1/reports/delivery", headers=m.v1.headers,
                          params={"group_by": "screen", "format": "csv"})
     rows = list(csv.DictReader(io.StringIO(r.text)))
     assert sum(int(row["plays"]) for row in rows) == 6
-    assert all(row["earnings_cents"] == "" and "spend_cents" not in row for row in rows)
+    assert all(row["earnings_cents"].isdigit() and "spend_cents" not in row for row in rows)
 
 
 def test_the_export_is_scoped_and_its_cursor_never_skips(market):
