@@ -4,7 +4,9 @@ The body is verified against `ADSBIN_STRIPE_WEBHOOK_SECRET` exactly as sent (400
 signature is bad, missing or older than the tolerance), its event id stored once (a replayed
 delivery answers 200 and changes nothing), and the event applied in the same transaction as
 the id, so a delivery that fails midway is applied whole by Stripe's retry. Types we do not
-handle answer 200 and are recorded as ignored.
+handle answer 200 and are recorded as ignored. A `charge.refunded` whose charge was not learned
+when its invoice was paid learns it then; when Stripe cannot be asked, the delivery answers 503
+and nothing is stored, so Stripe's retry applies it.
 """
 
 from __future__ import annotations
