@@ -134,14 +134,14 @@ def _last_cycle(session: Session) -> BillingCycle | None:
 
 def _late_period(cycles: list[BillingCycle], hour_ms: int) -> tuple[int, int]:
     """The period a late play's hour belongs to: the closed cycle it lies in, or the span
-    between cycles (before the first: from the start of its day's month... its hour's day)."""
+    between two cycles (before the first: from the epoch), one fixed span each, so that no
+    two late lines of one close cover the same plays."""
     previous_end: int | None = None
     for c in cycles:  # by start, ascending
         if c.start_ms <= hour_ms < c.end_ms:
             return c.start_ms, c.end_ms
         if hour_ms < c.start_ms:
-            return (previous_end if previous_end is not None else
-                    hour_ms - hour_ms % (24 * HOUR_MS)), c.start_ms
+            return (previous_end if previous_end is not None else 0), c.start_ms
         previous_end = c.end_ms
     return previous_end if previous_end is not None else hour_ms, hour_ms + HOUR_MS
 
@@ -164,31 +164,32 @@ def _lines(session: Session, line: Timeline, start_ms: int, end_ms: int,
         return found
 
     billable = reporting_service.billable
-    for g in billable.by_version(session=session, started_from_ms=start_ms,
+    # one pass over the plays since the previous close's end: this period's, and those of any
+    # gap before it (all new: no close covered them)
+    groups = billable.by_version(session=session, started_from_ms=prior_end,
                                  started_to_ms=end_ms, seq_upto=watermark,
-                                 boundaries=line.boundaries):
+                                 boundaries=line.boundaries, period_from_ms=start_ms)
+    early = [g.first_ms for g in groups if g.early]
+    gap_from = prior_end if prior_end is not None else \
+        (min(early) - min(early) % HOUR_MS if early else start_ms)
+    for g in groups:
         lo, hi = line.interval(g.bucket)
-        line_for(g, LineKind.delivery, (start_ms, end_ms), 0).add(
-            g, g.bucket, (max(lo, start_ms), min(hi, end_ms)))
-    cycles = list(session.scalars(select(BillingCycle).order_by(BillingCycle.start_ms)))
-    # plays before the period: in the gap since the previous close (all new), and late ones
-    # of periods already closed (new when stored after the previous close's watermark)
-    late = billable.by_hour(session=session, started_to_ms=start_ms, seq_after=seq_before,
-                            seq_upto=watermark)
-    if prior_end is None or prior_end < start_ms:
-        gap = billable.by_hour(session=session, started_to_ms=start_ms, seq_after=0,
-                               seq_upto=seq_before)
-        late += [g for g in gap if prior_end is None or g.bucket * HOUR_MS >= prior_end]
-    for g in late:
-        hour_ms = g.bucket * HOUR_MS
-        in_gap = prior_end is None or hour_ms >= prior_end
-        span = (prior_end if prior_end is not None else _late_period(cycles, hour_ms)[0],
-                start_ms) if in_gap else _late_period(cycles, hour_ms)
-        bucket = line.bucket_at(hour_ms)
-        lo, hi = line.interval(bucket)
-        target = line_for(g, LineKind.late_delivery, span, 0 if in_gap else seq_before)
-        target.started_from_ms = min(target.started_from_ms, hour_ms)
-        target.add(g, bucket, (max(lo, hour_ms), min(hi, hour_ms + HOUR_MS)))
+        if g.early:
+            line_for(g, LineKind.late_delivery, (gap_from, start_ms), 0).add(
+                g, g.bucket, (max(lo, gap_from), min(hi, start_ms)))
+        else:
+            line_for(g, LineKind.delivery, (start_ms, end_ms), 0).add(
+                g, g.bucket, (max(lo, start_ms), min(hi, end_ms)))
+    if prior_end is not None:
+        # late plays of periods already closed: stored after the previous close's watermark
+        cycles = list(session.scalars(select(BillingCycle).order_by(BillingCycle.start_ms)))
+        for g in billable.by_hour(session=session, started_to_ms=prior_end,
+                                  seq_after=seq_before, seq_upto=watermark):
+            hour_ms = g.bucket * HOUR_MS
+            bucket = line.bucket_at(hour_ms)
+            lo, hi = line.interval(bucket)
+            line_for(g, LineKind.late_delivery, _late_period(cycles, hour_ms),
+                     seq_before).add(g, bucket, (max(lo, hour_ms), min(hi, hour_ms + HOUR_MS)))
     by_org: dict[str, list[_Line]] = defaultdict(list)
     for ln in lines.values():
         by_org[orgs[ln.campaign_id]].append(ln)

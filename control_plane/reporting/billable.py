@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import and_, case, func, literal, select
 from sqlalchemy.orm import Session
@@ -35,6 +36,8 @@ class BillableGroup:
     plays: int
     impressions_milli: int
     spend_cents: int
+    first_ms: int  # the earliest start among them
+    early: bool = False  # started before the period asked about (`by_version`)
 
 
 def watermark(*, session: Session) -> int:
@@ -42,36 +45,44 @@ def watermark(*, session: Session) -> int:
     return int(session.scalar(select(func.max(PopPlay.seq))) or 0)
 
 
-def _grouped(session: Session, bucket: object, *where: object) -> list[BillableGroup]:
+def _grouped(session: Session, bucket: Any, early: Any, *where: Any) -> list[BillableGroup]:
     p = PopPlay
-    query = (select(p.advertiser_org_id, p.campaign_id, p.screen_id, p.venue_org_id,
-                    bucket.label("bucket"), func.count(), func.sum(p.impressions_milli),  # type: ignore[attr-defined]
-                    func.sum(p.spend_cents))
-             .where(p.billable.is_(True), p.campaign_id.is_not(None), *where)  # type: ignore[arg-type]
-             .group_by(p.advertiser_org_id, p.campaign_id, p.screen_id, p.venue_org_id,
-                       "bucket"))
+    # grouped by campaign and screen only: the orgs follow from them, and a narrower key
+    # groups faster (both engines)
+    query = (select(func.min(p.advertiser_org_id), p.campaign_id, p.screen_id,
+                    func.min(p.venue_org_id), bucket.label("bucket"), early.label("early"),
+                    func.count(), func.sum(p.impressions_milli), func.sum(p.spend_cents),
+                    func.min(p.started_ms))
+             .where(p.billable.is_(True), p.campaign_id.is_not(None), *where)
+             .group_by(p.campaign_id, p.screen_id, "bucket", "early"))
     return [BillableGroup(str(a), str(c), str(s), str(v), int(b), int(n), int(i or 0),
-                          int(m or 0))
-            for a, c, s, v, b, n, i, m in session.execute(query)]
+                          int(m or 0), int(f), bool(e))
+            for a, c, s, v, b, e, n, i, m, f in session.execute(query)]
 
 
 def by_version(*, session: Session, started_from_ms: int | None, started_to_ms: int,
-               seq_upto: int, boundaries: Sequence[int]) -> list[BillableGroup]:
+               seq_upto: int, boundaries: Sequence[int],
+               period_from_ms: int | None = None) -> list[BillableGroup]:
     """Plays started in [from, to) (from: None for no lower bound) with seq ≤ `seq_upto`,
-    bucketed by the number of `boundaries` (ascending start times) at or before their start."""
+    bucketed by the number of `boundaries` (ascending start times) at or before their start,
+    and flagged `early` when they started before `period_from_ms`."""
     p = PopPlay
     inside = [b for b in boundaries if (started_from_ms is None or b > started_from_ms)
               and b < started_to_ms]
     before = len(boundaries) - len([b for b in boundaries
                                     if started_from_ms is None or b > started_from_ms])
-    bucket: object = literal(before)
+    bucket: Any = literal(before)
     if inside:
         bucket = case(*[(p.started_ms >= b, before + i + 1)
                         for i, b in reversed(list(enumerate(inside)))], else_=before)
+    early: Any = literal(0)
+    if period_from_ms is not None and (started_from_ms is None
+                                       or started_from_ms < period_from_ms):
+        early = case((p.started_ms < period_from_ms, 1), else_=0)
     where = [p.started_ms < started_to_ms, p.seq <= seq_upto]
     if started_from_ms is not None:
         where.append(p.started_ms >= started_from_ms)
-    return _grouped(session, bucket, *where)
+    return _grouped(session, bucket, early, *where)
 
 
 def by_hour(*, session: Session, started_to_ms: int, seq_after: int,
@@ -79,7 +90,7 @@ def by_hour(*, session: Session, started_to_ms: int, seq_after: int,
     """Plays started before `started_to_ms` with seq in (seq_after, seq_upto], bucketed by the
     UTC hour they started in (hours since the epoch)."""
     p = PopPlay
-    return _grouped(session, p.started_ms // HOUR_MS, p.started_ms < started_to_ms,
+    return _grouped(session, p.started_ms // HOUR_MS, literal(0), p.started_ms < started_to_ms,
                     p.seq > seq_after, p.seq <= seq_upto)
 
 
