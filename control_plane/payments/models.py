@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, String
+from sqlalchemy import JSON, BigInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from control_plane.db import Base, UTCDateTime, id_column_type, new_id, utcnow
@@ -22,4 +22,6 @@ class PaymentCall(Base):
     operation: Mapped[str] = mapped_column(String(60))
     params: Mapped[dict[str, Any]] = mapped_column(JSON)
     result_id: Mapped[str | None] = mapped_column(String(80), index=True)
+    parent_id: Mapped[str | None] = mapped_column(String(80), index=True)  # an item's invoice
+    amount_cents: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

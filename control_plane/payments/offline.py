@@ -12,7 +12,7 @@ import hashlib
 import logging
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -35,7 +35,8 @@ class OfflineProvider:
     def offline(self) -> bool:
         return True
 
-    def _call(self, operation: str, key: str | None, prefix: str, **params: Any) -> str:
+    def _call(self, operation: str, key: str | None, prefix: str, *,
+              parent: str | None = None, amount_of: int | None = None, **params: Any) -> str:
         """Record a call once per key; the id it answers (the first answer on a replay)."""
         seed = (key or operation + repr(params)).encode()
         result = f"off_{prefix}_{hashlib.sha256(seed).hexdigest()[:20]}"
@@ -46,7 +47,7 @@ class OfflineProvider:
                 if found is not None:
                     return found
             session.add(PaymentCall(idempotency_key=key, operation=operation, params=params,
-                                    result_id=result))
+                                    result_id=result, parent_id=parent, amount_cents=amount_of))
             try:
                 session.commit()
             except IntegrityError:  # the same key from another process, at the same moment
@@ -77,17 +78,18 @@ class OfflineProvider:
     def add_invoice_item(self, *, key: str, customer_id: str, invoice_id: str,
                          amount_cents: int, currency: str, description: str,
                          metadata: dict[str, str]) -> str:
-        return self._call("invoiceitems.create", key, "ii", customer=customer_id,
-                          invoice=invoice_id, amount=amount_cents, currency=currency,
-                          description=description, metadata=metadata)
+        return self._call("invoiceitems.create", key, "ii", parent=invoice_id,
+                          amount_of=amount_cents, customer=customer_id, invoice=invoice_id,
+                          amount=amount_cents, currency=currency, description=description,
+                          metadata=metadata)
 
     def finalize_invoice(self, *, key: str, invoice_id: str) -> IssuedInvoice:
         self._call("invoices.finalize", key, "fin", invoice=invoice_id)
         local = self._params_of(invoice_id).get("metadata", {}).get("adsbin_invoice_id")
         with self.sessions() as session:
-            items = session.scalars(select(PaymentCall.params).where(
-                PaymentCall.operation == "invoiceitems.create")).all()
-        total = sum(int(p["amount"]) for p in items if p.get("invoice") == invoice_id)
+            total = int(session.scalar(select(func.sum(PaymentCall.amount_cents)).where(
+                PaymentCall.operation == "invoiceitems.create",
+                PaymentCall.parent_id == invoice_id)) or 0)
         return IssuedInvoice(provider_invoice_id=invoice_id, number=None,
                              hosted_invoice_url=f"{self.public_url}/v1/invoices/{local}/page"
                              if local else None, amount_due_cents=total)

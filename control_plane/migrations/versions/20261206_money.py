@@ -61,12 +61,15 @@ def upgrade() -> None:
     sa.Column('operation', sa.String(length=60), nullable=False),
     sa.Column('params', sa.JSON(), nullable=False),
     sa.Column('result_id', sa.String(length=80), nullable=True),
+    sa.Column('parent_id', sa.String(length=80), nullable=True),
+    sa.Column('amount_cents', sa.BigInteger(), nullable=True),
     sa.Column('created_at', control_plane.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_payment_calls')),
     sa.UniqueConstraint('idempotency_key', name=op.f('uq_payment_calls_idempotency_key'))
     )
     with op.batch_alter_table('payment_calls', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_payment_calls_result_id'), ['result_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_payment_calls_parent_id'), ['parent_id'], unique=False)
 
     op.create_table('payout_adjustments',
     sa.Column('id', sa.String(length=40), nullable=False),
@@ -252,6 +255,7 @@ def downgrade() -> None:
 
     op.drop_table('payout_adjustments')
     with op.batch_alter_table('payment_calls', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_payment_calls_parent_id'))
         batch_op.drop_index(batch_op.f('ix_payment_calls_result_id'))
 
     op.drop_table('payment_calls')
