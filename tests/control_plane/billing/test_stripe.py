@@ -20,11 +20,12 @@ from control_plane.billing import service as billing_service
 from control_plane.billing.models import Invoice
 from control_plane.jobs.models import Job
 from tests.control_plane.billing.test_close import close, hour_floor, plays, upload
-from tests.control_plane.reporting.conftest import Network, make_network
+from tests.control_plane.reporting.conftest import Network
+from tests.control_plane.stripe_network import SECRET, deliver, stripe_network
+from tests.control_plane.stripe_network import latest_event as last_event
 from tests.helpers import error_code, until, with_settings
 from tests.stripe_fake import Request, StripeFake
 
-SECRET = "whsec_test"
 TIMEOUT_S = 0.5
 
 
@@ -38,10 +39,8 @@ def fake() -> Iterator[StripeFake]:
 def net(settings: Any, tmp_path: Any, fake: StripeFake) -> Iterator[Network]:
     """The proof-of-play network with payments on the fake Stripe (no SDK retries, a short
     timeout; the job queue's retries far enough apart that a test sees each attempt)."""
-    with make_network(settings, tmp_path, stripe_api_key=SecretStr("sk_test_x"),
-                      stripe_api_base=fake.url, stripe_webhook_secret=SecretStr(SECRET),
-                      stripe_max_network_retries=0, stripe_timeout_s=TIMEOUT_S,
-                      job_retry_base_s=120.0) as network:
+    with stripe_network(settings, tmp_path, fake, stripe_timeout_s=TIMEOUT_S,
+                        job_retry_base_s=120.0) as network:
         yield network
 
 
@@ -68,17 +67,6 @@ def statement(net: Network, start: datetime, end: datetime) -> dict[str, Any]:
     assert r.status_code == 200, r.text
     [found] = r.json()["statements"]
     return dict(found)
-
-
-def deliver(net: Network, fake: StripeFake, event: dict[str, Any], **signing: Any) -> Any:
-    payload, header = fake.signed(event, SECRET, **signing)
-    return net.client.post("/v1/webhooks/stripe", content=payload,
-                           headers={"Stripe-Signature": header,
-                                    "Content-Type": "application/json"})
-
-
-def last_event(fake: StripeFake, type_: str) -> dict[str, Any]:
-    return next(e for e in reversed(fake.events) if e["type"] == type_)
 
 
 def issue_job_settled(net: Network, cycle_id: str) -> Any:

@@ -10,16 +10,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
 from sqlalchemy import select
 
 from control_plane.payments.models import PaymentCall
 from tests.control_plane.billing.test_close import close, hour_floor, plays, upload
 from tests.control_plane.reporting.conftest import Network, make_network
+from tests.control_plane.stripe_network import deliver as signed_delivery
+from tests.control_plane.stripe_network import latest_event, stripe_network
 from tests.helpers import error_code, until
 from tests.stripe_fake import StripeFake
 
-SECRET = "whsec_x"
 # 120 plays × 2.5 (the screen's multiplier) at 10.00 CPM invoice 3.00; the venue earns 60 %
 EARNED_PER_120 = 180
 
@@ -171,20 +171,14 @@ def fake() -> Iterator[StripeFake]:
 
 @pytest.fixture
 def stripe_net(settings: Any, tmp_path: Any, fake: StripeFake) -> Iterator[Network]:
-    with make_network(settings, tmp_path, stripe_api_key=SecretStr("sk_test_x"),
-                      stripe_api_base=fake.url, stripe_webhook_secret=SecretStr(SECRET),
-                      stripe_max_network_retries=0, payout_minimum_cents=100,
-                      payout_auto_run=False) as net:
+    with stripe_network(settings, tmp_path, fake, payout_minimum_cents=100,
+                        payout_auto_run=False) as net:
         yield net
 
 
 def deliver(net: Network, fake: StripeFake, type_: str) -> dict[str, Any]:
     """The fake's latest event of this type, delivered signed to the webhook; its answer."""
-    event = next(e for e in reversed(fake.events) if e["type"] == type_)
-    payload, header = fake.signed(event, SECRET)
-    r = net.client.post("/v1/webhooks/stripe", content=payload,
-                        headers={"Stripe-Signature": header,
-                                 "Content-Type": "application/json"})
+    r = signed_delivery(net, fake, latest_event(fake, type_))
     assert r.status_code == 200, r.text
     return dict(r.json())
 
