@@ -15,7 +15,7 @@ start). The heavy reading happens before the lock, so ingestion goes on meanwhil
 
 import logging
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select, text
@@ -42,6 +42,7 @@ from control_plane.reporting.service import BillableGroup
 from control_plane.revenue import service as revenue_service
 from control_plane.revenue.service import AccruedLine, LinePart, Timeline, from_ms, to_ms
 from control_plane.settings import Settings
+from control_plane.venues import service as venues_service
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +147,29 @@ def _late_period(cycles: list[BillingCycle], hour_ms: int) -> tuple[int, int]:
     return previous_end if previous_end is not None else hour_ms, hour_ms + HOUR_MS
 
 
+def _with_orgs(session: Session, groups: list[BillableGroup]) -> list[BillableGroup]:
+    """The groups with their advertiser org (the campaign's) and venue org (the screen's).
+
+    Looked up by id rather than read with the plays: a MIN() over two text columns of every
+    play cost PostgreSQL a third of the close (collation-aware comparisons, 10M plays ×2).
+    Campaigns and screens that no longer exist are read from their plays."""
+    if not groups:
+        return groups
+    campaigns = {c.id: c.org_id for c in campaigns_service.get_many(
+        session=session, campaign_ids={g.campaign_id for g in groups})}
+    screens = venues_service.venue_orgs_of(session=session,
+                                           screen_ids={g.screen_id for g in groups})
+    missing_c = {g.campaign_id for g in groups} - campaigns.keys()
+    missing_s = {g.screen_id for g in groups} - screens.keys()
+    if missing_c or missing_s:
+        from_plays = reporting_service.billable.orgs_of(session=session, campaign_ids=missing_c,
+                                                        screen_ids=missing_s)
+        campaigns.update(from_plays[0])
+        screens.update(from_plays[1])
+    return [replace(g, advertiser_org_id=campaigns.get(g.campaign_id, ""),
+                    venue_org_id=screens.get(g.screen_id, "")) for g in groups]
+
+
 def _lines(session: Session, line: Timeline, start_ms: int, end_ms: int,
            last: BillingCycle | None, watermark: int) -> dict[str, list[_Line]]:
     """The lines of a close, per advertiser org (see the module's docstring)."""
@@ -169,6 +193,14 @@ def _lines(session: Session, line: Timeline, start_ms: int, end_ms: int,
     groups = billable.by_version(session=session, started_from_ms=prior_end,
                                  started_to_ms=end_ms, seq_upto=watermark,
                                  boundaries=line.boundaries, period_from_ms=start_ms)
+    late: list[BillableGroup] = []
+    cycles: list[BillingCycle] = []
+    if prior_end is not None:
+        # late plays of periods already closed: stored after the previous close's watermark
+        cycles = list(session.scalars(select(BillingCycle).order_by(BillingCycle.start_ms)))
+        late = billable.by_hour(session=session, started_to_ms=prior_end,
+                                seq_after=seq_before, seq_upto=watermark)
+    groups, late = _with_orgs(session, groups), _with_orgs(session, late)
     early = [g.first_ms for g in groups if g.early]
     gap_from = prior_end if prior_end is not None else \
         (min(early) - min(early) % HOUR_MS if early else start_ms)
@@ -180,16 +212,12 @@ def _lines(session: Session, line: Timeline, start_ms: int, end_ms: int,
         else:
             line_for(g, LineKind.delivery, (start_ms, end_ms), 0).add(
                 g, g.bucket, (max(lo, start_ms), min(hi, end_ms)))
-    if prior_end is not None:
-        # late plays of periods already closed: stored after the previous close's watermark
-        cycles = list(session.scalars(select(BillingCycle).order_by(BillingCycle.start_ms)))
-        for g in billable.by_hour(session=session, started_to_ms=prior_end,
-                                  seq_after=seq_before, seq_upto=watermark):
-            hour_ms = g.bucket * HOUR_MS
-            bucket = line.bucket_at(hour_ms)
-            lo, hi = line.interval(bucket)
-            line_for(g, LineKind.late_delivery, _late_period(cycles, hour_ms),
-                     seq_before).add(g, bucket, (max(lo, hour_ms), min(hi, hour_ms + HOUR_MS)))
+    for g in late:
+        hour_ms = g.bucket * HOUR_MS
+        bucket = line.bucket_at(hour_ms)
+        lo, hi = line.interval(bucket)
+        line_for(g, LineKind.late_delivery, _late_period(cycles, hour_ms),
+                 seq_before).add(g, bucket, (max(lo, hour_ms), min(hi, hour_ms + HOUR_MS)))
     by_org: dict[str, list[_Line]] = defaultdict(list)
     for ln in lines.values():
         by_org[orgs[ln.campaign_id]].append(ln)

@@ -26,7 +26,8 @@ HOUR_MS = 3_600_000
 
 @dataclass(frozen=True, slots=True)
 class BillableGroup:
-    """Billable plays of one campaign on one screen, in one bucket (a version or an hour)."""
+    """Billable plays of one campaign on one screen, in one bucket (a version or an hour); the
+    orgs are the caller's to fill in (`orgs_of` for campaigns and screens that are gone)."""
 
     advertiser_org_id: str
     campaign_id: str
@@ -47,17 +48,36 @@ def watermark(*, session: Session) -> int:
 
 def _grouped(session: Session, bucket: Any, early: Any, *where: Any) -> list[BillableGroup]:
     p = PopPlay
-    # grouped by campaign and screen only: the orgs follow from them, and a narrower key
-    # groups faster (both engines)
-    query = (select(func.min(p.advertiser_org_id), p.campaign_id, p.screen_id,
-                    func.min(p.venue_org_id), bucket.label("bucket"), early.label("early"),
+    # grouped by campaign and screen only: the orgs follow from them (the caller looks them
+    # up), and a narrower key groups faster on both engines
+    query = (select(p.campaign_id, p.screen_id, bucket.label("bucket"), early.label("early"),
                     func.count(), func.sum(p.impressions_milli), func.sum(p.spend_cents),
                     func.min(p.started_ms))
              .where(p.billable.is_(True), p.campaign_id.is_not(None), *where)
              .group_by(p.campaign_id, p.screen_id, "bucket", "early"))
-    return [BillableGroup(str(a), str(c), str(s), str(v), int(b), int(n), int(i or 0),
-                          int(m or 0), int(f), bool(e))
-            for a, c, s, v, b, e, n, i, m, f in session.execute(query)]
+    return [BillableGroup("", str(c), str(s), "", int(b), int(n), int(i or 0), int(m or 0),
+                          int(f), bool(e))
+            for c, s, b, e, n, i, m, f in session.execute(query)]
+
+
+def orgs_of(*, session: Session, campaign_ids: set[str],
+            screen_ids: set[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """The advertiser org of campaigns and the venue org of screens, as their plays recorded
+    them (for campaigns and screens that no longer exist; a scan, so rarely)."""
+    p = PopPlay
+    campaigns: dict[str, str] = {}
+    screens: dict[str, str] = {}
+    ids = list(campaign_ids)
+    for i in range(0, len(ids), 500):
+        campaigns.update((str(c), str(o)) for c, o in session.execute(
+            select(p.campaign_id, func.min(p.advertiser_org_id))
+            .where(p.campaign_id.in_(ids[i:i + 500])).group_by(p.campaign_id)))
+    ids = list(screen_ids)
+    for i in range(0, len(ids), 500):
+        screens.update((str(s), str(o)) for s, o in session.execute(
+            select(p.screen_id, func.min(p.venue_org_id))
+            .where(p.screen_id.in_(ids[i:i + 500])).group_by(p.screen_id)))
+    return campaigns, screens
 
 
 def by_version(*, session: Session, started_from_ms: int | None, started_to_ms: int,

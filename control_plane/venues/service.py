@@ -220,3 +220,13 @@ def venue_ids_of(*, session: Session, org_id: str | None = None,
     if venue_ids is not None:
         query = query.where(Venue.id.in_(list(venue_ids)))
     return set(session.scalars(query))
+
+
+def venue_orgs_of(*, session: Session, screen_ids: Iterable[str]) -> dict[str, str]:
+    """The org of each screen that still exists (screen id → the org of its venue)."""
+    ids = list(set(screen_ids))
+    found: dict[str, str] = {}
+    for i in range(0, len(ids), 1000):
+        found.update((s, o) for s, o in session.execute(
+            select(Screen.id, Screen.org_id).where(Screen.id.in_(ids[i:i + 1000]))))
+    return found
