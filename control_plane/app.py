@@ -41,6 +41,8 @@ from control_plane.media import router as media_router
 from control_plane.media import webhooks as media_webhooks
 from control_plane.middleware import BodySizeLimit
 from control_plane.moderation import router as moderation_router
+from control_plane.notifications import router as notifications_router
+from control_plane.notifications.channels.registry import make_channels
 from control_plane.orgs import router as orgs_router
 from control_plane.orgs import service as orgs_service
 from control_plane.payments.registry import make_payment_provider
@@ -132,8 +134,10 @@ def _state(app: FastAPI, settings: Settings) -> None:
     state.tokens = TokenService(settings, state.keyring)
     state.object_store = make_object_store(settings)
     state.payments = make_payment_provider(settings, state.sessionmaker)
+    state.channels = make_channels(settings, state.sessionmaker)
     state.jobs = JobQueue(JobContext(settings, state.sessionmaker, state.object_store,
-                                     payments=state.payments))
+                                     payments=state.payments,
+                                     channels={c.value: b for c, b in state.channels.items()}))
     events.attach(state.sessionmaker, state.jobs)  # subscribers: `subscribers.py`
     state.broker = make_broker(settings)
     state.bridge = None  # started by the lifespan
@@ -196,6 +200,7 @@ def _routers(app: FastAPI) -> None:
     app.include_router(billing_router.router, dependencies=STRICT_QUERY)
     app.include_router(billing_webhooks.router)
     app.include_router(revenue_router.router, dependencies=STRICT_QUERY)
+    app.include_router(notifications_router.router, dependencies=STRICT_QUERY)
     app.include_router(payouts_router.router, dependencies=STRICT_QUERY)
     engine: Engine = app.state.engine
 

@@ -53,6 +53,9 @@ class Event(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="ignore")
     kind: ClassVar[str]
+    # the outbox row's id, set when the event is delivered: what a subscriber that must act
+    # once per event (a notification) keys on
+    event_id: str | None = None
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -99,6 +102,7 @@ class ModerationDecided(Event):
     scope: str
     subject_id: str
     decision: str
+    reason: str | None = None
 
 
 class InvoiceChanged(Event):
@@ -169,7 +173,8 @@ class EventDelivery(Base):
 
 def record(session: Session, event_: Event) -> None:
     """Add the event to the session's transaction; it is delivered once that commits."""
-    session.add(OutboxEvent(kind=event_.kind, payload=event_.model_dump(mode="json")))
+    session.add(OutboxEvent(kind=event_.kind,
+                            payload=event_.model_dump(mode="json", exclude={"event_id"})))
     session.info[_PENDING_KEY] = True
 
 
@@ -254,7 +259,7 @@ def _deliver_one(ctx: JobContext, event_id: str) -> bool:
     if event_type is None:
         errors.append(f"no event kind {kind!r} in this process")
     else:
-        event_ = event_type.model_validate(payload)
+        event_ = event_type.model_validate({**payload, "event_id": event_id})
         for name, handler in subscribers(kind).items():
             if name in had:
                 continue

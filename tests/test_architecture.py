@@ -52,6 +52,7 @@ LAYERS: tuple[Layer, ...] = (
           independent=False),
     layer(ROUTES),
     layer(DEPENDENCIES, independent=False),
+    layer("notifications"),
     layer("billing"),
     layer("reporting moderation"),
     layer("scheduling revenue"),

@@ -10,6 +10,7 @@ is kept, and the handler's `on_failure` leaves a clear error on the thing it pro
 from __future__ import annotations
 
 import logging
+import random
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ class JobContext:
     queue: JobQueue | None = None
     bridge: MqttPublisher | None = None  # the MQTT bridge, when this process runs one
     payments: PaymentProvider | None = None  # the payment provider (Stripe, or offline)
+    channels: dict[str, Any] | None = None  # notification channels' backends, by channel
 
     def use_bridge(self, bridge: MqttPublisher | None) -> None:
         """Hand handlers the bridge this process started (None: devices only poll over HTTP)."""
@@ -141,9 +143,11 @@ class JobQueue:
         return None if waiting is not None else self.enqueue(kind, subject=subject, **payload)
 
     def _backoff_s(self, attempts: int) -> float:
+        """Exponential backoff with jitter (half of it random), so that jobs that failed
+        together (a provider's outage) do not all come back at the same moment."""
         settings = self.context.settings
-        return float(min(settings.job_retry_base_s * 2 ** (attempts - 1),
-                         settings.job_retry_max_s))
+        delay = min(settings.job_retry_base_s * 2 ** (attempts - 1), settings.job_retry_max_s)
+        return float(delay * (0.5 + random.random() / 2))  # noqa: S311 (not a secret)
 
     def _run(self, job_id: str) -> None:
         with self.context.sessionmaker() as session:

@@ -87,7 +87,8 @@ def decide(*, session: Session, venue_id: str, scope: str, subject_id: str, deci
         session.add(row)
     row.decision, row.reason, row.decided_by, row.decided_at = decision, reason, user_id, utcnow()
     events.record(session, events.ModerationDecided(venue_id=venue_id, scope=scope,
-                                                    subject_id=subject_id, decision=decision))
+                                                    subject_id=subject_id, decision=decision,
+                                                    reason=reason))
     session.commit()
     return row
 

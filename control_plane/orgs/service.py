@@ -256,3 +256,10 @@ def admin_emails(*, session: Session, org_id: str) -> list[str]:
         select(User.email).join(Membership, Membership.user_id == User.id)
         .where(Membership.org_id == org_id, Membership.role == Role.admin)
         .order_by(Membership.created_at, Membership.id)) if e]
+
+
+def superadmins(*, session: Session) -> list[User]:
+    """The active super-admins."""
+    return list(session.scalars(select(User).where(User.is_superadmin.is_(True),
+                                                   User.status == UserStatus.active)
+                                .order_by(User.created_at, User.id)))

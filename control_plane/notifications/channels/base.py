@@ -1,0 +1,60 @@
+"""The channel plugins: one small interface, one module per channel, an offline one beside.
+
+    ChannelBackend.send(message) -> provider message id
+    ├── raises Transient  5xx, 429, a timeout: tried again, with backoff and jitter
+    ├── raises Refused    any other 4xx: never tried again, the reason kept
+    └── raises Gone       the address is no more (a push subscription answering 404 / 410)
+
+`idempotent` says whether a send may be repeated safely after a worker died in the middle of
+one (the provider dedupes on the key we give, as Resend does): a channel that is not is never
+sent again once an attempt may have reached the provider, so no one gets a message twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Message:
+    """One notification to one address, as a channel sends it."""
+
+    delivery_id: str  # also the idempotency key
+    to: str
+    subject: str
+    text: str
+    html: str | None = None
+    link: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class ChannelError(Exception):
+    """A send that did not go through; `reason` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Transient(ChannelError):
+    """The provider could not take it now (5xx, 429, a timeout)."""
+
+
+class Refused(ChannelError):
+    """The provider will not take it (a 4xx other than 429)."""
+
+
+class Gone(Refused):
+    """The address no longer exists (a push subscription the service dropped)."""
+
+
+class ChannelBackend(Protocol):
+    """Sends a message on one channel."""
+
+    name: str  # "resend", "twilio", "webpush" or "offline"
+    idempotent: bool
+
+    def send(self, message: Message) -> str:
+        """Send; the provider's id for the message."""
+        ...
