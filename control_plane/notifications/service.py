@@ -157,12 +157,14 @@ def _message(session: Session, delivery: Delivery, settings: Any) -> Message:
     if link and link.startswith("/"):
         link = f"{settings.public_url}{link}"
     text = notification.body + (f"\n\n{link}" if link else "")
-    to = delivery.address
+    to, keys = delivery.address, {}
     if delivery.channel == Channel.push.value:
         subscription = session.get(PushSubscription, delivery.address)
-        to = subscription.endpoint if subscription else ""
+        if subscription is not None:
+            to, keys = subscription.endpoint, {"p256dh": subscription.p256dh,
+                                               "auth": subscription.auth}
     return Message(delivery_id=delivery.id, to=to, subject=notification.title, text=text,
-                   link=link)
+                   link=link, kind=notification.kind, user_id=notification.user_id, keys=keys)
 
 
 def deliver(*, session: Session, channels: dict[Channel, ChannelBackend], settings: Any,

@@ -21,12 +21,15 @@ class Message:
     """One notification to one address, as a channel sends it."""
 
     delivery_id: str  # also the idempotency key
-    to: str
+    to: str  # an email address, an E.164 number, or a push subscription's endpoint
     subject: str
     text: str
     html: str | None = None
-    link: str | None = None
+    link: str | None = None  # absolute
     headers: dict[str, str] = field(default_factory=dict)
+    kind: str = ""  # the kind of notification (`catalog.KINDS`)
+    user_id: str = ""  # the recipient
+    keys: dict[str, str] = field(default_factory=dict)  # push: the subscription's p256dh, auth
 
 
 class ChannelError(Exception):

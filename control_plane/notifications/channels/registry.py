@@ -1,5 +1,5 @@
 """Choosing each channel's backend from the settings: the provider's SDK with its key, the
-offline recorder without."""
+offline recorder without. One function per channel."""
 
 from __future__ import annotations
 
@@ -14,4 +14,21 @@ from control_plane.settings import Settings
 def make_channels(settings: Settings,
                   sessions: sessionmaker[Session]) -> dict[Channel, ChannelBackend]:
     """A backend per channel."""
-    return {channel: OfflineChannel(channel.value, sessions) for channel in Channel}
+    return {Channel.email: email_backend(settings, sessions),
+            Channel.sms: sms_backend(settings, sessions),
+            Channel.push: push_backend(settings, sessions)}
+
+
+def email_backend(settings: Settings, sessions: sessionmaker[Session]) -> ChannelBackend:
+    """Email: offline (Resend is not wired yet)."""
+    return OfflineChannel(Channel.email.value, sessions)
+
+
+def sms_backend(settings: Settings, sessions: sessionmaker[Session]) -> ChannelBackend:
+    """SMS: offline (Twilio is not wired yet)."""
+    return OfflineChannel(Channel.sms.value, sessions)
+
+
+def push_backend(settings: Settings, sessions: sessionmaker[Session]) -> ChannelBackend:
+    """Web Push: offline (pywebpush is not wired yet)."""
+    return OfflineChannel(Channel.push.value, sessions)
