@@ -188,11 +188,16 @@ def _lines(session: Session, line: Timeline, start_ms: int, end_ms: int,
         return found
 
     billable = reporting_service.billable
-    # one pass over the plays since the previous close's end: this period's, and those of any
-    # gap before it (all new: no close covered them)
-    groups = billable.by_version(session=session, started_from_ms=prior_end,
+    groups = billable.by_version(session=session, started_from_ms=start_ms,
                                  started_to_ms=end_ms, seq_upto=watermark,
-                                 boundaries=line.boundaries, period_from_ms=start_ms)
+                                 boundaries=line.boundaries)
+    # plays of a gap before the period, since the previous close's end (or from before the
+    # first close): all new, as no close covered them; none in the usual case, where periods
+    # follow each other, and then no scan
+    gap: list[BillableGroup] = []
+    if prior_end is None or prior_end < start_ms:
+        gap = billable.by_hour(session=session, started_from_ms=prior_end,
+                               started_to_ms=start_ms, seq_after=0, seq_upto=watermark)
     late: list[BillableGroup] = []
     cycles: list[BillingCycle] = []
     if prior_end is not None:
@@ -200,18 +205,20 @@ def _lines(session: Session, line: Timeline, start_ms: int, end_ms: int,
         cycles = list(session.scalars(select(BillingCycle).order_by(BillingCycle.start_ms)))
         late = billable.by_hour(session=session, started_to_ms=prior_end,
                                 seq_after=seq_before, seq_upto=watermark)
-    groups, late = _with_orgs(session, groups), _with_orgs(session, late)
-    early = [g.first_ms for g in groups if g.early]
-    gap_from = prior_end if prior_end is not None else \
-        (min(early) - min(early) % HOUR_MS if early else start_ms)
+    groups, gap, late = (_with_orgs(session, groups), _with_orgs(session, gap),
+                         _with_orgs(session, late))
     for g in groups:
         lo, hi = line.interval(g.bucket)
-        if g.early:
-            line_for(g, LineKind.late_delivery, (gap_from, start_ms), 0).add(
-                g, g.bucket, (max(lo, gap_from), min(hi, start_ms)))
-        else:
-            line_for(g, LineKind.delivery, (start_ms, end_ms), 0).add(
-                g, g.bucket, (max(lo, start_ms), min(hi, end_ms)))
+        line_for(g, LineKind.delivery, (start_ms, end_ms), 0).add(
+            g, g.bucket, (max(lo, start_ms), min(hi, end_ms)))
+    gap_from = prior_end if prior_end is not None else \
+        min((g.bucket * HOUR_MS for g in gap), default=start_ms)
+    for g in gap:
+        hour_ms = g.bucket * HOUR_MS
+        bucket = line.bucket_at(hour_ms)
+        lo, hi = line.interval(bucket)
+        line_for(g, LineKind.late_delivery, (gap_from, start_ms), 0).add(
+            g, bucket, (max(lo, hour_ms), min(hi, hour_ms + HOUR_MS)))
     for g in late:
         hour_ms = g.bucket * HOUR_MS
         bucket = line.bucket_at(hour_ms)
