@@ -92,6 +92,9 @@ class ScreenBack(Event):
     kind = "screen.back"
     screen_id: str
     device_id: str
+    # when it was last heard from before (None: never): which outage ended, for the alert
+    # that told of it
+    away_since: datetime | None = None
 
 
 class ModerationDecided(Event):
@@ -116,6 +119,38 @@ class InvoiceChanged(Event):
     previous: str
     amount_cents: int
     currency: str
+
+
+class MediaFailed(Event):
+    """Processing an uploaded media asset failed for good; it is `failed`."""
+
+    kind = "media.failed"
+    media_id: str
+    org_id: str
+    filename: str
+    error: str
+
+
+class DevicePaired(Event):
+    """A venue paired a display unit to one of its screens."""
+
+    kind = "device.paired"
+    device_id: str
+    screen_id: str
+    org_id: str  # the venue org
+
+
+class PayoutChanged(Event):
+    """A payout to a venue org was transferred (`paid`) or refused by the provider
+    (`failed`: its lines wait for the next run)."""
+
+    kind = "payout.changed"
+    payout_id: str
+    org_id: str  # the venue org
+    status: str  # paid | failed
+    amount_cents: int
+    currency: str
+    reason: str | None = None
 
 
 E = TypeVar("E", bound=Event)

@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     command_ttl_s: int = 300
     run_broker: bool = True  # start the embedded broker when ADSBIN_MQTT_URL is unset
     heartbeat_interval_s: float = 30.0
+    # a screen not heard from for this long is offline: its venue is told, once per outage
+    offline_alert_after_s: float = Field(600.0, ge=0)
     pairing_code_ttl_s: int = 900
     # pairing codes one address may ask for a minute (screens behind one NAT, a simulated fleet)
     pairing_requests_per_minute: int = Field(30, ge=1)

@@ -104,6 +104,8 @@ def claim(*, session: Session, code: str, screen_id: str, org_id: str,
     if not won:
         session.rollback()
         raise PairingCodeUsed("this code was used already; restart the agent for a new one")
+    events.record(session, events.DevicePaired(device_id=device.id, screen_id=screen_id,
+                                               org_id=org_id))
     session.commit()
     return device
 
@@ -171,7 +173,8 @@ def _seen(session: Session, device: Device) -> None:
     now = utcnow()
     if device.last_seen_at is None or now - device.last_seen_at > ABSENT_AFTER:
         events.record(session, events.ScreenBack(screen_id=device.screen_id,
-                                                 device_id=device.id))
+                                                 device_id=device.id,
+                                                 away_since=device.last_seen_at))
     device.online = True
     device.last_seen_at = now
 

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from control_plane import events
 from control_plane.jobs.queue import JobQueue
 from control_plane.media.exceptions import MediaNotFound, MediaTooLarge
 from control_plane.media.models import Fit, Rendition
@@ -198,6 +199,9 @@ def mark_failed(*, session: Session, media_id: str, error: str) -> None:
     media = session.get(Media, media_id)
     if media is None:
         return
+    if media.status != MediaStatus.failed:  # failing again tells nobody again
+        events.record(session, events.MediaFailed(media_id=media.id, org_id=media.org_id,
+                                                  filename=media.filename, error=error[:500]))
     media.status = MediaStatus.failed
     media.error_code = "processing_failed"
     media.error_message = error

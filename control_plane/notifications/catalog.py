@@ -42,6 +42,21 @@ KINDS: dict[str, Kind] = {k.key: k for k in (
     Kind("invoice.paid", "An invoice was paid", Audience.org),
     Kind("invoice.payment_failed", "A payment failed", Audience.org, urgent=True),
     Kind("invoice.refunded", "An invoice was refunded", Audience.org),
+    Kind("campaign.started", "Your campaign started", Audience.org),
+    Kind("campaign.ended", "Your campaign ended", Audience.org),
+    Kind("campaign.budget", "Your campaign spent half, 90 % or all of its budget",
+         Audience.org),
+    Kind("campaign.impressions", "Your campaign reached an impressions milestone",
+         Audience.org),
+    Kind("report.weekly", "Your weekly performance digest", Audience.org),
+    Kind("media.failed", "An upload could not be processed", Audience.org),
+    Kind("device.paired", "A device was paired to your screen", Audience.org),
+    Kind("screen.offline", "A screen is offline", Audience.org, urgent=True),
+    Kind("screen.online", "A screen is back online", Audience.org),
+    Kind("payout.sent", "A payout was sent", Audience.org),
+    Kind("payout.failed", "A payout failed", Audience.org, urgent=True),
+    Kind("platform.unhealthy", "The worker, broker or job queue is unhealthy",
+         Audience.platform, urgent=True),
 )}
 
 

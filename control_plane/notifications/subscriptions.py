@@ -2,6 +2,8 @@
 
 Each subscriber turns one event into one notification per recipient, keyed on the event's id,
 so an event delivered twice tells nobody twice. Texts name the thing and link to its page.
+What no change records (a flight's edges, milestones, the weekly digest, screens offline, the
+platform's health) is found by the hourly checks (`checks.py`).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from control_plane import events
 from control_plane.campaigns import service as campaigns_service
 from control_plane.jobs.queue import JobContext
+from control_plane.notifications import checks  # its jobs, queued every tick, too
 from control_plane.notifications import service as notifications
 from control_plane.venues import service as venues_service
 
@@ -101,3 +104,58 @@ def invoice_changed(context: JobContext, event: events.InvoiceChanged) -> None:
             title=title.format(amount=amount), body=body.format(id=event.invoice_id,
                                                                amount=amount),
             link=f"/v1/invoices/{event.invoice_id}", dedupe_key=f"{event.event_id}")
+
+
+@events.subscribe(events.MediaFailed)
+def media_failed(context: JobContext, event: events.MediaFailed) -> None:
+    """An upload that could not be processed, told to the org that uploaded it."""
+    name = event.filename or event.media_id
+    with context.sessionmaker() as session:
+        notifications.notify(
+            session=session, queue=context.queue, kind="media.failed", org_id=event.org_id,
+            title=f"“{name}” could not be processed",
+            body=f"The upload “{name}” could not be made ready for screens: {event.error}. "
+                 "Check the file (format, size, length) and upload it again.",
+            link=f"/v1/media/{event.media_id}", dedupe_key=f"{event.event_id}")
+
+
+@events.subscribe(events.DevicePaired)
+def device_paired(context: JobContext, event: events.DevicePaired) -> None:
+    """A display unit paired to a screen, told to the venue org."""
+    with context.sessionmaker() as session:
+        name = venues_service.screen_names(session=session, screen_ids=[event.screen_id]) \
+            .get(event.screen_id, event.screen_id)
+        notifications.notify(
+            session=session, queue=context.queue, kind="device.paired", org_id=event.org_id,
+            title=f"A device was paired to “{name}”",
+            body=f"A display unit was paired to the screen “{name}”; it starts playing once "
+                 "it has its schedule. If nobody in your team paired it, unpair it.",
+            link=f"/v1/screens/{event.screen_id}", dedupe_key=f"{event.event_id}")
+
+
+@events.subscribe(events.ScreenBack)
+def screen_back(context: JobContext, event: events.ScreenBack) -> None:
+    """A screen heard from again after an outage its venue was told of."""
+    if event.away_since is not None:
+        checks.screen_back(context, screen_id=event.screen_id, away_since=event.away_since)
+
+
+@events.subscribe(events.PayoutChanged)
+def payout_changed(context: JobContext, event: events.PayoutChanged) -> None:
+    """A payout sent or refused, told to the venue org."""
+    amount = _money(event.amount_cents, event.currency)
+    with context.sessionmaker() as session:
+        if event.status == "paid":
+            kind, title = "payout.sent", f"A payout of {amount} was sent"
+            body = (f"Payout {event.payout_id} of {amount} was transferred to your connected "
+                    "account; your bank receives it on the account's payout schedule.")
+        elif event.status == "failed":
+            kind, title = "payout.failed", f"A payout of {amount} failed"
+            body = (f"Payout {event.payout_id} of {amount} was refused by the payment provider"
+                    f" ({event.reason or 'no reason given'}). Its earnings wait for the next "
+                    "payout; check your connected account's details.")
+        else:
+            return
+        notifications.notify(session=session, queue=context.queue, kind=kind,
+                             org_id=event.org_id, title=title, body=body, link="/v1/payouts",
+                             dedupe_key=f"{event.event_id}")

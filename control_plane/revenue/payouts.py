@@ -29,6 +29,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from control_plane import events
 from control_plane.db import utcnow
 from control_plane.jobs.queue import JobContext, registry
 from control_plane.payments.base import PaymentProvider, idempotency_key
@@ -242,6 +243,10 @@ def _transfer(session: Session, provider: PaymentProvider, payout: Payout) -> No
         # a retry with the key would be refused again: its lines wait for the next cycle's
         log.error("payouts: the provider refused payout %s: %s", payout.id, exc.message)
         payout.status, payout.last_error = PayoutStatus.failed, exc.message
+        events.record(session, events.PayoutChanged(
+            payout_id=payout.id, org_id=payout.venue_org_id, status="failed",
+            amount_cents=payout.amount_cents, currency=payout.currency,
+            reason=exc.message[:500]))
         session.execute(update(StatementLine).where(StatementLine.payout_id == payout.id)
                         .values(payout_id=None))
         session.execute(update(Adjustment).where(Adjustment.payout_id == payout.id)
@@ -253,6 +258,10 @@ def _transfer(session: Session, provider: PaymentProvider, payout: Payout) -> No
 
 
 def _mark_paid(session: Session, payout: Payout, transfer_id: str) -> None:
+    if payout.status != PayoutStatus.paid:
+        events.record(session, events.PayoutChanged(
+            payout_id=payout.id, org_id=payout.venue_org_id, status="paid",
+            amount_cents=payout.amount_cents, currency=payout.currency))
     payout.transfer_id, payout.status = transfer_id, PayoutStatus.paid
     payout.paid_at, payout.last_error = payout.paid_at or utcnow(), None
     session.execute(update(StatementLine).where(
