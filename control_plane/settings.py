@@ -104,7 +104,11 @@ class Settings(BaseSettings):
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
     twilio_from: str | None = None
-    vapid_private_key: SecretStr | None = None
+    vapid_private_key: SecretStr | None = None  # PEM or base64url; else made in keys_dir
+    vapid_subject: str = "mailto:ops@adsbin.local"  # who push services may contact
+    push_ttl_s: int = Field(86400, ge=0)  # how long a push service keeps an undelivered push
+    # http:// push endpoints on loopback (a local push service in tests), never in production
+    push_allow_insecure_endpoints: bool = False
     coconut_api_key: SecretStr | None = None
     coconut_base_url: str = "https://api.coconut.co"
 

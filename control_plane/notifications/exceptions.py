@@ -17,3 +17,11 @@ class InvalidPreference(Invalid):
 
 class NotificationNotFound(NotFound):
     code = "notification_not_found"
+
+
+# --- Web Push subscriptions (`push_service.py`) ---------------------------------------------
+#   Invalid (422): InvalidPushSubscription (an endpoint that is not https, keys that are not
+#   a P-256 point and a 16-byte secret: pydantic's validation_error)
+
+class InvalidPushSubscription(Invalid):
+    code = "invalid_push_subscription"

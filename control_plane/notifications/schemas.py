@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, EllipticCurvePublicKey
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from control_plane.notifications.vapid import b64url, b64url_decode
 
 
 class ChannelSwitches(BaseModel):
@@ -68,3 +72,58 @@ class OfflineMessageRead(BaseModel):
     subject: str
     body: str
     created_at: datetime
+
+
+# --- Web Push -----------------------------------------------------------------------------
+
+def _p256dh(value: str) -> str:
+    try:
+        raw = b64url_decode(value)
+    except ValueError:
+        raise ValueError("p256dh is not base64url") from None
+    if len(raw) != 65 or raw[0] != 4:
+        raise ValueError("p256dh must be an uncompressed P-256 point (65 bytes)")
+    try:
+        EllipticCurvePublicKey.from_encoded_point(SECP256R1(), raw)
+    except ValueError:
+        raise ValueError("p256dh is not a point of P-256") from None
+    return b64url(raw)
+
+
+def _auth(value: str) -> str:
+    try:
+        raw = b64url_decode(value)
+    except ValueError:
+        raise ValueError("auth is not base64url") from None
+    if len(raw) != 16:
+        raise ValueError("auth must be a 16-byte secret")
+    return b64url(raw)
+
+
+class PushKeys(BaseModel):
+    """A subscription's keys, base64url: the browser's ECDH public key and the auth secret."""
+
+    model_config = ConfigDict(extra="forbid")
+    p256dh: Annotated[str, Field(max_length=200), AfterValidator(_p256dh)]
+    auth: Annotated[str, Field(max_length=100), AfterValidator(_auth)]
+
+
+class PushSubscriptionIn(BaseModel):
+    """A browser's `PushSubscription.toJSON()`."""
+
+    model_config = ConfigDict(extra="forbid")
+    endpoint: str = Field(min_length=1, max_length=600,
+                          description="the push service's URL for this browser (https)")
+    expirationTime: float | None = Field(None, description="ignored, as browsers send it")
+    keys: PushKeys
+
+
+class PushSubscriptionRead(BaseModel):
+    id: str
+    endpoint: str
+    created_at: datetime
+
+
+class VapidPublicKey(BaseModel):
+    public_key: str = Field(description="the applicationServerKey for pushManager.subscribe "
+                                        "(uncompressed P-256 point, base64url)")

@@ -30,5 +30,8 @@ def sms_backend(settings: Settings, sessions: sessionmaker[Session]) -> ChannelB
 
 
 def push_backend(settings: Settings, sessions: sessionmaker[Session]) -> ChannelBackend:
-    """Web Push: offline (pywebpush is not wired yet)."""
-    return OfflineChannel(Channel.push.value, sessions)
+    """Web Push, always: it needs no provider's key, only our VAPID key (`vapid.py`), made
+    on first start if none is configured."""
+    from control_plane.notifications.channels.push import WebPushChannel
+
+    return WebPushChannel(settings)
