@@ -41,8 +41,10 @@ from control_plane.media import router as media_router
 from control_plane.media import webhooks as media_webhooks
 from control_plane.middleware import BodySizeLimit
 from control_plane.moderation import router as moderation_router
+from control_plane.notifications import public_router as notifications_public_router
 from control_plane.notifications import push_router as notifications_push_router
 from control_plane.notifications import router as notifications_router
+from control_plane.notifications import webhooks_resend as resend_webhooks
 from control_plane.notifications.channels.registry import make_channels
 from control_plane.orgs import router as orgs_router
 from control_plane.orgs import service as orgs_service
@@ -202,6 +204,8 @@ def _routers(app: FastAPI) -> None:
     app.include_router(billing_webhooks.router)
     app.include_router(revenue_router.router, dependencies=STRICT_QUERY)
     app.include_router(notifications_router.router, dependencies=STRICT_QUERY)
+    app.include_router(notifications_public_router.router)
+    app.include_router(resend_webhooks.router)
     app.include_router(notifications_push_router.router, dependencies=STRICT_QUERY)
     app.include_router(payouts_router.router, dependencies=STRICT_QUERY)
     engine: Engine = app.state.engine

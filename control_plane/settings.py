@@ -101,6 +101,10 @@ class Settings(BaseSettings):
     stripe_max_network_retries: int = 2
     stripe_webhook_tolerance_s: int = 300  # older signed deliveries are refused (replays)
     resend_api_key: SecretStr | None = None
+    resend_api_url: str = "https://api.resend.com"  # another address for Resend's API (tests)
+    resend_webhook_secret: SecretStr | None = None  # Svix's whsec_… of the status webhook
+    resend_timeout_s: float = 15.0
+    email_from: str = "ADSBIN <notifications@adsbin.local>"
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
     twilio_from: str | None = None

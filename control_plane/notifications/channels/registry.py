@@ -20,8 +20,17 @@ def make_channels(settings: Settings,
 
 
 def email_backend(settings: Settings, sessions: sessionmaker[Session]) -> ChannelBackend:
-    """Email: offline (Resend is not wired yet)."""
-    return OfflineChannel(Channel.email.value, sessions)
+    """Email: Resend with `ADSBIN_RESEND_API_KEY`, offline (the rendered text recorded)
+    without."""
+    from control_plane.notifications.channels.email import ResendChannel
+    from control_plane.notifications.unsubscribe import UnsubscribeTokens
+
+    if settings.resend_api_key is None:
+        return OfflineChannel(Channel.email.value, sessions)
+    return ResendChannel(api_key=settings.resend_api_key.get_secret_value(),
+                         api_url=settings.resend_api_url, sender=settings.email_from,
+                         timeout_s=settings.resend_timeout_s,
+                         unsubscribe=UnsubscribeTokens.from_settings(settings))
 
 
 def sms_backend(settings: Settings, sessions: sessionmaker[Session]) -> ChannelBackend:
