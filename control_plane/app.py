@@ -41,6 +41,7 @@ from control_plane.media import router as media_router
 from control_plane.media import webhooks as media_webhooks
 from control_plane.middleware import BodySizeLimit
 from control_plane.moderation import router as moderation_router
+from control_plane.notifications import phone_router, webhooks_twilio
 from control_plane.notifications import public_router as notifications_public_router
 from control_plane.notifications import push_router as notifications_push_router
 from control_plane.notifications import router as notifications_router
@@ -162,6 +163,7 @@ def _limiters(app: FastAPI, settings: Settings) -> None:
         limit=devices_router.OPERATOR_PAIRING_REQUESTS_PER_MINUTE, window_s=60)
     state.claim_client_limiter = SlidingWindowLimiter(limit=10, window_s=60)
     state.claim_screen_limiter = SlidingWindowLimiter(limit=10, window_s=300)
+    state.phone_code_limiter = phone_router.make_limiter()
 
 
 def _errors_and_limits(app: FastAPI, settings: Settings) -> None:
@@ -206,6 +208,8 @@ def _routers(app: FastAPI) -> None:
     app.include_router(notifications_router.router, dependencies=STRICT_QUERY)
     app.include_router(notifications_public_router.router)
     app.include_router(resend_webhooks.router)
+    app.include_router(phone_router.router, dependencies=STRICT_QUERY)
+    app.include_router(webhooks_twilio.router)
     app.include_router(notifications_push_router.router, dependencies=STRICT_QUERY)
     app.include_router(payouts_router.router, dependencies=STRICT_QUERY)
     engine: Engine = app.state.engine

@@ -108,6 +108,8 @@ class Settings(BaseSettings):
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
     twilio_from: str | None = None
+    twilio_api_base: str | None = None  # Twilio's API elsewhere (tests' fake); None: Twilio
+    twilio_status_callback: bool = True  # ask Twilio to report delivery to our webhook
     vapid_private_key: SecretStr | None = None  # PEM or base64url; else made in keys_dir
     vapid_subject: str = "mailto:ops@adsbin.local"  # who push services may contact
     push_ttl_s: int = Field(86400, ge=0)  # how long a push service keeps an undelivered push

@@ -106,3 +106,20 @@ class OfflineMessage(Base):
     body: Mapped[str] = mapped_column(Text)
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+
+class PhoneNumber(Base):
+    """A user's number for SMS: it receives notifications once confirmed by the code sent to
+    it (`phones.py`); one per user."""
+
+    __tablename__ = "phone_numbers"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    e164: Mapped[str] = mapped_column(String(16))
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    code_hash: Mapped[str | None] = mapped_column(String(64))  # the pending code's, else None
+    code_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # tries at the pending code
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # the last code's
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -127,3 +127,22 @@ class PushSubscriptionRead(BaseModel):
 class VapidPublicKey(BaseModel):
     public_key: str = Field(description="the applicationServerKey for pushManager.subscribe "
                                         "(uncompressed P-256 point, base64url)")
+
+
+class PhoneIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    number: str = Field(max_length=32, description="in E.164: + and the country code, "
+                        "no spaces (e.g. +33612345678)")
+
+
+class PhoneConfirmIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: str = Field(max_length=12, description="the 6 digits sent by SMS")
+
+
+class PhoneRead(BaseModel):
+    number: str
+    confirmed: bool
+    confirmed_at: datetime | None
+    code_sent_at: datetime | None  # the last code's
+    code_expires_at: datetime | None  # the pending code's, if any

@@ -43,6 +43,7 @@ from control_plane.notifications.models import (
     Delivery,
     DeliveryStatus,
     Notification,
+    PhoneNumber,
     Preference,
     PushSubscription,
 )
@@ -104,8 +105,9 @@ def _addresses(session: Session, recipient: Recipient, channel: Channel) -> list
 
 
 def sms_numbers(*, session: Session, user_id: str) -> list[str]:
-    """The confirmed phone numbers of a user (none until SMS numbers can be confirmed)."""
-    return []
+    """The confirmed phone number of a user, if any (`phones.py` confirms them)."""
+    return list(session.scalars(select(PhoneNumber.e164).where(
+        PhoneNumber.user_id == user_id, PhoneNumber.confirmed_at.is_not(None))))
 
 
 # --- telling ------------------------------------------------------------------------------

@@ -34,8 +34,17 @@ def email_backend(settings: Settings, sessions: sessionmaker[Session]) -> Channe
 
 
 def sms_backend(settings: Settings, sessions: sessionmaker[Session]) -> ChannelBackend:
-    """SMS: offline (Twilio is not wired yet)."""
-    return OfflineChannel(Channel.sms.value, sessions)
+    """SMS: Twilio with ADSBIN_TWILIO_ACCOUNT_SID, _AUTH_TOKEN and _FROM; offline without."""
+    if not (settings.twilio_account_sid and settings.twilio_auth_token and settings.twilio_from):
+        return OfflineChannel(Channel.sms.value, sessions)
+    # imported here: the SDK loads only in processes configured to use it
+    from control_plane.notifications.channels.sms import STATUS_PATH, TwilioChannel
+
+    return TwilioChannel(account_sid=settings.twilio_account_sid,
+                         auth_token=settings.twilio_auth_token.get_secret_value(),
+                         from_=settings.twilio_from, api_base=settings.twilio_api_base,
+                         status_callback=(f"{settings.public_url}{STATUS_PATH}"
+                                          if settings.twilio_status_callback else None))
 
 
 def push_backend(settings: Settings, sessions: sessionmaker[Session]) -> ChannelBackend:
