@@ -14,7 +14,6 @@ from alembic import op
 
 import control_plane.db
 
-
 revision: str = '20261206_notifications'
 down_revision: str | None = '20261206_money'
 branch_labels: str | Sequence[str] | None = None
