@@ -104,7 +104,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         state.jobs.context.use_bridge(state.bridge)
     ticker = None
     if settings.run_scheduler:
-        ticker = Ticker(state.sessionmaker, state.jobs, interval_s=settings.schedule_tick_s)
+        ticker = Ticker(state.sessionmaker, state.jobs, interval_s=settings.schedule_tick_s,
+                        minor_interval_s=settings.minor_tick_s)
         ticker.start()
     if settings.run_worker:
         consumer = state.jobs.consumer(workers=settings.queue_workers, embedded=True)

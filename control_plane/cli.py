@@ -269,8 +269,8 @@ def scheduler(log_level: Annotated[str, typer.Option()] = "info") -> None:
     console.print(f"[bold green]ADSBIN scheduler[/]: a rebuild every {settings.schedule_tick_s:g}"
                   " s, on the clock; Ctrl-C stops")
     with contextlib.suppress(KeyboardInterrupt):
-        Ticker(app_.state.sessionmaker, app_.state.jobs,
-               interval_s=settings.schedule_tick_s).run()
+        Ticker(app_.state.sessionmaker, app_.state.jobs, interval_s=settings.schedule_tick_s,
+               minor_interval_s=settings.minor_tick_s).run()
 
 # --- money ---------------------------------------------------------------------------------
 

@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     run_worker: bool = True  # `adsbin serve` consumes jobs in-process unless told not to
     run_scheduler: bool = True  # and asks for the hourly pacing rebuild
     schedule_tick_s: float = 3600.0
+    minor_tick_s: float = 60.0  # checks that should not wait for the hour (screens offline)
     job_retry_base_s: float = 2.0
     job_retry_max_s: float = 300.0
     public_url: str = "http://127.0.0.1:8000"

@@ -72,16 +72,20 @@ class Registry:
 
     kinds: dict[str, JobKind] = field(default_factory=dict)
     hourly: list[str] = field(default_factory=list)  # asked for by the scheduler every tick
+    frequent: list[str] = field(default_factory=list)  # and every minor tick (a minute)
 
     def job(self, name: str, *, max_attempts: int = 5, on_failure: FailureHandler | None = None,
-            hourly: bool = False) -> Callable[[Handler], Handler]:
+            hourly: bool = False, every_minute: bool = False) -> Callable[[Handler], Handler]:
         """Register the decorated function as the handler of jobs named `name` (`hourly`: the
-        scheduler queues one on every tick, unless one is waiting)."""
+        scheduler queues one on every tick, `every_minute` on every minor tick too, unless
+        one is waiting)."""
 
         def register(handler: Handler) -> Handler:
             self.kinds[name] = JobKind(name, handler, max_attempts, on_failure)
-            if hourly and name not in self.hourly:
+            if (hourly or every_minute) and name not in self.hourly:
                 self.hourly.append(name)
+            if every_minute and name not in self.frequent:
+                self.frequent.append(name)
             return handler
 
         return register

@@ -322,7 +322,7 @@ def _campaigns_job(context: JobContext, payload: dict[str, Any]) -> None:
     weekly_digest(context)
 
 
-@registry.job("notifications.screens", max_attempts=2, hourly=True)
+@registry.job("notifications.screens", max_attempts=2, every_minute=True)
 def _screens_job(context: JobContext, payload: dict[str, Any]) -> None:
     screens_offline(context)
 

@@ -31,11 +31,15 @@ class Ticker:
     """Requests a rebuild of every screen every `interval_s`, aligned to the clock."""
 
     def __init__(self, sessions: sessionmaker[Session], queue: JobQueue, *,
-                 interval_s: float) -> None:
+                 interval_s: float, minor_interval_s: float | None = None) -> None:
         self.sessions = sessions
         self.queue = queue
         self.interval_s = interval_s
+        # between the ticks, the jobs other domains asked for every minute (an offline
+        # screen's alert should not wait for the hour)
+        self.minor_interval_s = min(minor_interval_s or interval_s, interval_s)
         self.ticks = 0
+        self.minor_ticks = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -49,12 +53,23 @@ class Ticker:
             self.queue.enqueue_once(kind)
         self.ticks += 1
 
+    def minor_tick(self) -> None:
+        """Queue the jobs other domains asked to run every minute."""
+        for kind in self.queue.kinds.frequent:
+            self.queue.enqueue_once(kind)
+        self.minor_ticks += 1
+
     def run(self) -> None:
-        """Tick on every interval boundary until stopped."""
-        while not self._stop.wait(seconds_to_next(self.interval_s)):
+        """Tick on every interval boundary (and minor tick on every minor one) until
+        stopped."""
+        while not self._stop.wait(seconds_to_next(self.minor_interval_s)):
+            major = seconds_to_next(self.interval_s) >= self.interval_s - self.minor_interval_s
             try:
-                self.tick()
-            except Exception:  # a database hiccup must not end the hourly ticks
+                if major:
+                    self.tick()
+                elif self.queue.kinds.frequent:
+                    self.minor_tick()
+            except Exception:  # a database hiccup must not end the ticks
                 log.exception("the scheduling tick failed; trying again next time")
 
     def start(self) -> None:

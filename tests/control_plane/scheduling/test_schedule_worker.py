@@ -137,6 +137,26 @@ def test_the_ticker_asks_for_rebuilds_on_the_clock(app):
         assert len(queued) == 1  # the ticks coalesced into one waiting rebuild
 
 
+def test_between_ticks_the_ticker_asks_for_the_jobs_wanted_every_minute(app):
+    from sqlalchemy import select
+
+    from control_plane.jobs.models import Job
+    from control_plane.scheduling.ticker import Ticker
+
+    ticker = Ticker(app.state.sessionmaker, app.state.jobs, interval_s=3600,
+                    minor_interval_s=0.1)
+    assert "notifications.screens" in app.state.jobs.kinds.frequent
+    ticker.start()
+    try:
+        until(lambda: ticker.minor_ticks >= 2, timeout_s=5)
+    finally:
+        ticker.stop()
+    assert ticker.ticks == 0  # the hour has not come
+    with app.state.sessionmaker() as session:
+        kinds = set(session.scalars(select(Job.kind)))
+    assert "notifications.screens" in kinds and "schedule.rebuild" not in kinds
+
+
 def test_one_build_at_a_time(app):
     """A build that read the database earlier must never publish after a later one."""
     import threading
