@@ -10,7 +10,9 @@ from tests.helpers import PASSWORD, bearer, error_code, login, signup
 
 ALWAYS = {d: [["00:00", "24:00"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
 # Not people-facing: agents and providers may send what this server does not know yet.
-LENIENT_PREFIXES = ("/v1/device/", "/v1/storage/", "/v1/webhooks/", "/.well-known/")
+# The unsubscribe link is followed from mail clients, which may add their own parameters.
+LENIENT_PREFIXES = ("/v1/device/", "/v1/storage/", "/v1/webhooks/", "/.well-known/",
+                    "/v1/notifications/unsubscribe")
 # Every list (GET collection) endpoint there is, named so that a new one is noticed here.
 LIST_ENDPOINTS = {
     "/v1/api-keys", "/v1/campaigns", "/v1/media", "/v1/moderation/queue", "/v1/orgs",

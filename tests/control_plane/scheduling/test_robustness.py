@@ -313,7 +313,8 @@ def test_a_screen_that_comes_back_asks_for_its_playlist_at_once(client, app):
         assert set(session.scalars(select(ScheduleRequest.screen_id))) == {screen["id"]}
         back = [e.payload for e in session.scalars(select(OutboxEvent).where(
             OutboxEvent.kind == events.ScreenBack.kind))]
-        assert back == [{"screen_id": screen["id"], "device_id": device.id}]
+        assert [{k: e[k] for k in ("screen_id", "device_id")} for e in back] == \
+            [{"screen_id": screen["id"], "device_id": device.id}]
         _, _, plans = scheduling_service.build(session, datetime.now(UTC))
     assert not any("not seen since" in line for w in plans[screen["id"]].windows
                    for line in w.explain)
