@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from control_plane.settings import Settings
+from control_plane.storage.signing import load_or_create
 
 KEY_FILE = "vapid.pem"
 
@@ -53,25 +53,10 @@ def parse_private_key(text: str) -> ec.EllipticCurvePrivateKey:
 
 def load_or_create_key(path: Path) -> ec.EllipticCurvePrivateKey:
     """The key stored at `path`, created (PEM, mode 0600) on first use."""
-    try:
-        return parse_private_key(path.read_text())
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+    pem = load_or_create(path, lambda: ec.generate_private_key(ec.SECP256R1()).private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption())
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(pem)
-    try:
-        os.link(tmp, path)  # first writer wins; a racing process reads the winner's key
-    except FileExistsError:
-        pass
-    finally:
-        tmp.unlink()
-    return parse_private_key(path.read_text())
+        serialization.NoEncryption()))
+    return parse_private_key(pem.decode())
 
 
 def private_key(settings: Settings) -> ec.EllipticCurvePrivateKey:

@@ -11,6 +11,7 @@ import hmac
 import os
 import secrets
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from control_plane.storage.exceptions import SignatureInvalid, UrlExpired
@@ -18,24 +19,29 @@ from control_plane.storage.exceptions import SignatureInvalid, UrlExpired
 SECRET_BYTES = 32
 
 
-def load_or_create_secret(path: Path) -> bytes:
-    """The signing secret stored at `path`, created (mode 0600) on first use."""
+def load_or_create(path: Path, make: Callable[[], bytes]) -> bytes:
+    """The bytes stored at `path`; made by `make` and written (mode 0600) on first use. Two
+    processes starting at once agree: the first to link its file wins, the other reads it."""
     try:
         return path.read_bytes()
     except FileNotFoundError:
         path.parent.mkdir(parents=True, exist_ok=True)
-        secret = secrets.token_bytes(SECRET_BYTES)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as f:
-            f.write(secret)
+            f.write(make())
         try:
-            os.link(tmp, path)  # first writer wins; a racing process reads the winner's secret
+            os.link(tmp, path)
         except FileExistsError:
             pass
         finally:
             tmp.unlink()
         return path.read_bytes()
+
+
+def load_or_create_secret(path: Path) -> bytes:
+    """The signing secret stored at `path`, created (mode 0600) on first use."""
+    return load_or_create(path, lambda: secrets.token_bytes(SECRET_BYTES))
 
 
 class UrlSigner:

@@ -203,11 +203,15 @@ def display_sizes(*, session: Session) -> set[tuple[int, int]]:
 
 def venues_of(*, session: Session, screen_ids: Iterable[str]) -> dict[str, str]:
     """The venue of each screen that still exists (screen id → venue id)."""
+    return _of_screens(session, Screen.venue_id, screen_ids)
+
+
+def _of_screens(session: Session, column: Any, screen_ids: Iterable[str]) -> dict[str, str]:
     ids = list(set(screen_ids))
     found: dict[str, str] = {}
     for i in range(0, len(ids), 1000):
         found.update((s, v) for s, v in session.execute(
-            select(Screen.id, Screen.venue_id).where(Screen.id.in_(ids[i:i + 1000]))))
+            select(Screen.id, column).where(Screen.id.in_(ids[i:i + 1000]))))
     return found
 
 
@@ -224,9 +228,4 @@ def venue_ids_of(*, session: Session, org_id: str | None = None,
 
 def venue_orgs_of(*, session: Session, screen_ids: Iterable[str]) -> dict[str, str]:
     """The org of each screen that still exists (screen id → the org of its venue)."""
-    ids = list(set(screen_ids))
-    found: dict[str, str] = {}
-    for i in range(0, len(ids), 1000):
-        found.update((s, o) for s, o in session.execute(
-            select(Screen.id, Screen.org_id).where(Screen.id.in_(ids[i:i + 1000]))))
-    return found
+    return _of_screens(session, Screen.org_id, screen_ids)
