@@ -26,6 +26,7 @@ class Message:
     text: str
     html: str | None = None
     link: str | None = None  # absolute
+    action: str = "Open in ADSBIN"  # the label of the link's button, in HTML emails
     headers: dict[str, str] = field(default_factory=dict)
     kind: str = ""  # the kind of notification (`catalog.KINDS`)
     user_id: str = ""  # the recipient

@@ -82,7 +82,7 @@ class ResendChannel:
             if message.user_id and message.kind else None
         values = {"title": message.subject, "body": body, "link": message.link,
                   "paragraphs": [p for p in body.split("\n\n") if p.strip()],
-                  "unsubscribe_url": unsubscribe_url}
+                  "unsubscribe_url": unsubscribe_url, "action": message.action}
         headers = dict(message.headers)
         if unsubscribe_url:
             headers["List-Unsubscribe"] = f"<{unsubscribe_url}>"
