@@ -12,17 +12,17 @@ from __future__ import annotations
 import logging
 import random
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from huey import Huey, RedisHuey, SqliteHuey
 from huey.consumer import Consumer
 from huey.exceptions import RetryTask
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from control_plane.db import utcnow
+from control_plane.db import UTCDateTime, new_id, utcnow
 from control_plane.errors import AppError
 from control_plane.jobs.models import Job, JobStatus
 from control_plane.payments.base import PaymentProvider
@@ -51,6 +51,20 @@ class JobContext:
         # not a constructor argument: the queue is made with the app, the bridge in its lifespan
         self.bridge = bridge
 
+
+# The statements around every job, built once (a job costs little more than its handler).
+_jobs = cast(Table, Job.__table__)
+_START = (update(_jobs)
+          .where(_jobs.c.id == bindparam("job_id"),
+                 _jobs.c.status.not_in([JobStatus.succeeded, JobStatus.failed]))
+          .values(status=JobStatus.running, attempts=_jobs.c.attempts + 1,
+                  updated_at=bindparam("now"))
+          .returning(_jobs.c.kind, _jobs.c.payload, _jobs.c.attempts, _jobs.c.max_attempts))
+_FINISH = (update(_jobs).where(_jobs.c.id == bindparam("job_id"))
+           .values(status=bindparam("status"), last_error=bindparam("error"),
+                   updated_at=bindparam("now"),
+                   finished_at=func.coalesce(bindparam("finished_at", type_=UTCDateTime()),
+                                             _jobs.c.finished_at)))
 
 Handler = Callable[[JobContext, dict[str, Any]], None]
 FailureHandler = Callable[[JobContext, dict[str, Any], str], None]
@@ -134,6 +148,29 @@ class JobQueue:
         self._task(job.id)
         return job.id
 
+    def record_many(self, kind: str, jobs: Sequence[tuple[str | None, dict[str, Any]]], *,
+                    session: Session) -> list[str]:
+        """Record jobs of one kind, (subject, payload) each, in the caller's transaction; their
+        ids, to hand to `start_many` once the caller committed. Many jobs cost one statement
+        (a notification to ten thousand people queues ten thousand deliveries)."""
+        job_kind = self.kinds.kinds.get(kind)
+        if job_kind is None:
+            raise ValueError(f"no job kind {kind!r} is registered")
+        now = utcnow()
+        rows: list[dict[str, Any]] = [
+            {"id": new_id("job"), "kind": kind, "subject": subject, "payload": payload,
+             "status": JobStatus.queued, "attempts": 0, "max_attempts": job_kind.max_attempts,
+             "created_at": now, "updated_at": now}
+            for subject, payload in jobs]
+        if rows:
+            session.execute(insert(Job), rows)
+        return [row["id"] for row in rows]
+
+    def start_many(self, job_ids: Sequence[str]) -> None:
+        """Hand recorded (and committed) jobs to the consumers."""
+        for job_id in job_ids:
+            self._task(job_id)
+
     def enqueue_once(self, kind: str, *, subject: str | None = None,
                      session: Session | None = None, **payload: Any) -> str | None:
         """Queue a job unless one of this kind is waiting to start (a burst of asks costs one
@@ -154,18 +191,20 @@ class JobQueue:
         return float(delay * (0.5 + random.random() / 2))  # noqa: S311 (not a secret)
 
     def _run(self, job_id: str) -> None:
+        # One statement starts the job and reads it (a job is a few statements around its
+        # handler: ten thousand notifications are ten thousand jobs).
         with self.context.sessionmaker() as session:
-            job = session.get(Job, job_id)
-            if job is None or job.status in (JobStatus.succeeded, JobStatus.failed):
-                return  # deleted, or a duplicate delivery of a finished job
-            kind = self.kinds.kinds.get(job.kind)
-            job.status = JobStatus.running
-            job.attempts += 1
+            started = session.connection().execute(
+                _START, {"job_id": job_id, "now": utcnow()}).one_or_none()
             session.commit()
-            payload, attempts, max_attempts = dict(job.payload), job.attempts, job.max_attempts
+        if started is None:
+            return  # deleted, or a duplicate delivery of a finished job
+        kind_name, payload, attempts, max_attempts = started
+        payload = dict(payload)
+        kind = self.kinds.kinds.get(kind_name)
         try:
             if kind is None:
-                raise LookupError(f"no handler for job kind {job.kind!r} in this process")
+                raise LookupError(f"no handler for job kind {kind_name!r} in this process")
             kind.handler(self.context, payload)
         except Exception as exc:
             error = (exc.message if isinstance(exc, AppError)
@@ -187,14 +226,12 @@ class JobQueue:
         self._finish(job_id, JobStatus.succeeded, None)
 
     def _finish(self, job_id: str, status: JobStatus, error: str | None) -> None:
+        now = utcnow()
         with self.context.sessionmaker() as session:
-            job = session.get(Job, job_id)
-            if job is None:
-                return
-            job.status = status
-            job.last_error = error
-            if status in (JobStatus.succeeded, JobStatus.failed):
-                job.finished_at = utcnow()
+            session.connection().execute(_FINISH, {
+                "job_id": job_id, "status": status, "error": error, "now": now,
+                "finished_at": now if status in (JobStatus.succeeded, JobStatus.failed)
+                else None})
             session.commit()
 
     def consumer(self, *, workers: int = 2, embedded: bool = False) -> Consumer:

@@ -22,13 +22,13 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from control_plane.db import utcnow
+from control_plane.db import new_id, utcnow
 from control_plane.jobs.queue import JobContext, JobQueue, registry
 from control_plane.notifications.catalog import KINDS, Audience, Channel, Kind, defaults
 from control_plane.notifications.channels.base import (
@@ -56,6 +56,8 @@ DELIVER_JOB = "notifications.deliver"
 SWEEP_JOB = "notifications.sweep"
 MAX_ATTEMPTS = 8
 CLAIM_S = 120.0  # a send holding its delivery longer than this is presumed dead
+IN_CHUNK = 900  # ids per IN (...): under every database's limit on bound parameters
+NOTIFY_TRIES = 5  # transactions of one event lost to the same event told at once elsewhere
 
 
 # --- who, and on which channels -----------------------------------------------------------
@@ -95,13 +97,25 @@ def channels_for(kind: Kind, recipient: Recipient,
     return [c for c in Channel if chosen.get((recipient.user_id, c.value), base[c])]
 
 
-def _addresses(session: Session, recipient: Recipient, channel: Channel) -> list[str]:
-    if channel == Channel.email:
-        return [recipient.email] if recipient.email else []
-    if channel == Channel.push:
-        return list(session.scalars(select(PushSubscription.id).where(
-            PushSubscription.user_id == recipient.user_id)))
-    return sms_numbers(session=session, user_id=recipient.user_id)
+def _addresses(session: Session, user_ids: Sequence[str],
+               channels: set[Channel]) -> dict[tuple[str, Channel], list[str]]:
+    """The push subscriptions and confirmed numbers of these users, read in a few queries
+    (email addresses come with the recipient)."""
+    found: dict[tuple[str, Channel], list[str]] = {}
+    for start in range(0, len(user_ids), IN_CHUNK):
+        chunk = list(user_ids[start:start + IN_CHUNK])
+        if Channel.push in channels:
+            for user_id, subscription_id in session.execute(
+                    select(PushSubscription.user_id, PushSubscription.id)
+                    .where(PushSubscription.user_id.in_(chunk))
+                    .order_by(PushSubscription.created_at, PushSubscription.id)):
+                found.setdefault((user_id, Channel.push), []).append(subscription_id)
+        if Channel.sms in channels:
+            for user_id, e164 in session.execute(
+                    select(PhoneNumber.user_id, PhoneNumber.e164).where(
+                        PhoneNumber.user_id.in_(chunk), PhoneNumber.confirmed_at.is_not(None))):
+                found.setdefault((user_id, Channel.sms), []).append(e164)
+    return found
 
 
 def sms_numbers(*, session: Session, user_id: str) -> list[str]:
@@ -116,34 +130,56 @@ def notify(*, session: Session, queue: JobQueue | None, kind: str, org_id: str |
            title: str, body: str, link: str | None, dedupe_key: str) -> list[str]:
     """Tell everyone concerned, once per `dedupe_key` (committed); the deliveries queued."""
     found = KINDS[kind]
+    key = dedupe_key[:120]
     people = recipients(session=session, kind=found, org_id=org_id)
     chosen = _choices(session, [p.user_id for p in people], kind)
-    queued: list[str] = []
-    for person in people:
-        if session.scalar(select(Notification.id).where(
-                Notification.dedupe_key == dedupe_key, Notification.user_id == person.user_id)):
-            continue  # told already (the event delivered again)
-        notification = Notification(user_id=person.user_id, org_id=org_id, kind=kind,
-                                    dedupe_key=dedupe_key[:120], title=title[:300], body=body,
-                                    link=link)
-        session.add(notification)
-        session.flush()
-        for channel in channels_for(found, person, chosen):
-            for address in _addresses(session, person, channel):
-                delivery = Delivery(notification_id=notification.id, channel=channel.value,
-                                    address=address, status=DeliveryStatus.queued)
-                session.add(delivery)
-                session.flush()
-                queued.append(delivery.id)
+    wanted = {p.user_id: channels_for(found, p, chosen) for p in people}
+    addresses = _addresses(session, [p.user_id for p in people if wanted[p.user_id]],
+                           {c for channels in wanted.values() for c in channels})
+    # Everyone's rows in one transaction, with their jobs: an event told to ten thousand
+    # people costs a few statements, not a flush per person. When the same event is told at
+    # the same moment by another process, the unique (dedupe_key, user_id) stops the second
+    # transaction: it reads who was told meanwhile and tries again without them.
+    for attempt in range(NOTIFY_TRIES):
+        told = set(session.scalars(select(Notification.user_id).where(
+            Notification.dedupe_key == key)))  # the event delivered again
+        notifications: list[dict[str, Any]] = []
+        deliveries: list[dict[str, Any]] = []
+        now = utcnow()
+        for person in people:
+            if person.user_id in told:
+                continue
+            told.add(person.user_id)  # a person listed twice is told once
+            notification_id = new_id("ntf")
+            notifications.append({"id": notification_id, "user_id": person.user_id,
+                                  "org_id": org_id, "kind": kind, "dedupe_key": key,
+                                  "title": title[:300], "body": body, "link": link,
+                                  "created_at": now})
+            for channel in wanted[person.user_id]:
+                for address in ([person.email] if channel == Channel.email and person.email
+                                else addresses.get((person.user_id, channel), [])):
+                    deliveries.append({"id": new_id("dlv"), "notification_id": notification_id,
+                                       "channel": channel.value, "address": address,
+                                       "status": DeliveryStatus.queued, "attempts": 0,
+                                       "created_at": now, "updated_at": now})
+        queued = [d["id"] for d in deliveries]
         try:
+            if notifications:
+                session.execute(insert(Notification), notifications)
+            if deliveries:
+                session.execute(insert(Delivery), deliveries)
+            jobs = queue.record_many(DELIVER_JOB, [(d, {"delivery_id": d}) for d in queued],
+                                     session=session) if queue is not None else []
             session.commit()
-        except IntegrityError:  # the same event, delivered twice at once
+        except IntegrityError:  # the same event, told twice at once
             session.rollback()
-            queued = [q for q in queued if session.get(Delivery, q) is not None]
-    if queue is not None:
-        for delivery_id in queued:
-            queue.enqueue(DELIVER_JOB, subject=delivery_id, delivery_id=delivery_id)
-    return queued
+            if attempt == NOTIFY_TRIES - 1:
+                raise
+            continue
+        if queue is not None:
+            queue.start_many(jobs)
+        return queued
+    raise AssertionError("unreachable")
 
 
 # --- sending ------------------------------------------------------------------------------
@@ -152,78 +188,98 @@ class SendLater(RuntimeError):
     """A send failed for a reason that may pass: the queue tries again later."""
 
 
-def _message(session: Session, delivery: Delivery, settings: Any) -> Message:
-    notification = session.get(Notification, delivery.notification_id)
-    assert notification is not None
-    link = notification.link
+# The claim and the success of each send, built once: a fan-out runs them thousands of times.
+_deliveries = cast(Table, Delivery.__table__)
+_CLAIM = (update(_deliveries)
+          .where(_deliveries.c.id == bindparam("delivery_id"),
+                 or_(_deliveries.c.status == DeliveryStatus.queued,
+                     (_deliveries.c.status == DeliveryStatus.sending)
+                     & (_deliveries.c.claimed_until < bindparam("now"))
+                     & _deliveries.c.channel.in_(bindparam("again", expanding=True))))
+          .values(status=DeliveryStatus.sending, attempts=_deliveries.c.attempts + 1,
+                  claimed_until=bindparam("until"), updated_at=bindparam("now"))
+          .returning(_deliveries.c.channel, _deliveries.c.address,
+                     _deliveries.c.notification_id))
+_SENT = (update(_deliveries).where(_deliveries.c.id == bindparam("delivery_id"))
+         .values(status=DeliveryStatus.sent, provider=bindparam("provider"),
+                 provider_message_id=bindparam("provider_id"), sent_at=bindparam("now"),
+                 updated_at=bindparam("now"), claimed_until=None, last_error=None))
+
+
+def _message(session: Session, delivery_id: str, channel: str, address: str,
+             notification_id: str, settings: Any) -> Message:
+    title, body, link, kind, user_id = session.execute(
+        select(Notification.title, Notification.body, Notification.link, Notification.kind,
+               Notification.user_id).where(Notification.id == notification_id)).one()
     if link and link.startswith("/"):
         link = f"{settings.public_url}{link}"
-    text = notification.body + (f"\n\n{link}" if link else "")
-    to, keys = delivery.address, {}
-    if delivery.channel == Channel.push.value:
-        subscription = session.get(PushSubscription, delivery.address)
+    text = body + (f"\n\n{link}" if link else "")
+    to, keys = address, {}
+    if channel == Channel.push.value:
+        subscription = session.get(PushSubscription, address)
         if subscription is not None:
             to, keys = subscription.endpoint, {"p256dh": subscription.p256dh,
                                                "auth": subscription.auth}
-    return Message(delivery_id=delivery.id, to=to, subject=notification.title, text=text,
-                   link=link, kind=notification.kind, user_id=notification.user_id, keys=keys)
+    return Message(delivery_id=delivery_id, to=to, subject=title, text=text, link=link,
+                   kind=kind, user_id=user_id, keys=keys)
 
 
 def deliver(*, session: Session, channels: dict[Channel, ChannelBackend], settings: Any,
             delivery_id: str) -> DeliveryStatus:
     """Claim a delivery and send it once; where it stands after. `SendLater` when the
     provider could not take it now."""
+    # Each delivery is a job: a few plain statements rather than loaded objects, which a
+    # fan-out to thousands of people would pay for thousands of times.
     now = utcnow()
-    delivery = session.get(Delivery, delivery_id)
-    if delivery is None:
-        return DeliveryStatus.failed
-    backend = channels[Channel(delivery.channel)]
-    if delivery.status == DeliveryStatus.sending and delivery.claimed_until is not None \
-            and delivery.claimed_until < now and not backend.idempotent:
-        _settle(session, delivery, DeliveryStatus.failed,
-                "interrupted while sending; not sent again, so that it cannot arrive twice")
-        return DeliveryStatus.failed
-    taken = session.execute(update(Delivery).where(
-        Delivery.id == delivery_id,
-        or_(Delivery.status == DeliveryStatus.queued,
-            (Delivery.status == DeliveryStatus.sending) & (Delivery.claimed_until < now)))
-        .values(status=DeliveryStatus.sending, attempts=Delivery.attempts + 1,
-                claimed_until=now + timedelta(seconds=CLAIM_S), updated_at=now)).rowcount  # type: ignore[attr-defined]
-    session.commit()
-    if not taken:
-        session.refresh(delivery)
+    again = [c.value for c, backend in channels.items() if backend.idempotent]
+    claimed = session.connection().execute(_CLAIM, {
+        "delivery_id": delivery_id, "now": now, "again": again,
+        "until": now + timedelta(seconds=CLAIM_S)}).one_or_none()
+    if claimed is None:
+        session.rollback()
+        delivery = session.get(Delivery, delivery_id)
+        if delivery is None:
+            return DeliveryStatus.failed
+        if delivery.status == DeliveryStatus.sending and delivery.claimed_until is not None \
+                and delivery.claimed_until < now:  # its sender died, on a channel that may not
+            _settle(session, delivery_id, DeliveryStatus.failed,  # send twice
+                    "interrupted while sending; not sent again, so that it cannot arrive twice")
+            return DeliveryStatus.failed
         return DeliveryStatus(delivery.status)  # sent, settled, or held by another attempt
-    session.refresh(delivery)
-    message = _message(session, delivery, settings)
-    session.commit()  # no transaction is held while the provider is called
+    channel, address, notification_id = claimed
+    message = _message(session, delivery_id, channel, address, notification_id, settings)
+    session.commit()  # the claim; no transaction is held while the provider is called
+    backend = channels[Channel(channel)]
     try:
         provider_id = backend.send(message)
     except Transient as exc:
-        delivery.status, delivery.last_error = DeliveryStatus.queued, exc.reason[:2000]
-        delivery.claimed_until, delivery.updated_at = None, utcnow()
-        session.commit()
+        _set(session, delivery_id, status=DeliveryStatus.queued, last_error=exc.reason[:2000],
+             claimed_until=None)
         raise SendLater(exc.reason) from exc
     except Gone as exc:
-        if delivery.channel == Channel.push.value:  # the browser unsubscribed: forget it
-            subscription = session.get(PushSubscription, delivery.address)
-            if subscription is not None:
-                session.delete(subscription)
-        _settle(session, delivery, DeliveryStatus.failed, exc.reason)
+        if channel == Channel.push.value:  # the browser unsubscribed: forget it
+            session.execute(delete(PushSubscription).where(PushSubscription.id == address))
+        _settle(session, delivery_id, DeliveryStatus.failed, exc.reason)
         return DeliveryStatus.failed
     except Refused as exc:
-        _settle(session, delivery, DeliveryStatus.failed, exc.reason)
+        _settle(session, delivery_id, DeliveryStatus.failed, exc.reason)
         return DeliveryStatus.failed
-    delivery.status, delivery.provider = DeliveryStatus.sent, backend.name
-    delivery.provider_message_id, delivery.sent_at = provider_id, utcnow()
-    delivery.claimed_until, delivery.updated_at, delivery.last_error = None, utcnow(), None
+    sent_at = utcnow()
+    session.connection().execute(_SENT, {"delivery_id": delivery_id, "provider": backend.name,
+                                         "provider_id": provider_id, "now": sent_at})
     session.commit()
     return DeliveryStatus.sent
 
 
-def _settle(session: Session, delivery: Delivery, status: DeliveryStatus, reason: str) -> None:
-    delivery.status, delivery.last_error = status, reason[:2000]
-    delivery.claimed_until, delivery.updated_at = None, utcnow()
+def _set(session: Session, delivery_id: str, **values: Any) -> None:
+    session.execute(update(Delivery).where(Delivery.id == delivery_id)
+                    .values(updated_at=utcnow(), **values)
+                    .execution_options(synchronize_session=False))
     session.commit()
+
+
+def _settle(session: Session, delivery_id: str, status: DeliveryStatus, reason: str) -> None:
+    _set(session, delivery_id, status=status, last_error=reason[:2000], claimed_until=None)
 
 
 def _channels(context: JobContext) -> dict[Channel, ChannelBackend]:
@@ -238,7 +294,7 @@ def _gave_up(context: JobContext, payload: dict[str, Any], error: str) -> None:
         delivery = session.get(Delivery, str(payload["delivery_id"]))
         if delivery is not None and delivery.status in (DeliveryStatus.queued,
                                                         DeliveryStatus.sending):
-            _settle(session, delivery, DeliveryStatus.dead,
+            _settle(session, delivery.id, DeliveryStatus.dead,
                     f"gave up after {delivery.attempts} attempts: {error}")
 
 

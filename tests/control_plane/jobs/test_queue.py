@@ -155,3 +155,20 @@ def test_serve_runs_an_embedded_consumer(settings):
             _wait_for(app.state.jobs, job_id, {JobStatus.succeeded})
     finally:
         queue_module.registry.kinds.pop("test.embedded")
+
+
+def test_many_jobs_are_recorded_in_the_callers_transaction(running):
+    queue, rec = running
+    with queue.context.sessionmaker() as session:
+        ids = queue.record_many("test.echo", [(f"s:{i}", {"n": i}) for i in range(5)],
+                                session=session)
+        session.rollback()  # not committed: nothing to run
+    with queue.context.sessionmaker() as session:
+        assert all(get_job(session=session, job_id=i) is None for i in ids)
+        ids = queue.record_many("test.echo", [(f"s:{i}", {"n": i}) for i in range(5)],
+                                session=session)
+        session.commit()
+    queue.start_many(ids)
+    for job_id in ids:
+        _wait_for(queue, job_id, {JobStatus.succeeded})
+    assert sorted(p["n"] for _, p in rec.calls) == [0, 1, 2, 3, 4]

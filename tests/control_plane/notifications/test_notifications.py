@@ -3,17 +3,20 @@ once, retried when the provider may recover and not when it refused."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from control_plane.db import utcnow
 from control_plane.notifications import service as notifications_service
 from control_plane.notifications.catalog import Channel
 from control_plane.notifications.channels.base import Message, Refused, Transient
-from control_plane.notifications.models import Delivery, DeliveryStatus
+from control_plane.notifications.models import Delivery, DeliveryStatus, Notification
+from control_plane.orgs.models import Membership, User
 from tests.control_plane.reporting.conftest import Network
 from tests.helpers import error_code, signup, until
 
@@ -110,6 +113,44 @@ def test_an_event_told_twice_reaches_each_person_once(network: Network):
                 title="Invoice paid", body="Thank you", link="/v1/invoices/x",
                 dedupe_key="evt_same")
     assert len(of_kind(net, net.advertiser.headers, "invoice.paid")) == 1
+
+
+def test_an_event_told_by_two_workers_at_once_reaches_each_person_once(network: Network):
+    """Many people are told in one transaction; the same event told at the same moment
+    elsewhere (the unique key stops one transaction) still tells each of them once."""
+    net = network
+    with net.app.state.sessionmaker() as session:
+        users = [User(email=f"admin{i}@example.com", name=f"Admin {i}") for i in range(40)]
+        session.add_all(users)
+        session.flush()
+        session.add_all(Membership(org_id=net.advertiser.org_id, user_id=u.id, role="admin")
+                        for u in users)
+        session.commit()
+    queued: list[list[str]] = []
+    start = threading.Barrier(2)
+
+    def tell() -> None:
+        with net.app.state.sessionmaker() as session:
+            start.wait()
+            queued.append(notifications_service.notify(
+                session=session, queue=None, kind="invoice.paid",
+                org_id=net.advertiser.org_id, title="Invoice paid", body="Thank you",
+                link="/v1/invoices/x", dedupe_key="evt_at_once"))
+
+    threads = [threading.Thread(target=tell) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(queued) == 2  # neither call failed
+    with net.app.state.sessionmaker() as session:
+        told = session.scalars(select(Notification.user_id).where(
+            Notification.dedupe_key == "evt_at_once")).all()
+        deliveries = session.scalars(select(Delivery.id).join(
+            Notification, Notification.id == Delivery.notification_id).where(
+            Notification.dedupe_key == "evt_at_once")).all()
+    assert len(told) == len(set(told)) >= 41  # the advertiser and the 40 admins, once each
+    assert sorted(queued[0] + queued[1]) == sorted(deliveries)  # one call queued each
 
 
 @dataclass
