@@ -12,8 +12,9 @@ What it covers: `POST /emails` with a JSON body, Bearer auth (401 `missing_api_k
 it: the same key with the same body answers the first email's id and sends nothing; with
 another body, 409 `invalid_idempotent_request`. Errors are Resend's error object
 (`{"statusCode", "name", "message"}`). Test controls are Python methods: `fail_next(status)`
-answers the next requests with 400, 429, 500, 503...; `hang_next(seconds)` holds the next
-answer (timeouts). `signed(event, secret)` makes the body and Svix headers of a status webhook.
+answers the next requests with 400, 429, 500, 503... (`retry_after=` adds that Retry-After
+header); `hang_next(seconds)` holds the next answer (timeouts). `signed(event, secret)` makes
+the body and Svix headers of a status webhook.
 
 What it does not do: sending, batches, scheduled emails, attachments, domains, the GET endpoints,
 or webhook delivery (tests post `signed()` to the app themselves).
@@ -56,7 +57,7 @@ class ResendFake:
         self.emails: list[Sent] = []
         self.requests = 0  # every POST /emails, answered or failed
         self._keys: dict[str, tuple[str, str]] = {}  # idempotency key -> (body digest, id)
-        self._failures: list[int] = []
+        self._failures: list[tuple[int, str | None]] = []
         self._hang_s = 0.0
         self._lock = threading.Lock()
         fake = self
@@ -67,10 +68,12 @@ class ResendFake:
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                status, body = fake._answer(self.path, dict(self.headers.items()),
-                                            self.rfile.read(length))
+                status, body, extra = fake._answer(self.path, dict(self.headers.items()),
+                                                   self.rfile.read(length))
                 payload = json.dumps(body).encode()
                 self.send_response(status)
+                for name, value in extra.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
                 try:
@@ -97,10 +100,11 @@ class ResendFake:
 
     # --- test controls ----------------------------------------------------------------------
 
-    def fail_next(self, *statuses: int) -> None:
-        """Answer the next requests with these statuses (one each), Resend's error body."""
+    def fail_next(self, *statuses: int, retry_after: str | None = None) -> None:
+        """Answer the next requests with these statuses (one each), Resend's error body, and
+        this Retry-After header if given (seconds or an HTTP date, as servers send it)."""
         with self._lock:
-            self._failures.extend(statuses)
+            self._failures.extend((status, retry_after) for status in statuses)
 
     def hang_next(self, seconds: float) -> None:
         """Hold the next answer this long (a client with a shorter timeout gives up)."""
@@ -118,49 +122,55 @@ class ResendFake:
                         "message": message}
 
     def _answer(self, path: str, headers: dict[str, str],
-                raw: bytes) -> tuple[int, dict[str, Any]]:
+                raw: bytes) -> tuple[int, dict[str, Any], dict[str, str]]:
+        """The status, body and extra headers of the answer."""
         headers = {k.lower(): v for k, v in headers.items()}
         if self._hang_s:
             hang, self._hang_s = self._hang_s, 0.0
             time.sleep(hang)
         with self._lock:
             if path.rstrip("/") != "/emails":
-                return self._error(404, "The requested endpoint does not exist.")
+                return (*self._error(404, "The requested endpoint does not exist."), {})
             self.requests += 1
             if self._failures:
-                status = self._failures.pop(0)
-                return self._error(status, f"the fake was told to answer {status}")
-            auth = headers.get("authorization", "")
-            if not auth.startswith("Bearer ") or not auth[7:]:
-                return self._error(401, "Missing API key in the authorization header.")
-            if auth[7:] != self.api_key:
-                return self._error(403, "API key is invalid.")
-            try:
-                body = json.loads(raw)
-            except ValueError:
-                return self._error(400, "Invalid JSON body.")
-            if not isinstance(body, dict):
-                return self._error(422, "The body must be an object.", "validation_error")
-            missing = [f for f in ("from", "to", "subject") if not body.get(f)]
-            if not body.get("html") and not body.get("text"):
-                missing.append("html or text")
-            if missing:
-                return self._error(422, f"Missing `{', '.join(missing)}` field.")
-            if isinstance(body["to"], str):
-                body["to"] = [body["to"]]
-            key = headers.get("idempotency-key")
-            digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-            if key is not None and key in self._keys:
-                first_digest, email_id = self._keys[key]
-                if first_digest != digest:
-                    return self._error(409, "This idempotency key was used with another "
-                                       "request body.")
-                return 200, {"id": email_id}
-            email_id = str(uuid.uuid4())
-            self.emails.append(Sent(email_id, body, key))
-            if key is not None:
-                self._keys[key] = (digest, email_id)
+                status, retry_after = self._failures.pop(0)
+                return (*self._error(status, f"the fake was told to answer {status}"),
+                        {"Retry-After": retry_after} if retry_after is not None else {})
+            return (*self._accept(headers, raw), {})
+
+    def _accept(self, headers: dict[str, str], raw: bytes) -> tuple[int, dict[str, Any]]:
+        """Resend's checks and its answer to an email; the caller holds the lock."""
+        auth = headers.get("authorization", "")
+        if not auth.startswith("Bearer ") or not auth[7:]:
+            return self._error(401, "Missing API key in the authorization header.")
+        if auth[7:] != self.api_key:
+            return self._error(403, "API key is invalid.")
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return self._error(400, "Invalid JSON body.")
+        if not isinstance(body, dict):
+            return self._error(422, "The body must be an object.", "validation_error")
+        missing = [f for f in ("from", "to", "subject") if not body.get(f)]
+        if not body.get("html") and not body.get("text"):
+            missing.append("html or text")
+        if missing:
+            return self._error(422, f"Missing `{', '.join(missing)}` field.")
+        if isinstance(body["to"], str):
+            body["to"] = [body["to"]]
+        key = headers.get("idempotency-key")
+        digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+        if key is not None and key in self._keys:
+            first_digest, email_id = self._keys[key]
+            if first_digest != digest:
+                return self._error(409, "This idempotency key was used with another "
+                                   "request body.")
             return 200, {"id": email_id}
+        email_id = str(uuid.uuid4())
+        self.emails.append(Sent(email_id, body, key))
+        if key is not None:
+            self._keys[key] = (digest, email_id)
+        return 200, {"id": email_id}
 
 
 def webhook_secret() -> str:

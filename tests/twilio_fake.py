@@ -56,7 +56,7 @@ class TwilioFake:
         self.auth_token = secrets.token_hex(16)
         self.requests: list[Received] = []
         self.messages: list[dict[str, Any]] = []
-        self._failures: list[tuple[int, int, str]] = []
+        self._failures: list[tuple[int, int, str, str | None]] = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
@@ -69,11 +69,13 @@ class TwilioFake:
         self._server.shutdown()
         self._server.server_close()
 
-    def fail_next(self, status: int, code: int = 0, message: str = "", times: int = 1) -> None:
-        """Answer the next `times` message requests with this error."""
+    def fail_next(self, status: int, code: int = 0, message: str = "", times: int = 1,
+                  retry_after: str | None = None) -> None:
+        """Answer the next `times` message requests with this error (and this Retry-After
+        header, if given)."""
         with self._lock:
-            self._failures += [(status, code or status, message or f"fake failure {status}")
-                               ] * times
+            self._failures += [(status, code or status, message or f"fake failure {status}",
+                                retry_after)] * times
 
     def to(self, number: str) -> list[dict[str, Any]]:
         """The messages accepted for a number."""
@@ -105,12 +107,14 @@ class TwilioFake:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 form = dict(parse_qsl(self.rfile.read(length).decode(), keep_blank_values=True))
-                status, body = fake._answer(self.path, self.headers.get("Authorization", ""),
-                                            form)
+                status, body, extra = fake._answer(
+                    self.path, self.headers.get("Authorization", ""), form)
                 with fake._lock:
                     fake.requests.append(Received(self.path, form, status))
                 data = json.dumps(body).encode()
                 self.send_response(status)
+                for name, value in extra.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json; charset=utf-8")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -123,17 +127,25 @@ class TwilioFake:
                         "more_info": f"https://www.twilio.com/docs/errors/{code}"}
 
     def _answer(self, path: str, authorization: str,
-                form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+                form: dict[str, str]) -> tuple[int, dict[str, Any], dict[str, str]]:
+        """The status, body and extra headers of the answer."""
+        with self._lock:
+            failure = self._failures.pop(0) if self._failures and _MESSAGES.match(
+                path.split("?")[0]) else None
+        if failure is not None:
+            status, code, message, retry_after = failure
+            return (*self._error(status, code, message),
+                    {"Retry-After": retry_after} if retry_after is not None else {})
+        return (*self._message(path, authorization, form), {})
+
+    def _message(self, path: str, authorization: str,
+                 form: dict[str, str]) -> tuple[int, dict[str, Any]]:
         found = _MESSAGES.match(path.split("?")[0])
         if found is None:
             return self._error(404, 20404, f"The requested resource {path} was not found")
         expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
         if authorization != f"Basic {expected}" or found.group(1) != self.account_sid:
             return self._error(401, 20003, "Authenticate")
-        with self._lock:
-            failure = self._failures.pop(0) if self._failures else None
-        if failure is not None:
-            return self._error(*failure)
         if not form.get("To"):
             return self._error(400, 21604, "A 'To' phone number is required.")
         if not (form.get("From") or form.get("MessagingServiceSid")):

@@ -4,7 +4,9 @@ huey carries only a job id; the job's kind, payload, attempts and errors live in
 the API can show the status of the thing a job works on, whichever backend runs it (huey on
 SQLite in the data dir by default, on Redis with `ADSBIN_QUEUE_URL=redis://…`). A failing handler
 is retried with exponential backoff up to its attempt limit; then the job is `failed`, its error
-is kept, and the handler's `on_failure` leaves a clear error on the thing it processed.
+is kept, and the handler's `on_failure` leaves a clear error on the thing it processed. A handler
+told by a provider when to come back (a Retry-After) raises `RetryLater`: the next attempt is
+not before then (at most `RETRY_AFTER_MAX_S`), nor before the backoff.
 """
 
 from __future__ import annotations
@@ -32,6 +34,16 @@ from control_plane.storage.base import ObjectStore
 
 log = logging.getLogger(__name__)
 ERROR_MAX_CHARS = 2000
+RETRY_AFTER_MAX_S = 3600.0  # a provider asking for longer is tried again after an hour anyway
+
+
+class RetryLater(Exception):
+    """A failure that may pass; `retry_after_s`, how long the next attempt must wait at
+    least (the provider's Retry-After), if known."""
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 @dataclass
@@ -183,12 +195,16 @@ class JobQueue:
             waiting = session.scalar(query)
         return None if waiting is not None else self.enqueue(kind, subject=subject, **payload)
 
-    def _backoff_s(self, attempts: int) -> float:
+    def _backoff_s(self, attempts: int, retry_after_s: float | None = None) -> float:
         """Exponential backoff with jitter (half of it random), so that jobs that failed
-        together (a provider's outage) do not all come back at the same moment."""
+        together (a provider's outage) do not all come back at the same moment; never less
+        than the wait the failure asked for (capped at `RETRY_AFTER_MAX_S`)."""
         settings = self.context.settings
         delay = min(settings.job_retry_base_s * 2 ** (attempts - 1), settings.job_retry_max_s)
-        return float(delay * (0.5 + random.random() / 2))  # noqa: S311 (not a secret)
+        backoff = float(delay * (0.5 + random.random() / 2))  # noqa: S311 (not a secret)
+        if retry_after_s is None or retry_after_s <= 0:
+            return backoff
+        return max(backoff, min(float(retry_after_s), RETRY_AFTER_MAX_S))
 
     def _run(self, job_id: str) -> None:
         # One statement starts the job and reads it (a job is a few statements around its
@@ -222,7 +238,8 @@ class JobQueue:
                         log.error("on_failure of job %s failed:\n%s", job_id,
                                   traceback.format_exc())
                 return
-            raise RetryTask(error, delay=self._backoff_s(attempts)) from exc
+            asked = exc.retry_after_s if isinstance(exc, RetryLater) else None
+            raise RetryTask(error, delay=self._backoff_s(attempts, asked)) from exc
         self._finish(job_id, JobStatus.succeeded, None)
 
     def _finish(self, job_id: str, status: JobStatus, error: str | None) -> None:

@@ -9,11 +9,11 @@ Recipients follow roles: the admins of the org the event is about (its members o
 in), or the super-admins for platform events; channels follow the user's preferences, with
 defaults per kind (`catalog.py`). A delivery is claimed before it is sent. A send that fails for
 a reason that may pass (5xx, 429, a timeout) is retried by the queue with exponential backoff
-and jitter, and the delivery is `dead` after the last try with its reason kept; any other
-refusal is `failed` at once. A worker that dies mid-send leaves its claim to expire: the sweep
-(hourly, with the scheduler) sends again only on a channel whose provider dedupes on our key
-(`idempotent`); on the others the delivery is `failed` as interrupted, since it may have gone
-out, so nobody is told twice.
+and jitter, and not before the provider's Retry-After when it gave one; the delivery is `dead`
+after the last try with its reason kept; any other refusal is `failed` at once. A worker
+that dies mid-send leaves its claim to expire: the sweep (hourly, with the scheduler) sends
+again only on a channel whose provider dedupes on our key (`idempotent`); on the others the
+delivery is `failed` as interrupted, since it may have gone out, so nobody is told twice.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from control_plane.db import new_id, utcnow
-from control_plane.jobs.queue import JobContext, JobQueue, registry
+from control_plane.jobs.queue import JobContext, JobQueue, RetryLater, registry
 from control_plane.notifications.catalog import KINDS, Audience, Channel, Kind, defaults
 from control_plane.notifications.channels.base import (
     ChannelBackend,
@@ -184,8 +184,9 @@ def notify(*, session: Session, queue: JobQueue | None, kind: str, org_id: str |
 
 # --- sending ------------------------------------------------------------------------------
 
-class SendLater(RuntimeError):
-    """A send failed for a reason that may pass: the queue tries again later."""
+class SendLater(RetryLater):
+    """A send failed for a reason that may pass: the queue tries again later, not before the
+    provider's Retry-After (`retry_after_s`) when it gave one."""
 
 
 # The claim and the success of each send, built once: a fan-out runs them thousands of times.
@@ -255,7 +256,7 @@ def deliver(*, session: Session, channels: dict[Channel, ChannelBackend], settin
     except Transient as exc:
         _set(session, delivery_id, status=DeliveryStatus.queued, last_error=exc.reason[:2000],
              claimed_until=None)
-        raise SendLater(exc.reason) from exc
+        raise SendLater(exc.reason, retry_after_s=exc.retry_after_s) from exc
     except Gone as exc:
         if channel == Channel.push.value:  # the browser unsubscribed: forget it
             session.execute(delete(PushSubscription).where(PushSubscription.id == address))

@@ -1,7 +1,8 @@
 """The channel plugins: one small interface, one module per channel, an offline one beside.
 
     ChannelBackend.send(message) -> provider message id
-    ├── raises Transient  5xx, 429, a timeout: tried again, with backoff and jitter
+    ├── raises Transient  5xx, 429, a timeout: tried again, with backoff and jitter, and not
+    │                     before the provider's Retry-After when it gave one (`retry_after_s`)
     ├── raises Refused    any other 4xx: never tried again, the reason kept
     └── raises Gone       the address is no more (a push subscription answering 404 / 410)
 
@@ -12,7 +13,10 @@ sent again once an attempt may have reached the provider, so no one gets a messa
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Protocol
 
 
@@ -42,7 +46,31 @@ class ChannelError(Exception):
 
 
 class Transient(ChannelError):
-    """The provider could not take it now (5xx, 429, a timeout)."""
+    """The provider could not take it now (5xx, 429, a timeout); `retry_after_s`, how long it
+    asked us to wait (its Retry-After), if it said."""
+
+    def __init__(self, reason: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after_s = retry_after_s
+
+
+def retry_after_s(headers: Mapping[str, str] | None, *, now: datetime | None = None
+                  ) -> float | None:
+    """The wait a response's Retry-After header asks for, in seconds (RFC 9110 §10.2.3:
+    seconds, or an HTTP date); None without one, or with one that is neither."""
+    value = next((v for k, v in (headers or {}).items() if k.lower() == "retry-after"), None)
+    if value is None or not str(value).strip():
+        return None
+    value = str(value).strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # an HTTP date is GMT
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 class Refused(ChannelError):

@@ -9,8 +9,9 @@ and sends nothing more, which is what makes this channel `idempotent` (a send cu
 dead worker may be tried again). The rendering is the same for the same delivery, so a retry is
 the same request, as Resend wants for the same key.
 
-    resend.exceptions.ResendError (code)
+    resend.exceptions.ResendError (code, headers)
     ├── 5xx, 429, no answer or a timeout (the SDK says 500 "HttpClientError")   -> Transient
+    │   (with the answer's Retry-After: the SDK keeps the response's headers on the error)
     ├── 409 concurrent_idempotent_requests (the same key still in flight)          -> Transient
     └── any other 4xx (validation, a bad key, a domain not verified)                -> Refused
 
@@ -36,7 +37,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from control_plane.db import utcnow
-from control_plane.notifications.channels.base import Message, Refused, Transient
+from control_plane.notifications.channels.base import (
+    Message,
+    Refused,
+    Transient,
+    retry_after_s,
+)
 from control_plane.notifications.models import Delivery, DeliveryStatus
 from control_plane.notifications.unsubscribe import UnsubscribeTokens
 
@@ -175,7 +181,7 @@ class ResendChannel:
             reason = f"Resend answered {status or 'nothing'} ({exc.error_type}): {exc.message}"
             if status >= 500 or status in (0, 429) \
                     or exc.error_type == "concurrent_idempotent_requests":
-                raise Transient(reason) from exc
+                raise Transient(reason, retry_after_s=retry_after_s(exc.headers)) from exc
             raise Refused(reason) from exc
         except NoContentError as exc:
             raise Transient("Resend answered without a body") from exc

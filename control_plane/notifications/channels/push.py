@@ -3,8 +3,9 @@ signed with our VAPID key (RFC 8292), POSTed to the subscription's push service.
 
 The push service's answer decides what follows: 404 or 410, the browser dropped the
 subscription (`Gone`: it is forgotten); 429, 5xx, a timeout or no connection may pass
-(`Transient`); any other refusal is for good (`Refused`). A push service does not dedupe, so
-the channel is not idempotent: a send cut short is not repeated.
+(`Transient`, not before its Retry-After if it gave one); any other refusal is for good
+(`Refused`). A push service does not dedupe, so the channel is not idempotent: a send cut short
+is not repeated.
 """
 
 from __future__ import annotations
@@ -17,7 +18,13 @@ from py_vapid import Vapid02
 from pywebpush import WebPushException, webpush
 
 from control_plane.notifications.catalog import KINDS
-from control_plane.notifications.channels.base import Gone, Message, Refused, Transient
+from control_plane.notifications.channels.base import (
+    Gone,
+    Message,
+    Refused,
+    Transient,
+    retry_after_s,
+)
 from control_plane.notifications.vapid import private_key
 from control_plane.settings import Settings
 
@@ -87,5 +94,5 @@ def _translated(exc: WebPushException) -> Transient | Refused:
     if status is None:
         return Refused(f"the push could not be sent: {exc.message}")
     if status == 429 or status >= 500:
-        return Transient(reason)
+        return Transient(reason, retry_after_s=retry_after_s(getattr(response, "headers", None)))
     return Refused(reason)

@@ -14,7 +14,15 @@ from fastapi.testclient import TestClient
 from control_plane.app import create_app
 from control_plane.db import make_engine, make_sessionmaker
 from control_plane.jobs.models import JobStatus
-from control_plane.jobs.queue import JobContext, JobQueue, Registry, get_job, latest_job
+from control_plane.jobs.queue import (
+    RETRY_AFTER_MAX_S,
+    JobContext,
+    JobQueue,
+    Registry,
+    RetryLater,
+    get_job,
+    latest_job,
+)
 from control_plane.storage.registry import make_object_store
 from tests.helpers import with_settings
 
@@ -155,6 +163,35 @@ def test_serve_runs_an_embedded_consumer(settings):
             _wait_for(app.state.jobs, job_id, {JobStatus.succeeded})
     finally:
         queue_module.registry.kinds.pop("test.embedded")
+
+
+def test_a_retry_waits_at_least_what_the_failure_asked_for(queue_settings):
+    """A handler told to come back later (a provider's Retry-After) is not run again sooner,
+    whatever the backoff; what it asks is capped at an hour."""
+    kinds = Registry()
+    calls: list[float] = []
+
+    @kinds.job("test.later", max_attempts=3)
+    def later(ctx, payload):
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            raise RetryLater("busy", retry_after_s=0.8)
+
+    engine = make_engine(queue_settings.database_url)
+    queue = JobQueue(JobContext(queue_settings, make_sessionmaker(engine),
+                                make_object_store(queue_settings)), kinds=kinds)
+    consumer = queue.consumer(workers=1, embedded=True)
+    consumer.start()
+    try:
+        job_id = queue.enqueue("test.later")
+        job = _wait_for(queue, job_id, {JobStatus.succeeded, JobStatus.failed})
+    finally:
+        consumer.stop(graceful=True)
+        engine.dispose()
+    assert job.status == JobStatus.succeeded and job.attempts == 2
+    assert calls[1] - calls[0] >= 0.8  # the backoff alone would have been 0.05 s
+    assert queue._backoff_s(1, 10**9) == RETRY_AFTER_MAX_S
+    assert queue._backoff_s(1, None) <= queue_settings.job_retry_base_s
 
 
 def test_many_jobs_are_recorded_in_the_callers_transaction(running):

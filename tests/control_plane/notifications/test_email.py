@@ -9,6 +9,7 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from email.utils import formatdate
 from html import unescape
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -316,3 +317,30 @@ def test_a_notification_row_is_not_needed_to_render(fake: ResendFake):
     assert "List-Unsubscribe" not in email.body["headers"]
     assert "Unsubscribe" not in email.body["text"]
 
+
+
+@pytest.mark.parametrize("header", ["2", "date"])
+def test_resends_retry_after_is_kept_on_a_transient_failure(fake: ResendFake, header: str):
+    """Resend's SDK keeps the answer's headers on its error: seconds, or an HTTP date."""
+    when = formatdate(time.time() + 120, usegmt=True)
+    fake.fail_next(429, retry_after=when if header == "date" else header)
+    with pytest.raises(Transient) as raised:
+        _channel(fake.url).send(_message())
+    found = raised.value.retry_after_s
+    assert found is not None
+    assert found == 2.0 if header == "2" else 110 <= found <= 120
+    fake.fail_next(503)  # none given: the queue's backoff alone
+    with pytest.raises(Transient) as raised:
+        _channel(fake.url).send(_message())
+    assert raised.value.retry_after_s is None
+
+
+def test_a_delivery_is_not_tried_again_before_resends_retry_after(mail: Mail):
+    """429 with Retry-After: 1 (the queue's own backoff here is 0.05 s): the next attempt
+    waits the second Resend asked for."""
+    approval_email(mail)  # what the network brought is sent first
+    mail.fake.fail_next(429, retry_after="1")
+    started = time.monotonic()
+    delivery = _settled(mail, _notify(mail, "Invoice later"))
+    assert delivery.status == DeliveryStatus.sent and delivery.attempts == 2
+    assert time.monotonic() - started >= 1.0

@@ -14,7 +14,12 @@ from sqlalchemy import select
 from control_plane.db import utcnow
 from control_plane.notifications import service as notifications_service
 from control_plane.notifications.catalog import Channel
-from control_plane.notifications.channels.base import Message, Refused, Transient
+from control_plane.notifications.channels.base import (
+    Message,
+    Refused,
+    Transient,
+    retry_after_s,
+)
 from control_plane.notifications.models import Delivery, DeliveryStatus, Notification
 from control_plane.orgs.models import Membership, User
 from tests.control_plane.reporting.conftest import Network
@@ -225,3 +230,13 @@ def test_a_send_cut_short_by_a_dead_worker_is_never_sent_twice(network: Network)
         backend = Scripted([], idempotent=idempotent)
         assert _deliver(net, backend, delivery_id) == expected
         assert len(backend.sent) == sends
+
+
+def test_retry_after_reads_seconds_and_http_dates():
+    now = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+    assert retry_after_s({"Retry-After": "120"}, now=now) == 120.0
+    assert retry_after_s({"retry-after": "0"}, now=now) == 0.0
+    assert retry_after_s({"Retry-After": "Mon, 07 Dec 2026 12:01:30 GMT"}, now=now) == 90.0
+    assert retry_after_s({"Retry-After": "Mon, 07 Dec 2026 11:00:00 GMT"}, now=now) == 0.0
+    for bad in ({"Retry-After": "soon"}, {"Retry-After": "-5"}, {"Retry-After": ""}, {}, None):
+        assert retry_after_s(bad, now=now) is None

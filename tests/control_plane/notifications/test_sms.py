@@ -216,3 +216,19 @@ def test_the_channel_translates_twilio_answers(fake: TwilioFake):
     with pytest.raises(Transient, match="unreachable"):
         gone.send(message)
     assert (utcnow() - started).total_seconds() < 5
+
+
+def test_twilios_retry_after_is_kept_on_a_transient_failure(fake: TwilioFake):
+    """The SDK's exception drops the headers: the channel reads them from its HTTP client."""
+    channel = TwilioChannel(account_sid=fake.account_sid, auth_token=fake.auth_token,
+                            from_=FROM, api_base=fake.url)
+    message = Message(delivery_id="dlv_1", to="+33612345678", subject="A payment failed",
+                      text="x")
+    for status, header, expected in ((429, "30", 30.0), (503, "120", 120.0), (429, None, None),
+                                     (503, "soon", None)):
+        fake.fail_next(status, retry_after=header)
+        with pytest.raises(Transient) as raised:
+            channel.send(message)
+        assert raised.value.retry_after_s == expected, (status, header)
+    channel.send(message)  # and the next one, answered, goes through
+    assert len(fake.messages) == 1
