@@ -1,5 +1,10 @@
 """`adsbin billing close`, `adsbin billing reconcile` and `adsbin payouts run`, run as an
-operator would, on plays uploaded through the API, on both databases."""
+operator would, on plays uploaded through the API, on both databases.
+
+Most steps run the CLI's own command tree in this process (`run`): the same commands, options,
+settings from the environment, output and exit codes, without a new Python that imports the
+whole app for each step. One step of a test per database runs the installed `adsbin` script as a
+process of its own (`run_process`), so the console script itself stays tested end to end."""
 
 from __future__ import annotations
 
@@ -8,12 +13,19 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
+from rich.console import Console
+from typer.testing import CliRunner
 
+from control_plane import cli
+from control_plane.settings import get_settings
 from tests.control_plane.billing.test_close import hour_floor, plays, upload
 from tests.control_plane.reporting.conftest import Network, network
 
@@ -35,9 +47,49 @@ def env_of(net: Network) -> dict[str, str]:
             "NO_COLOR": "1", "COLUMNS": "200"}
 
 
-def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+def run_process(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`adsbin ARGS` as a process of its own, on `env`."""
     return subprocess.run([ADSBIN, *args], env=env, capture_output=True, text=True,
                           timeout=120, check=False)
+
+
+@contextmanager
+def _cli_apps() -> Iterator[list[Any]]:
+    """The apps the money commands build while inside, their engines disposed afterwards (a
+    process of its own would let them go on exit)."""
+    apps: list[Any] = []
+    money_app = cli._money_app
+
+    def recording() -> tuple[Any, Any]:
+        settings, app_ = money_app()
+        apps.append(app_)
+        return settings, app_
+
+    try:
+        with mock.patch.object(cli, "_money_app", recording):
+            yield apps
+    finally:
+        for app_ in apps:
+            app_.state.engine.dispose()
+
+
+def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`adsbin ARGS` on `env`, run by the CLI's command tree in this process: what the console
+    script runs, with the environment it reads its settings from for the time of the call, and
+    consoles as wide as `COLUMNS` says, as a process's would be."""
+    changed = {k: v for k, v in env.items() if os.environ.get(k) != v}
+    changed.update({k: None for k in os.environ if k.startswith("ADSBIN_") and k not in env})
+    width = int(env.get("COLUMNS", "80"))
+    get_settings.cache_clear()
+    try:
+        with _cli_apps(), mock.patch.object(cli, "console", Console(width=width)), \
+                mock.patch.object(cli, "err", Console(stderr=True, width=width)):
+            result = CliRunner().invoke(cli.app, list(args), env=changed,
+                                        catch_exceptions=False)
+    finally:
+        get_settings.cache_clear()
+    return subprocess.CompletedProcess([ADSBIN, *args], result.exit_code, result.stdout,
+                                       result.stderr)
 
 
 def period(start: datetime, end: datetime) -> list[str]:
@@ -55,7 +107,7 @@ def test_close_issues_the_invoices_once_and_reconcile_traces_them(net: Network, 
     p1 = (now_hour - timedelta(hours=3), now_hour - timedelta(hours=2))
     upload(net, plays(net, p1[0] + timedelta(minutes=1), 120))
 
-    r = run(env, "billing", "close", *period(*p1))
+    r = run_process(env, "billing", "close", *period(*p1))
     assert r.returncode == 0, r.stderr
     assert "closed" in r.stdout and "already" not in r.stdout
     # 120 plays × 2.5 impressions at 10.00 CPM: 3.00
@@ -120,7 +172,7 @@ def test_money_commands_before_migrating_say_what_to_do(tmp_path: Path):
     for args in (("billing", "close"), ("billing", "reconcile", "--period-start",
                                         "2026-11-01T00:00:00Z", "--period-end",
                                         "2026-12-01T00:00:00Z")):
-        r = run(env, *args)
+        r = run_process(env, *args) if args == ("billing", "close") else run(env, *args)
         assert r.returncode == 1 and "adsbin migrate" in r.stderr
 
 
