@@ -123,3 +123,15 @@ class PhoneNumber(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)  # tries at the pending code
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # the last code's
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class PhoneCodeWindow(Base):
+    """Confirmation codes texted to one user, or to one number, in the window that began at
+    `window_started_at` (`phones.py`): counted here rather than in each process, so that the
+    limit holds however many API processes serve the requests."""
+
+    __tablename__ = "phone_code_windows"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)  # user:<id>, number:<e164>
+    window_started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    codes: Mapped[int] = mapped_column(Integer, default=0)

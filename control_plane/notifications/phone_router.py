@@ -8,9 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 
 from control_plane.auth.dependencies import CurrentUser
-from control_plane.auth.ratelimit import SlidingWindowLimiter
 from control_plane.db import DbSession
-from control_plane.dependencies import limiter_on_app
 from control_plane.notifications import phones
 from control_plane.notifications.catalog import Channel
 from control_plane.notifications.channels.base import ChannelBackend
@@ -27,13 +25,21 @@ async def get_sms_backend(request: Request) -> ChannelBackend:
 
 
 SmsBackend = Annotated[ChannelBackend, Depends(get_sms_backend)]
-CodeLimiter = Annotated[SlidingWindowLimiter, Depends(limiter_on_app(
-    "phone_code_limiter", "Confirmation codes asked for, per user and per number."))]
 
 
-def make_limiter() -> SlidingWindowLimiter:
-    """The limiter of codes asked for, one per app (`app.py`)."""
-    return SlidingWindowLimiter(limit=phones.CODES_PER_WINDOW, window_s=phones.CODE_WINDOW_S)
+async def _code_limits(request: Request) -> phones.CodeLimits:
+    """Confirmation codes asked for, per user and per number (counted in the database)."""
+    found: phones.CodeLimits = request.app.state.phone_code_limiter
+    return found
+
+
+CodeLimiter = Annotated[phones.CodeLimits, Depends(_code_limits)]
+
+
+def make_limiter() -> phones.CodeLimits:
+    """The limits of codes asked for, one per app (`app.py`); the counts are in the
+    database, shared by every process."""
+    return phones.CodeLimits()
 
 
 def _user_id(principal: CurrentUser) -> str:
@@ -64,7 +70,7 @@ def get_phone(session: DbSession, principal: CurrentUser) -> PhoneRead:
                        503: {"description": "sms_unavailable"}})
 def put_phone(body: PhoneIn, session: DbSession, principal: CurrentUser, sms: SmsBackend,
               limiter: CodeLimiter) -> PhoneRead:
-    return _read(phones.request_code(session=session, sms=sms, limiter=limiter,
+    return _read(phones.request_code(session=session, sms=sms, limits=limiter,
                                      user_id=_user_id(principal), number=body.number))
 
 

@@ -6,8 +6,10 @@ person at the keyboard now, not worth a retry minutes later. Only its hash is st
 with the user and the number, so a dump of the table does not list live codes); it lasts
 `CODE_TTL_S`, and `CODE_TRIES` wrong answers spend it (counted by a conditional update, so
 guesses sent in parallel cannot go past the limit), after which a new one must be asked for.
-Asking is limited per user and per number (`CODES_PER_WINDOW`), so that nobody can make us
-text a stranger over and over.
+Asking is limited per user and per number (`CODES_PER_WINDOW` in `CODE_WINDOW_S`), so that
+nobody can make us text a stranger over and over: counted in the database (`PhoneCodeWindow`,
+a window that starts with its first code), by one conditional update per key, so that neither
+several API processes nor parallel requests can go past it.
 """
 
 from __future__ import annotations
@@ -16,13 +18,16 @@ import hashlib
 import hmac
 import re
 import secrets
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import case, literal, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from control_plane.auth.ratelimit import SlidingWindowLimiter
-from control_plane.db import utcnow
+from control_plane.db import UTCDateTime, utcnow
 from control_plane.notifications.channels.base import ChannelBackend, Message, Refused, Transient
 from control_plane.notifications.exceptions import (
     CodeExpired,
@@ -34,7 +39,7 @@ from control_plane.notifications.exceptions import (
     TooManyTries,
     WrongCode,
 )
-from control_plane.notifications.models import PhoneNumber
+from control_plane.notifications.models import PhoneCodeWindow, PhoneNumber
 
 CODE_TTL_S = 600.0
 CODE_TRIES = 5  # wrong answers per code
@@ -64,7 +69,40 @@ def get_phone(*, session: Session, user_id: str) -> PhoneNumber:
     return found
 
 
-def request_code(*, session: Session, sms: ChannelBackend, limiter: SlidingWindowLimiter,
+@dataclass(frozen=True)
+class CodeLimits:
+    """How many codes one user, and one number, may be texted per window."""
+
+    per_window: int = CODES_PER_WINDOW
+    window_s: float = CODE_WINDOW_S
+
+
+def _take(session: Session, key: str, limits: CodeLimits, now: datetime) -> float | None:
+    """Count one code for `key` (in the caller's transaction); None, or how long until its
+    window has room again."""
+    row = {"key": key, "window_started_at": now, "codes": 0}
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    session.execute(insert(PhoneCodeWindow).values(**row).on_conflict_do_nothing())
+    # one statement decides: a window over starts again with this code, a window with room
+    # counts it, a full one changes nothing (rowcount 0)
+    over = PhoneCodeWindow.window_started_at <= now - timedelta(seconds=limits.window_s)
+    counted = session.execute(update(PhoneCodeWindow).where(
+        PhoneCodeWindow.key == key, over | (PhoneCodeWindow.codes < limits.per_window))
+        .values(codes=case((over, 1), else_=PhoneCodeWindow.codes + 1),
+                window_started_at=case((over, literal(now, UTCDateTime())),
+                                       else_=PhoneCodeWindow.window_started_at))
+        .execution_options(synchronize_session=False)).rowcount  # type: ignore[attr-defined]
+    if counted:
+        return None
+    started = session.scalar(select(PhoneCodeWindow.window_started_at)
+                             .where(PhoneCodeWindow.key == key))
+    if started is None:
+        return limits.window_s
+    return max(1.0, (started + timedelta(seconds=limits.window_s) - now).total_seconds())
+
+
+def request_code(*, session: Session, sms: ChannelBackend, limits: CodeLimits,
                  user_id: str, number: str) -> PhoneNumber:
     """Set the user's number (unconfirmed) and text it a new code (committed); the number
     already confirmed is left as it is, without a text."""
@@ -72,15 +110,17 @@ def request_code(*, session: Session, sms: ChannelBackend, limiter: SlidingWindo
     found = session.get(PhoneNumber, user_id)
     if found is not None and found.e164 == number and found.confirmed_at is not None:
         return found
+    now = utcnow()
     for key in (f"user:{user_id}", f"number:{number}"):
-        wait_s = limiter.hit(key)
+        wait_s = _take(session, key, limits, now)
         if wait_s is not None:
+            session.rollback()  # neither key counts a code that is not sent
             raise TooManyCodes("too many codes asked for; wait and try again",
                                details={"retry_after_s": round(wait_s, 1)},
                                headers={"Retry-After": str(max(1, round(wait_s)))})
     code = f"{secrets.randbelow(10**6):06d}"
     text = f"{code} is your ADSBIN code. It expires in {round(CODE_TTL_S / 60)} minutes."
-    session.commit()  # no transaction is held while the provider is called
+    session.commit()  # the codes counted; no transaction is held while the provider is called
     try:
         sms.send(Message(delivery_id=f"phone-{secrets.token_hex(8)}", to=number, subject=text,
                          text=text, kind="phone.confirm", user_id=user_id))
@@ -90,17 +130,24 @@ def request_code(*, session: Session, sms: ChannelBackend, limiter: SlidingWindo
     except Refused as exc:
         raise PhoneRefused("the SMS provider will not send to this number",
                            details={"reason": exc.reason[:300]}) from exc
-    now = utcnow()
-    found = session.get(PhoneNumber, user_id)
-    if found is None:
-        found = PhoneNumber(user_id=user_id, e164=number)
-        session.add(found)
-    found.e164, found.confirmed_at = number, None
-    found.code_hash, found.code_expires_at = (_hash(user_id, number, code),
-                                              now + timedelta(seconds=CODE_TTL_S))
-    found.attempts, found.sent_at = 0, now
-    session.commit()
-    return found
+    for attempt in range(2):  # a parallel ask by the same user may add the row first
+        now = utcnow()
+        phone = session.get(PhoneNumber, user_id)
+        if phone is None:
+            phone = PhoneNumber(user_id=user_id, e164=number)
+            session.add(phone)
+        phone.e164, phone.confirmed_at = number, None
+        phone.code_hash, phone.code_expires_at = (_hash(user_id, number, code),
+                                                  now + timedelta(seconds=CODE_TTL_S))
+        phone.attempts, phone.sent_at = 0, now
+        try:
+            session.commit()
+            return phone
+        except IntegrityError:
+            session.rollback()
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
 
 
 def confirm(*, session: Session, user_id: str, code: str) -> PhoneNumber:

@@ -6,12 +6,15 @@ whether a text arrived."""
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
+from control_plane.app import create_app
 from control_plane.db import utcnow
 from control_plane.notifications import service as notifications_service
 from control_plane.notifications.channels.base import Message, Refused, Transient
@@ -232,3 +235,43 @@ def test_twilios_retry_after_is_kept_on_a_transient_failure(fake: TwilioFake):
         assert raised.value.retry_after_s == expected, (status, header)
     channel.send(message)  # and the next one, answered, goes through
     assert len(fake.messages) == 1
+
+
+def test_the_code_limit_holds_across_api_processes(sms_network: Network, fake: TwilioFake):
+    """Two app instances on one database (two API processes) share the count of codes, per
+    user and per number, and parallel asks cannot go past it."""
+    net = sms_network
+    with TestClient(create_app(net.app.state.settings)) as second:
+        apps = (net.client, second)
+        headers = net.advertiser.headers
+        for i in range(3):  # one user, three codes, asked of either process in turn
+            r = apps[i % 2].put("/v1/me/phone", headers=headers,
+                                json={"number": f"+3361000000{i}"})
+            assert r.status_code == 200, r.text
+        for client in apps:
+            r = client.put("/v1/me/phone", headers=headers, json={"number": "+33610000009"})
+            assert r.status_code == 429 and error_code(r) == "rate_limited", r.text
+            assert 0 < int(r.headers["Retry-After"]) <= 600
+        assert fake.to("+33610000009") == []
+        # one number, asked for by three people in turn, then by a fourth: refused
+        people = [signup(net.client) for _ in range(4)]
+        for i, person in enumerate(people[:3]):
+            assert apps[i % 2].put("/v1/me/phone", headers=person.headers,
+                                   json={"number": "+33620000000"}).status_code == 200
+        r = second.put("/v1/me/phone", headers=people[3].headers, json={"number": "+33620000000"})
+        assert r.status_code == 429 and len(fake.to("+33620000000")) == 3
+        # one more user asking eight times at once, of both processes: three codes
+        hurried = signup(net.client)
+        answers: list[int] = []
+
+        def ask(i: int) -> None:
+            answers.append(apps[i % 2].put("/v1/me/phone", headers=hurried.headers,
+                                           json={"number": f"+3363000000{i}"}).status_code)
+
+        threads = [threading.Thread(target=ask, args=(i,)) for i in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert sorted(answers) == [200] * 3 + [429] * 5, answers
+        assert sum(len(fake.to(f"+3363000000{i}")) for i in range(8)) == 3
