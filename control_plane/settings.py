@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     push_ttl_s: int = Field(86400, ge=0)  # how long a push service keeps an undelivered push
     # http:// push endpoints on loopback (a local push service in tests), never in production
     push_allow_insecure_endpoints: bool = False
+    # push endpoints whose host resolves to a private, loopback or link-local address (a local
+    # push service in tests); refused by default, at subscription and at every send
+    push_allow_private_endpoints: bool = False
     coconut_api_key: SecretStr | None = None
     coconut_base_url: str = "https://api.coconut.co"
 

@@ -36,7 +36,8 @@ def subscribe(body: PushSubscriptionIn, session: DbSession, principal: CurrentUs
               settings: SettingsDep) -> PushSubscriptionRead:
     found = push_service.subscribe(session=session, user_id=_user_id(principal),
                                    subscription_in=body,
-                                   allow_insecure=settings.push_allow_insecure_endpoints)
+                                   allow_insecure=settings.push_allow_insecure_endpoints,
+                                   allow_private=settings.push_allow_private_endpoints)
     return PushSubscriptionRead(id=found.id, endpoint=found.endpoint,
                                 created_at=found.created_at)
 

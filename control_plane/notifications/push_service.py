@@ -5,7 +5,9 @@ The endpoint is the push service's address for one browser profile, so it is the
 browser subscribing again updates its keys; another user signing in on that browser takes it
 over, under a new id, so that what was queued for the first user (deliveries name the id) is
 never pushed to the second. The control plane POSTs to the endpoint, so only https endpoints on
-a named host are taken (loopback over http too where the settings allow it, for tests).
+a named host that resolves to public addresses only are taken (loopback over http, and private
+addresses, too where the settings allow them, for tests); the channel checks the address again
+before each push.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from control_plane.notifications.channels.push import non_public_address
 from control_plane.notifications.exceptions import InvalidPushSubscription
 from control_plane.notifications.models import PushSubscription
 from control_plane.notifications.schemas import PushSubscriptionIn
@@ -49,10 +52,14 @@ def check_endpoint(endpoint: str, *, allow_insecure: bool) -> None:
 
 
 def subscribe(*, session: Session, user_id: str, subscription_in: PushSubscriptionIn,
-              allow_insecure: bool = False) -> PushSubscription:
+              allow_insecure: bool = False, allow_private: bool = False) -> PushSubscription:
     """Keep a browser's subscription for the user (committed): its keys updated if the user
     had it, taken over from whoever had it else."""
     check_endpoint(subscription_in.endpoint, allow_insecure=allow_insecure)
+    problem = None if allow_private else non_public_address(subscription_in.endpoint)
+    if problem is not None:
+        raise InvalidPushSubscription(f"not a push service's endpoint: {problem}",
+                                      details={"endpoint": subscription_in.endpoint})
     for _ in range(2):  # a second try when the same browser subscribed twice at once
         found = session.scalar(select(PushSubscription).where(
             PushSubscription.endpoint == subscription_in.endpoint))

@@ -1,6 +1,11 @@
 """Web Push through pywebpush: the payload encrypted for the browser (RFC 8291, aes128gcm) and
 signed with our VAPID key (RFC 8292), POSTed to the subscription's push service.
 
+The endpoint is the browser's to choose, so before each push its host is resolved and a push
+to anything but a public address (private, loopback, link-local, reserved: a way into our own
+network) is refused (`non_public_address`), as at subscription, since DNS may have changed
+since; `ADSBIN_PUSH_ALLOW_PRIVATE_ENDPOINTS` allows them (a local push service in tests).
+
 The push service's answer decides what follows: 404 or 410, the browser dropped the
 subscription (`Gone`: it is forgotten); 429, 5xx, a timeout or no connection may pass
 (`Transient`, not before its Retry-After if it gave one); any other refusal is for good
@@ -10,8 +15,11 @@ is not repeated.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
+import socket
+from urllib.parse import urlsplit
 
 import requests
 from py_vapid import Vapid02
@@ -51,6 +59,27 @@ def payload(message: Message) -> bytes:
     return encoded
 
 
+def non_public_address(endpoint: str) -> str | None:
+    """Why the endpoint's host may not be pushed to (it does not resolve, or one of its
+    addresses is not public), or None."""
+    try:
+        parts = urlsplit(endpoint)
+        host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return "the endpoint is not a URL"
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError, OSError) as exc:
+        return f"the endpoint's host {host!r} does not resolve: {exc}"
+    for *_, address in found:
+        ip = ipaddress.ip_address(str(address[0]).split("%")[0])
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        if not ip.is_global or ip.is_multicast:
+            return f"the endpoint's host {host!r} resolves to a non-public address ({ip})"
+    return None
+
+
 class WebPushChannel:
     """Sends notifications to browsers' push subscriptions."""
 
@@ -61,10 +90,14 @@ class WebPushChannel:
         self._vapid = Vapid02(private_key(settings))
         self._subject = settings.vapid_subject
         self._ttl_s = settings.push_ttl_s
+        self._allow_private = settings.push_allow_private_endpoints
 
     def send(self, message: Message) -> str:
         if not message.keys.get("p256dh") or not message.keys.get("auth"):
             raise Gone("the push subscription was removed before it could be sent")
+        problem = None if self._allow_private else non_public_address(message.to)
+        if problem is not None:
+            raise Refused(f"not pushed: {problem}")
         kind = KINDS.get(message.kind)
         try:
             response = webpush(

@@ -18,7 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from control_plane.app import create_app
 from control_plane.notifications import push_service, vapid
 from control_plane.notifications import service as notifications_service
-from control_plane.notifications.channels.base import Message
+from control_plane.notifications.catalog import Channel
+from control_plane.notifications.channels.base import Message, Refused
 from control_plane.notifications.channels.push import MAX_PAYLOAD_BYTES, payload
 from control_plane.notifications.exceptions import InvalidPushSubscription
 from control_plane.notifications.models import Delivery
@@ -38,6 +39,7 @@ def push() -> Iterator[PushService]:
 def net(settings, tmp_path) -> Iterator[Network]:
     """The proof-of-play network, taking push endpoints on loopback, retrying quickly."""
     with make_network(settings, tmp_path, push_allow_insecure_endpoints=True,
+                      push_allow_private_endpoints=True,
                       job_retry_base_s=0.05) as found:
         # the approval of its campaign is told once its event is handled: before any browser
         # subscribes, so that the tests' pushes are theirs alone
@@ -238,3 +240,62 @@ def test_a_long_notification_is_cut_to_fit_a_push():
     data = payload(message)
     assert len(data) <= MAX_PAYLOAD_BYTES and data.decode().count("é") > 1000
     assert b"https://a/b" in data
+
+
+RESOLVES = {"push.example.net": "93.184.216.34", "intranet.example.net": "10.1.2.3",
+            "metadata.example.net": "169.254.169.254", "mapped.example.net": "::ffff:127.0.0.1",
+            "cgnat.example.net": "100.64.0.7"}
+
+
+@pytest.fixture
+def dns(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The resolver the push checks use, answering from RESOLVES (addresses as they are, other
+    names: NXDOMAIN)."""
+    import ipaddress
+    import socket
+
+    def getaddrinfo(host: str, port: int, *args: Any, **kwargs: Any) -> list[Any]:
+        try:
+            ipaddress.ip_address(host)
+            RESOLVES.setdefault(host, host)
+        except ValueError:
+            pass
+        if host not in RESOLVES:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        address = RESOLVES[host]
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        return [(family, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr("control_plane.notifications.channels.push.socket.getaddrinfo",
+                        getaddrinfo)
+    return RESOLVES
+
+
+def test_an_endpoint_on_a_non_public_address_is_refused(net: Network, push: PushService,
+                                                        dns: dict[str, str]):
+    """Unless ADSBIN_PUSH_ALLOW_PRIVATE_ENDPOINTS: subscribing answers 422, and the channel
+    pushes to nothing that resolves to a private, loopback or link-local address."""
+    strict = create_app(with_settings(net.app.state.settings,
+                                      push_allow_private_endpoints=False))
+    from fastapi.testclient import TestClient
+
+    keys = push.subscriber(vapid.public_key(net.app.state.settings)).to_json()["keys"]
+    with TestClient(strict) as client:
+        for host in ("intranet.example.net", "metadata.example.net", "mapped.example.net",
+                     "cgnat.example.net", "nowhere.example.net"):
+            r = client.post("/v1/me/push-subscriptions", headers=net.advertiser.headers,
+                            json={"endpoint": f"https://{host}/push/x", "keys": keys})
+            assert r.status_code == 422, (host, r.text)
+            assert error_code(r) == "invalid_push_subscription" and host in r.text
+        r = client.post("/v1/me/push-subscriptions", headers=net.advertiser.headers,
+                        json={"endpoint": "https://push.example.net/push/x", "keys": keys})
+        assert r.status_code == 201, r.text
+    # at send time: the local push service (127.0.0.1) is refused without a request
+    subscriber = browser(net, push, net.advertiser)
+    channel = strict.state.channels[Channel.push]
+    message = Message(delivery_id="dlv_x", to=subscriber.endpoint, subject="Hi", text="x",
+                      keys=subscriber.to_json()["keys"])
+    with pytest.raises(Refused, match="non-public address"):
+        channel.send(message)
+    assert push.attempts == []
+    assert net.app.state.channels[Channel.push].send(message)  # allowed where the tests say
