@@ -97,7 +97,8 @@ def seed(url: str, now: datetime) -> dict[str, Any]:
         logins = {"advertiser": advertisers[0], "venue": venue_orgs[0]}
         for kind, org in logins.items():
             user = orgs_service.create_user(session=session, email=f"{kind}@bench.example.com",
-                                            name=kind, password=PASSWORD)
+                                            name=kind, password=PASSWORD,
+                                            email_verified=True)
             orgs_service.add_membership(session=session, org_id=org.id, user_id=user.id,
                                         role=Role.admin)
         session.commit()

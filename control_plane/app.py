@@ -20,6 +20,7 @@ from control_plane import __version__, events, subscribers  # noqa: F401 (the ev
 from control_plane.auth import router as auth_router
 from control_plane.auth import webhooks as auth_webhooks
 from control_plane.auth.keys import KeyRing
+from control_plane.auth.links import AccountLinks
 from control_plane.auth.ratelimit import SlidingWindowLimiter
 from control_plane.auth.tokens import TokenService
 from control_plane.billing import router as billing_router
@@ -41,7 +42,7 @@ from control_plane.media import router as media_router
 from control_plane.media import webhooks as media_webhooks
 from control_plane.middleware import BodySizeLimit
 from control_plane.moderation import router as moderation_router
-from control_plane.notifications import phone_router, webhooks_twilio
+from control_plane.notifications import account_pages, phone_router, webhooks_twilio
 from control_plane.notifications import public_router as notifications_public_router
 from control_plane.notifications import push_router as notifications_push_router
 from control_plane.notifications import router as notifications_router
@@ -137,6 +138,7 @@ def _state(app: FastAPI, settings: Settings) -> None:
     state.sessionmaker = make_sessionmaker(state.engine)
     state.keyring = KeyRing(settings.keys_dir)
     state.tokens = TokenService(settings, state.keyring)
+    state.account_links = AccountLinks.from_settings(settings)
     state.object_store = make_object_store(settings)
     state.payments = make_payment_provider(settings, state.sessionmaker)
     state.channels = make_channels(settings, state.sessionmaker)
@@ -165,6 +167,12 @@ def _limiters(app: FastAPI, settings: Settings) -> None:
     state.claim_client_limiter = SlidingWindowLimiter(limit=10, window_s=60)
     state.claim_screen_limiter = SlidingWindowLimiter(limit=10, window_s=300)
     state.phone_code_limiter = phone_router.make_limiter()
+    state.reset_client_limiter = SlidingWindowLimiter(limit=10, window_s=900)
+    state.reset_email_limiter = SlidingWindowLimiter(limit=3, window_s=3600)
+    state.verification_limiter = SlidingWindowLimiter(limit=3, window_s=600)
+    state.link_limiter = SlidingWindowLimiter(limit=30, window_s=600)
+    state.invitation_limiter = SlidingWindowLimiter(limit=orgs_router.INVITATIONS_PER_HOUR,
+                                                    window_s=3600)
 
 
 def _errors_and_limits(app: FastAPI, settings: Settings) -> None:
@@ -208,6 +216,7 @@ def _routers(app: FastAPI) -> None:
     app.include_router(revenue_router.router, dependencies=STRICT_QUERY)
     app.include_router(notifications_router.router, dependencies=STRICT_QUERY)
     app.include_router(notifications_public_router.router)
+    app.include_router(account_pages.router)
     app.include_router(resend_webhooks.router)
     app.include_router(phone_router.router, dependencies=STRICT_QUERY)
     app.include_router(webhooks_twilio.router)

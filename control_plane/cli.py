@@ -110,6 +110,22 @@ def create_superuser(
     console.print(f"[green]{'created' if created else 'promoted'}[/] super-admin {user.email}")
 
 
+@admin_app.command("verify-email")
+def verify_email(email: Annotated[str, typer.Argument(help="The user's address")]) -> None:
+    """Take a user's address as confirmed without the emailed link (e.g. when support has
+    checked it another way): they may buy and be paid from now on."""
+    from control_plane.orgs import service as orgs_service
+
+    _check_migrated()
+    with _sessionmaker()() as session:
+        user = orgs_service.get_user_by_email(session=session, email=email)
+        if user is None:
+            _fail(f"no account has the address {email}", "check the spelling, or sign up first")
+        changed = orgs_service.mark_email_verified(session=session, user=user)
+        session.commit()
+    console.print(f"[green]{'confirmed' if changed else 'already confirmed'}[/] {user.email}")
+
+
 @app.command()
 def demo() -> None:
     """Seed the demo orgs and logins (idempotent) and print them."""

@@ -50,7 +50,7 @@ def seed_demo(*, session: Session) -> list[DemoLogin]:
             org = orgs_service.create_org(session=session, name=org_name, kind=kind)
             for email, name, role, _ in people:
                 user = orgs_service.create_user(session=session, email=email, name=name,
-                                                password=DEMO_PASSWORD)
+                                                password=DEMO_PASSWORD, email_verified=True)
                 orgs_service.add_membership(session=session, org_id=org.id, user_id=user.id,
                                             role=role)
             session.commit()

@@ -95,6 +95,13 @@ class RateLimited(AppError):
     status_code = 429
     code = "rate_limited"
 
+    @classmethod
+    def after(cls, wait_s: float, what: str) -> RateLimited:
+        """'too many <what>', with the wait in the details and in a Retry-After header."""
+        return cls(f"too many {what}; wait and try again",
+                   details={"retry_after_s": round(wait_s, 1)},
+                   headers={"Retry-After": str(max(1, round(wait_s)))})
+
 
 _STATUS_CODES = {
     400: "bad_request",

@@ -153,6 +153,33 @@ class PayoutChanged(Event):
     reason: str | None = None
 
 
+class VerificationRequested(Event):
+    """A user's address is to be verified: they signed up, or asked for the link again.
+    `requested_at` (epoch seconds) dates the link, which is made from it."""
+
+    kind = "account.verification_requested"
+    user_id: str
+    requested_at: int
+
+
+class PasswordResetRequested(Event):
+    """Someone asked for a password reset link for an address, which may have no account
+    (it is recorded all the same, so that the answer tells nothing)."""
+
+    kind = "account.password_reset_requested"
+    email: str
+    requested_at: int
+
+
+class MemberInvited(Event):
+    """An org invited an address to join it; the invitation waits for its answer."""
+
+    kind = "org.member_invited"
+    invitation_id: str
+    org_id: str
+    invited_by: str | None = None
+
+
 E = TypeVar("E", bound=Event)
 Handler = Callable[[JobContext, Any], None]
 _subscribers: dict[str, dict[str, Handler]] = {}  # event kind -> subscriber name -> handler

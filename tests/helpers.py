@@ -6,6 +6,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -27,15 +28,30 @@ class Account:
         return {"Authorization": f"Bearer {self.token}"}
 
 
-def signup(client: TestClient, kind: str = "advertiser", *, email: str | None = None) -> Account:
-    """A new user with a new org of `kind`, via the API."""
+def signup(client: TestClient, kind: str = "advertiser", *, email: str | None = None,
+           verified: bool = True) -> Account:
+    """A new user with a new org of `kind`, via the API; with its address confirmed unless
+    `verified` is False (the link's token made as the email job makes it: the emails
+    themselves are tested in tests/control_plane/notifications/test_account_mail.py)."""
     email = email or f"user-{secrets.token_hex(4)}@example.com"
     r = client.post("/v1/auth/signup", json={
         "email": email, "password": PASSWORD, "name": "Test User",
         "org_name": f"{kind} org", "org_kind": kind})
     assert r.status_code == 201, r.text
     body = r.json()
-    return Account(email, body["access_token"], body["user"]["id"], body["org"]["id"])
+    account = Account(email, body["access_token"], body["user"]["id"], body["org"]["id"])
+    if verified:
+        verify_email(client, account.user_id, body["user"]["email"])
+    return account
+
+
+def verify_email(client: TestClient, user_id: str, email: str) -> None:
+    """Confirm a user's address through the API, with the token its emailed link carries."""
+    links = client.app.state.account_links  # type: ignore[attr-defined]
+    token = links.verification_token(user=SimpleNamespace(id=user_id, email=email),
+                                     requested_at=int(time.time()))
+    r = client.post("/v1/auth/verify-email", json={"token": token})
+    assert r.status_code == 200, r.text
 
 
 def login(client: TestClient, email: str, password: str = PASSWORD,

@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 
 from control_plane.auth import service as auth_service
 from control_plane.auth.exceptions import BEARER
+from control_plane.auth.links import AccountLinks
 from control_plane.auth.policy import Action, Principal, Resource, authorize
 from control_plane.auth.ratelimit import SlidingWindowLimiter
 from control_plane.auth.tokens import TokenService
@@ -43,6 +44,25 @@ SignupLimiter = Annotated[SlidingWindowLimiter, Depends(limiter_on_app(
     "signup_limiter", "Signup attempts per client address."))]
 SignupTakenLimiter = Annotated[SlidingWindowLimiter, Depends(limiter_on_app(
     "signup_taken_limiter", "409 `email_taken` answers per client address."))]
+ResetClientLimiter = Annotated[SlidingWindowLimiter, Depends(limiter_on_app(
+    "reset_client_limiter", "Password reset requests per client address."))]
+ResetEmailLimiter = Annotated[SlidingWindowLimiter, Depends(limiter_on_app(
+    "reset_email_limiter", "Password reset requests per address asked about."))]
+VerificationLimiter = Annotated[SlidingWindowLimiter, Depends(limiter_on_app(
+    "verification_limiter", "Verification links asked for, per user."))]
+LinkLimiter = Annotated[SlidingWindowLimiter, Depends(limiter_on_app(
+    "link_limiter", "Emailed links tried (verify, reset, accept), per client address."))]
+InvitationLimiter = Annotated[SlidingWindowLimiter, Depends(limiter_on_app(
+    "invitation_limiter", "Invitations sent, per org."))]
+
+
+async def get_account_links(request: Request) -> AccountLinks:
+    """The app's maker and reader of account links."""
+    links: AccountLinks = request.app.state.account_links
+    return links
+
+
+Links = Annotated[AccountLinks, Depends(get_account_links)]
 
 
 def get_principal(request: Request, session: DbSession, tokens: Tokens) -> Principal:
@@ -92,3 +112,15 @@ def require_org_context(principal: CurrentPrincipal) -> Principal:
     if principal.org_id is None:
         raise Forbidden("this token acts in no org; ask for one with org_id", code="no_org")
     return principal
+
+
+def require_verified_email(principal: CurrentUser) -> Principal:
+    """The calling user, whose address must be confirmed: buying and being paid wait for it."""
+    if not principal.email_verified:
+        raise Forbidden("confirm your email address first: follow the link we mailed you "
+                        "(POST /v1/auth/verify-email/resend sends a new one)",
+                        code="email_not_verified")
+    return principal
+
+
+VerifiedUser = Annotated[Principal, Depends(require_verified_email)]

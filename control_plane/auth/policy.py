@@ -49,6 +49,9 @@ class Principal:
     role: str | None
     is_superadmin: bool = False
     scopes: frozenset[str] = field(default_factory=frozenset)
+    # whether the user confirmed their address: until then they may sign in and look, not buy
+    # or be paid (`require_verified_email`); an API key only reads
+    email_verified: bool = True
 
     @property
     def is_api_key(self) -> bool:

@@ -10,10 +10,15 @@ from control_plane.auth import service as auth_service
 from control_plane.auth.dependencies import (
     CurrentPrincipal,
     CurrentUser,
+    LinkLimiter,
+    Links,
     LoginLimiter,
+    ResetClientLimiter,
+    ResetEmailLimiter,
     SignupLimiter,
     SignupTakenLimiter,
     Tokens,
+    VerificationLimiter,
     require,
 )
 from control_plane.auth.exceptions import EmailTaken
@@ -21,14 +26,18 @@ from control_plane.auth.models import ApiKey
 from control_plane.auth.policy import Action, Principal, Resource, authorize
 from control_plane.auth.ratelimit import SlidingWindowLimiter
 from control_plane.auth.schemas import (
+    Accepted,
     AcceptInvitation,
     ApiKeyCreate,
     ApiKeyCreated,
     ApiKeyPage,
     ApiKeyRead,
     MeResponse,
+    PasswordReset,
+    PasswordResetRequest,
     SignupRequest,
     SignupResponse,
+    TokenOnly,
     TokenRequest,
     TokenResponse,
 )
@@ -55,16 +64,12 @@ def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _too_many(wait_s: float, what: str) -> RateLimited:
-    return RateLimited(f"too many {what}; wait and try again",
-                       details={"retry_after_s": round(wait_s, 1)},
-                       headers={"Retry-After": str(max(1, round(wait_s)))})
 
 
 def _check_login_rate(request: Request, limiter: SlidingWindowLimiter, email: str) -> None:
     wait_s = limiter.hit(f"{_client(request)}:{email.lower()}")
     if wait_s is not None:
-        raise _too_many(wait_s, "sign-in attempts")
+        raise RateLimited.after(wait_s, "sign-in attempts")
 
 
 def _check_signup_rate(request: Request, limiter: SlidingWindowLimiter,
@@ -79,7 +84,7 @@ def _check_signup_rate(request: Request, limiter: SlidingWindowLimiter,
     taken_wait = taken_limiter.wait_s(client)
     wait_s = limiter.hit(client)
     if wait_s is not None or taken_wait is not None:
-        raise _too_many(max(wait_s or 0.0, taken_wait or 0.0), "signup attempts")
+        raise RateLimited.after(max(wait_s or 0.0, taken_wait or 0.0), "signup attempts")
 
 
 @router.post("/auth/signup", response_model=SignupResponse, status_code=status.HTTP_201_CREATED,
@@ -118,17 +123,85 @@ def token(body: TokenRequest, request: Request, session: DbSession, tokens: Toke
     return TokenResponse(access_token=access_token, expires_in=ttl)
 
 
+def _check_link_rate(request: Request, limiter: SlidingWindowLimiter) -> None:
+    wait_s = limiter.hit(_client(request))
+    if wait_s is not None:
+        raise RateLimited.after(wait_s, "links tried")
+
+
 @router.post("/auth/invitations/accept", response_model=TokenResponse,
-             summary="Set a password with an invitation token and sign in")
-def accept_invitation(body: AcceptInvitation, session: DbSession,
-                      tokens: Tokens) -> TokenResponse:
-    user = orgs_service.accept_invitation(session=session, token=body.token,
-                                          password=body.password, name=body.name)
-    memberships = orgs_service.memberships_of(session=session, user_id=user.id)
-    first = memberships[0] if memberships else None
-    access_token, ttl = tokens.issue(user_id=user.id, org_id=first.org_id if first else None,
-                                     org_role=first.role if first else None)
+             summary="Join an org with an invitation's token, and sign in",
+             description="An invited address sets its password (and name) here; an address "
+                         "that has an account gives its password.",
+             responses={401: {"description": "invalid_credentials"},
+                        422: {"description": "invalid_invitation, invitation_expired"}})
+def accept_invitation(body: AcceptInvitation, request: Request, session: DbSession,
+                      tokens: Tokens, limiter: LinkLimiter) -> TokenResponse:
+    _check_link_rate(request, limiter)
+    user, membership = orgs_service.accept_invitation(session=session, token=body.token,
+                                                      password=body.password, name=body.name)
+    access_token, ttl = tokens.issue(user_id=user.id, org_id=membership.org_id,
+                                     org_role=membership.role)
     return TokenResponse(access_token=access_token, expires_in=ttl)
+
+
+@router.post("/auth/verify-email", response_model=Accepted,
+             summary="Confirm your address with the token of the emailed link",
+             responses={422: {"description": "invalid_link"}})
+def verify_email(body: TokenOnly, request: Request, session: DbSession, links: Links,
+                 limiter: LinkLimiter) -> Accepted:
+    _check_link_rate(request, limiter)
+    user = auth_service.verify_email(session=session, links=links, token=body.token)
+    return Accepted(status="verified", message=f"{user.email} is confirmed: thank you.")
+
+
+@router.post("/auth/verify-email/resend", response_model=Accepted,
+             status_code=status.HTTP_202_ACCEPTED,
+             summary="Mail me a new link to confirm my address",
+             responses={429: {"description": "rate_limited"}})
+def resend_verification(principal: CurrentUser, session: DbSession,
+                        limiter: VerificationLimiter) -> Accepted:
+    assert principal.user_id is not None
+    if principal.email_verified:
+        return Accepted(status="already_verified", message="your address is confirmed already")
+    wait_s = limiter.hit(principal.user_id)
+    if wait_s is not None:
+        raise RateLimited.after(wait_s, "verification links asked for")
+    auth_service.request_verification(session=session, user_id=principal.user_id)
+    return Accepted(status="accepted", message="a new link is on its way to your address")
+
+
+@router.post("/auth/password-reset", response_model=Accepted,
+             status_code=status.HTTP_202_ACCEPTED,
+             summary="Mail a link to reset the password of an address",
+             description="Answers the same whether or not the address has an account (the "
+                         "email goes only if it has one). Rate-limited per client address and "
+                         "per address asked about, the same either way.",
+             responses={429: {"description": "rate_limited"}})
+def request_password_reset(body: PasswordResetRequest, request: Request, session: DbSession,
+                           client_limiter: ResetClientLimiter,
+                           email_limiter: ResetEmailLimiter) -> Accepted:
+    wait_s = client_limiter.hit(_client(request))
+    if wait_s is None:
+        wait_s = email_limiter.hit(orgs_service.normalize_email(body.email))
+    if wait_s is not None:
+        raise RateLimited.after(wait_s, "password reset requests")
+    auth_service.request_password_reset(session=session, email=body.email)
+    return Accepted(status="accepted",
+                    message="if an account has this address, a link to reset its password "
+                            "is on its way; it works once, within the hour")
+
+
+@router.post("/auth/password-reset/confirm", response_model=Accepted,
+             summary="Set a new password with the token of the emailed link",
+             responses={422: {"description": "invalid_link"}})
+def reset_password(body: PasswordReset, request: Request, session: DbSession, links: Links,
+                   limiter: LinkLimiter) -> Accepted:
+    _check_link_rate(request, limiter)
+    auth_service.reset_password(session=session, links=links, token=body.token,
+                                password=body.password)
+    return Accepted(status="password_changed",
+                    message="your password is changed: sign in with it")
 
 
 @router.get("/me", response_model=MeResponse, summary="The signed-in user and their orgs")

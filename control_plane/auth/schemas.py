@@ -51,6 +51,33 @@ class AcceptInvitation(BaseModel):
     name: str | None = Field(None, max_length=200)
 
 
+class TokenOnly(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(min_length=1, max_length=300, description="from the emailed link")
+
+
+class PasswordResetRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: EmailStr
+
+
+class PasswordReset(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(min_length=1, max_length=300, description="from the emailed link")
+    password: str = Password
+
+
+class Accepted(BaseModel):
+    """What an account email request answers, whoever the address belongs to."""
+
+    status: str = Field(description="`accepted` (an email is on its way if it applies), "
+                                    "`already_verified`, `verified` or `password_changed`")
+    message: str
+
+
 class MeResponse(BaseModel):
     user: UserRead
     org_id: str | None = Field(description="The org this token acts in")

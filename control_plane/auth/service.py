@@ -9,12 +9,15 @@ token's claims (Clerk is the source of truth for who belongs where).
 from __future__ import annotations
 
 import secrets
+import time
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from control_plane import events
 from control_plane.auth.exceptions import InvalidCredentials, InvalidToken
+from control_plane.auth.links import AccountLinks
 from control_plane.auth.models import ApiKey
 from control_plane.auth.policy import Principal
 from control_plane.auth.tokens import VerifiedToken
@@ -37,12 +40,59 @@ def signup(*, session: Session, email: str, password: str, name: str, org_name: 
     # Hashed before the email is looked up: a taken email must not answer in a fraction of the
     # time a new one takes (argon2 is nearly all of a signup's time).
     password_hash = hash_password(password)
-    user = orgs_service.create_user(session=session, email=email, name=name, password=None)
+    user = orgs_service.create_user(session=session, email=email, name=name, password=None,
+                                    email_verified=False)
     user.password_hash = password_hash
     org = orgs_service.create_org(session=session, name=org_name, kind=org_kind)
     orgs_service.add_membership(session=session, org_id=org.id, user_id=user.id, role=Role.admin)
+    events.record(session, events.VerificationRequested(user_id=user.id,
+                                                        requested_at=int(time.time())))
     session.commit()
     return user, org
+
+
+# --- the address and the password, by the links mailed to them ----------------------------
+
+def request_verification(*, session: Session, user_id: str) -> bool:
+    """Mail the user a new link to confirm their address (committed); False if it is
+    confirmed already."""
+    user = orgs_service.get_user(session=session, user_id=user_id)
+    if user is None or user.email_verified_at is not None or not user.email:
+        return False
+    events.record(session, events.VerificationRequested(user_id=user.id,
+                                                        requested_at=int(time.time())))
+    session.commit()
+    return True
+
+
+def verify_email(*, session: Session, links: AccountLinks, token: str) -> User:
+    """Confirm the address a verification link was mailed to (committed); the user."""
+    user = links.read_verification(session=session, token=token)
+    orgs_service.mark_email_verified(session=session, user=user)
+    session.commit()
+    return user
+
+
+def request_password_reset(*, session: Session, email: str) -> None:
+    """Mail a reset link to the address if it has an account (committed).
+
+    The request is recorded whatever the address, and the email job alone looks the account
+    up, so that the answer and the time it takes are the same either way.
+    """
+    events.record(session, events.PasswordResetRequested(
+        email=orgs_service.normalize_email(email), requested_at=int(time.time())))
+    session.commit()
+
+
+def reset_password(*, session: Session, links: AccountLinks, token: str,
+                   password: str) -> User:
+    """Set a new password with a reset link, which then stops working (committed). The link
+    came to the address, so the address is confirmed too."""
+    user = links.read_reset(session=session, token=token)
+    orgs_service.set_password(session=session, user=user, password=password)
+    orgs_service.mark_email_verified(session=session, user=user)
+    session.commit()
+    return user
 
 
 def login(*, session: Session, email: str, password: str,
@@ -112,7 +162,8 @@ def _principal(user: User, membership: Membership | None) -> Principal:
                      org_id=membership.org_id if membership else None,
                      org_kind=membership.org.kind if membership else None,
                      role=membership.role if membership else None,
-                     is_superadmin=user.is_superadmin)
+                     is_superadmin=user.is_superadmin,
+                     email_verified=user.email_verified_at is not None)
 
 
 def create_api_key(*, session: Session, org_id: str, name: str,

@@ -6,7 +6,12 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, status
 
-from control_plane.auth.dependencies import CurrentPrincipal, SuperAdmin, require_org_context
+from control_plane.auth.dependencies import (
+    CurrentPrincipal,
+    SuperAdmin,
+    require_org_context,
+    require_verified_email,
+)
 from control_plane.auth.policy import Action, Principal, Resource, authorize
 from control_plane.campaigns import service as campaigns_service
 from control_plane.campaigns.models import Campaign, CampaignStatus
@@ -121,9 +126,13 @@ def add_creative(campaign_id: Id, body: CreativeCreate, session: DbSession,
     return CreativeRead.model_validate(creative)
 
 
-@router.post("/{campaign_id}/submit", response_model=CampaignRead, summary="Send for review")
+@router.post("/{campaign_id}/submit", response_model=CampaignRead, summary="Send for review",
+             description="Buying needs a confirmed address: 403 `email_not_verified` until "
+                         "the link mailed at signup was followed.",
+             responses={403: {"description": "email_not_verified"}})
 def submit(campaign_id: Id, session: DbSession, principal: CurrentPrincipal) -> CampaignRead:
     campaign = _campaign(campaign_id, session, principal, Action.update)
+    require_verified_email(principal)
     return _read(session, campaigns_service.submit(session=session, campaign=campaign))
 
 

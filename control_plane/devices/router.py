@@ -43,9 +43,7 @@ Id = Annotated[str, Path(max_length=64)]
 
 def _refuse_if_waiting(wait_s: float | None, what: str) -> None:
     if wait_s is not None:
-        raise RateLimited(f"too many {what}; wait and try again",
-                          details={"retry_after_s": round(wait_s, 1)},
-                          headers={"Retry-After": str(max(1, round(wait_s)))})
+        raise RateLimited.after(wait_s, what)
 
 
 def _client(request: Request) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from control_plane.errors import Conflict, NotFound
+from control_plane.errors import Conflict, NotFound, Unauthenticated
 
 
 class OrgNotFound(NotFound):
@@ -23,3 +23,11 @@ class AlreadyMember(Conflict):
 
 class LastAdmin(Conflict):
     code = "last_admin"
+
+
+class InvitationNotFound(NotFound):
+    code = "invitation_not_found"
+
+
+class InvalidPassword(Unauthenticated):
+    code = "invalid_credentials"

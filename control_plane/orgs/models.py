@@ -55,6 +55,9 @@ class User(Base):
     status: Mapped[str] = mapped_column(String(20), default=UserStatus.active)
     is_superadmin: Mapped[bool] = mapped_column(Boolean, default=False)
     external_id: Mapped[str | None] = mapped_column(String(100), unique=True)
+    # when the user followed the link mailed to their address (or Clerk vouched for it); an
+    # account without it can sign in but not buy or be paid
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
@@ -78,7 +81,8 @@ class Membership(Base):
 
 
 class Invitation(Base):
-    """A one-time token that lets an invited user set a password and join an org."""
+    """An invitation to join an org with a role, mailed to the address and accepted once with
+    its token (stored only hashed); the membership is made when it is accepted."""
 
     __tablename__ = "invitations"
 
@@ -87,6 +91,8 @@ class Invitation(Base):
     org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(20), default=Role.member)
+    invited_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -6,14 +6,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, status
 
-from control_plane.auth.dependencies import CurrentUser
-from control_plane.auth.policy import Action, Resource, authorize
+from control_plane.auth.dependencies import CurrentUser, InvitationLimiter, Links
+from control_plane.auth.policy import Action, Principal, Resource, authorize
 from control_plane.db import DbSession
+from control_plane.errors import RateLimited
 from control_plane.orgs import service as orgs_service
 from control_plane.orgs.dependencies import VisibleOrg, member_manager
-from control_plane.orgs.models import Membership, Role
+from control_plane.orgs.models import Invitation, Membership, Role
 from control_plane.orgs.schemas import (
-    MemberAdded,
+    InvitationCreated,
+    InvitationPage,
+    InvitationRead,
     MemberCreate,
     MemberPage,
     MemberRead,
@@ -25,6 +28,7 @@ from control_plane.orgs.schemas import (
 
 router = APIRouter(prefix="/v1/orgs", tags=["orgs"])
 UserId = Annotated[str, Path(max_length=40)]
+INVITATIONS_PER_HOUR = 50  # per org: an org inviting more is more likely spamming strangers
 
 
 def _member_read(membership: Membership) -> MemberRead:
@@ -55,15 +59,47 @@ def list_members(org: VisibleOrg, principal: CurrentUser, session: DbSession) ->
                              orgs_service.list_members(session=session, org_id=org.id)])
 
 
-@router.post("/{org_id}/members", response_model=MemberAdded,
+def _invitation_read(invitation: Invitation, email: str) -> InvitationRead:
+    return InvitationRead(id=invitation.id, org_id=invitation.org_id, email=email,
+                          role=Role(invitation.role), expires_at=invitation.expires_at,
+                          created_at=invitation.created_at)
+
+
+@router.post("/{org_id}/members", response_model=InvitationCreated,
              status_code=status.HTTP_201_CREATED,
-             dependencies=[Depends(member_manager)],
-             summary="Add a user (by email) with a role; unknown emails are invited")
-def add_member(org: VisibleOrg, body: MemberCreate, session: DbSession) -> MemberAdded:
-    membership, token, expires_at = orgs_service.invite_member(
-        session=session, org_id=org.id, email=body.email, role=body.role, name=body.name)
-    return MemberAdded(**_member_read(membership).model_dump(), invited=token is not None,
-                       invite_token=token, invite_expires_at=expires_at)
+             summary="Invite an address to the org with a role (mailed; joins on accepting)",
+             description="The answer is the same whether or not the address has an account. "
+                         "Nobody becomes a member without accepting the emailed invitation. "
+                         f"At most {INVITATIONS_PER_HOUR} invitations an org an hour (429).",
+             responses={409: {"description": "already_member"},
+                        429: {"description": "rate_limited"}})
+def add_member(org: VisibleOrg, body: MemberCreate, session: DbSession, links: Links,
+               limiter: InvitationLimiter,
+               principal: Principal = Depends(member_manager)) -> InvitationCreated:
+    wait_s = limiter.hit(org.id)
+    if wait_s is not None:
+        raise RateLimited.after(wait_s, "invitations from this org")
+    invited = orgs_service.invite_member(
+        session=session, org_id=org.id, email=body.email, role=body.role, name=body.name,
+        invited_by=principal.user_id, token_of=links.invitation_token)
+    return InvitationCreated(**_invitation_read(invited.invitation, invited.email).model_dump(),
+                             invite_token=invited.token)
+
+
+@router.get("/{org_id}/invitations", response_model=InvitationPage,
+            dependencies=[Depends(member_manager)], summary="Invitations not yet accepted")
+def list_invitations(org: VisibleOrg, session: DbSession) -> InvitationPage:
+    return InvitationPage(items=[_invitation_read(i, e) for i, e in
+                                 orgs_service.pending_invitations(session=session,
+                                                                  org_id=org.id)])
+
+
+@router.delete("/{org_id}/invitations/{invitation_id}", status_code=status.HTTP_204_NO_CONTENT,
+               dependencies=[Depends(member_manager)],
+               summary="Withdraw an invitation: its link stops working")
+def revoke_invitation(org: VisibleOrg, invitation_id: Annotated[str, Path(max_length=40)],
+                      session: DbSession) -> None:
+    orgs_service.revoke_invitation(session=session, org_id=org.id, invitation_id=invitation_id)
 
 
 @router.patch("/{org_id}/members/{user_id}", response_model=MemberRead,

@@ -27,6 +27,9 @@ class UserRead(BaseModel):
     name: str
     status: str
     is_superadmin: bool
+    email_verified_at: datetime | None = Field(
+        None, description="When the address was confirmed; until then the user may sign in "
+                          "but not buy or be paid")
     created_at: datetime
 
 
@@ -55,12 +58,28 @@ class MemberUpdate(BaseModel):
     role: Role
 
 
-class MemberAdded(MemberRead):
-    invited: bool
-    invite_token: str | None = Field(
-        None, description="Shown once: the invited user sets a password with it at "
-                          "POST /v1/auth/invitations/accept")
-    invite_expires_at: datetime | None = None
+class InvitationRead(BaseModel):
+    id: str
+    org_id: str
+    email: str
+    role: Role
+    status: Literal["pending"] = "pending"
+    expires_at: datetime
+    created_at: datetime
+
+
+class InvitationCreated(InvitationRead):
+    """The same answer whether or not the address has an account."""
+
+    invited: bool = True
+    invite_token: str = Field(
+        description="Shown once, and mailed to the address: the invitee joins with it at "
+                    "POST /v1/auth/invitations/accept (the link in the email opens a page "
+                    "that does it)")
+
+
+class InvitationPage(BaseModel):
+    items: list[InvitationRead]
 
 
 class MemberPage(BaseModel):

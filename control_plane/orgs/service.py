@@ -7,18 +7,22 @@ arguments, commit nothing unless they say so, and know nothing of HTTP.
 from __future__ import annotations
 
 import hashlib
-import secrets
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from control_plane.db import utcnow
+from control_plane import events
+from control_plane.db import new_id, utcnow
 from control_plane.errors import Invalid
 from control_plane.orgs.exceptions import (
     AlreadyMember,
     EmailTaken,
+    InvalidPassword,
+    InvitationNotFound,
     LastAdmin,
     MemberNotFound,
     OrgNotFound,
@@ -30,7 +34,7 @@ from control_plane.orgs.models import OrgKind as OrgKind
 from control_plane.orgs.models import Role as Role
 from control_plane.orgs.models import User as User
 from control_plane.orgs.models import UserStatus as UserStatus
-from control_plane.orgs.passwords import hash_password
+from control_plane.orgs.passwords import hash_password, verify_password
 
 INVITATION_TTL = timedelta(days=7)
 PLATFORM_ORG_NAME = "ADSBIN Platform"
@@ -89,14 +93,16 @@ def memberships_of(*, session: Session, user_id: str) -> list[Membership]:
 
 
 def create_user(*, session: Session, email: str | None, name: str, password: str | None,
-                status: UserStatus = UserStatus.active, is_superadmin: bool = False,
-                external_id: str | None = None) -> User:
-    """A new user; `EmailTaken` if the email is in use."""
+                email_verified: bool, status: UserStatus = UserStatus.active,
+                is_superadmin: bool = False, external_id: str | None = None) -> User:
+    """A new user; `EmailTaken` if the email is in use. `email_verified` says whether the
+    address is known to be theirs already (made by an operator, vouched for by Clerk)."""
     email = normalize_email(email) if email else None
     if email and get_user_by_email(session=session, email=email):
         raise EmailTaken("an account with this email already exists", details={"email": email})
     user = User(email=email, name=name, status=status, is_superadmin=is_superadmin,
                 external_id=external_id,
+                email_verified_at=utcnow() if email_verified else None,
                 password_hash=hash_password(password) if password else None)
     session.add(user)
     try:
@@ -106,6 +112,22 @@ def create_user(*, session: Session, email: str | None, name: str, password: str
         raise EmailTaken("an account with this email already exists",
                          details={"email": email}) from exc
     return user
+
+
+def mark_email_verified(*, session: Session, user: User) -> bool:
+    """Take the user's address as theirs from now on; whether it was not already (flushed)."""
+    if user.email_verified_at is not None:
+        return False
+    user.email_verified_at = utcnow()
+    session.flush()
+    return True
+
+
+def set_password(*, session: Session, user: User, password: str) -> None:
+    """Give the user a new password (flushed); any reset link made before stops working,
+    since those are bound to the password they replace."""
+    user.password_hash = hash_password(password)
+    session.flush()
 
 
 def create_org(*, session: Session, name: str, kind: OrgKind,
@@ -130,7 +152,8 @@ def add_membership(*, session: Session, org_id: str, user_id: str, role: Role) -
 def signup(*, session: Session, email: str, password: str, name: str, org_name: str,
            org_kind: OrgKind) -> tuple[User, Org]:
     """A new user with a new org of which they are the admin; committed."""
-    user = create_user(session=session, email=email, name=name, password=password)
+    user = create_user(session=session, email=email, name=name, password=password,
+                       email_verified=False)
     org = create_org(session=session, name=org_name, kind=org_kind)
     add_membership(session=session, org_id=org.id, user_id=user.id, role=Role.admin)
     session.commit()
@@ -153,8 +176,9 @@ def ensure_superuser(*, session: Session, email: str, password: str,
     created = user is None
     if user is None:
         user = create_user(session=session, email=email, name=name, password=password,
-                           is_superadmin=True)
+                           is_superadmin=True, email_verified=True)
     else:
+        mark_email_verified(session=session, user=user)  # an operator vouches for it
         user.is_superadmin = True
         user.status = UserStatus.active
         user.password_hash = hash_password(password)
@@ -171,47 +195,121 @@ def list_members(*, session: Session, org_id: str) -> list[Membership]:
                                 .order_by(Membership.created_at, Membership.id)))
 
 
-def invite_member(*, session: Session, org_id: str, email: str, role: Role,
-                  name: str = "") -> tuple[Membership, str | None, datetime | None]:
-    """Add a user to the org by email; committed.
+@dataclass(frozen=True)
+class Invited:
+    """An invitation just made: the token is shown once (it is stored only hashed)."""
 
-    A known user joins at once. An unknown email gets an invited account and a one-time token
-    (returned, stored only hashed) with which they set their password.
+    invitation: Invitation
+    email: str
+    token: str
+
+
+def invite_member(*, session: Session, org_id: str, email: str, role: Role, name: str = "",
+                  invited_by: str | None, token_of: Callable[[str], str]) -> Invited:
+    """Invite an address to the org with a role (committed); the same answer whether or not it
+    has an account, so that inviting cannot be used to find out who has one.
+
+    Nobody is made a member without saying yes: the invitation is mailed (`MemberInvited`)
+    and the membership made when its token comes back (`accept_invitation`). An address with
+    no account gets an invited one, which the acceptance gives a password. `token_of(id)`
+    makes the invitation's token from its id (identity signs it, so the email job can make the
+    same link again); inviting again replaces a pending invitation, `AlreadyMember` once they
+    joined.
     """
     user = get_user_by_email(session=session, email=email)
-    token = expires_at = None
     if user is None:
         user = create_user(session=session, email=email, name=name, password=None,
-                           status=UserStatus.invited)
-    membership = add_membership(session=session, org_id=org_id, user_id=user.id, role=role)
-    if user.status == UserStatus.invited:
-        token = secrets.token_urlsafe(32)
-        expires_at = utcnow() + INVITATION_TTL
-        session.add(Invitation(org_id=org_id, user_id=user.id, token_hash=hash_token(token),
-                               expires_at=expires_at))
+                           status=UserStatus.invited, email_verified=False)
+    elif get_membership(session=session, org_id=org_id, user_id=user.id):
+        raise AlreadyMember("this user is already a member of the org")
+    now = utcnow()
+    session.execute(delete(Invitation).where(Invitation.org_id == org_id,
+                                             Invitation.user_id == user.id,
+                                             Invitation.accepted_at.is_(None)))
+    invitation_id = new_id("inv")
+    token = token_of(invitation_id)
+    invitation = Invitation(id=invitation_id, org_id=org_id, user_id=user.id, role=role,
+                            invited_by=invited_by, token_hash=hash_token(token),
+                            expires_at=now + INVITATION_TTL, created_at=now)
+    session.add(invitation)
+    session.flush()
+    events.record(session, events.MemberInvited(invitation_id=invitation.id, org_id=org_id,
+                                                invited_by=invited_by))
     session.commit()
-    return membership, token, expires_at
+    assert user.email is not None
+    return Invited(invitation=invitation, email=user.email, token=token)
 
 
-def accept_invitation(*, session: Session, token: str, password: str, name: str | None) -> User:
-    """Set the invited user's password from a valid invitation token; committed."""
+def pending_invitations(*, session: Session, org_id: str) -> list[tuple[Invitation, str]]:
+    """The org's invitations not yet accepted, newest first, with the address of each."""
+    return [(i, e or "") for i, e in session.execute(
+        select(Invitation, User.email).join(User, User.id == Invitation.user_id)
+        .where(Invitation.org_id == org_id, Invitation.accepted_at.is_(None))
+        .order_by(Invitation.created_at.desc(), Invitation.id))]
+
+
+def revoke_invitation(*, session: Session, org_id: str, invitation_id: str) -> None:
+    """Withdraw a pending invitation of the org (committed): its link stops working."""
+    invitation = session.get(Invitation, invitation_id)
+    if invitation is None or invitation.org_id != org_id or invitation.accepted_at is not None:
+        raise InvitationNotFound("invitation not found")
+    session.delete(invitation)
+    session.commit()
+
+
+def get_invitation(*, session: Session, invitation_id: str) -> tuple[Invitation, User, Org] | None:
+    """An invitation with its invitee and its org, if it exists."""
+    invitation = session.get(Invitation, invitation_id)
+    if invitation is None:
+        return None
+    user, org = session.get(User, invitation.user_id), session.get(Org, invitation.org_id)
+    assert user is not None and org is not None  # the foreign keys cascade deletes
+    return invitation, user, org
+
+
+def open_invitation(*, session: Session, token: str) -> tuple[Invitation, User]:
+    """The pending invitation of a token and its invitee; 422 when used, unknown or expired."""
     invitation = session.scalar(select(Invitation).where(
         Invitation.token_hash == hash_token(token)))
     if invitation is None or invitation.accepted_at is not None:
-        raise Invalid("this invitation is not valid (already used or never issued)",
-                      code="invalid_invitation")
+        raise Invalid("this invitation is not valid (already used, withdrawn or never "
+                      "issued)", code="invalid_invitation")
     if invitation.expires_at <= utcnow():
         raise Invalid("this invitation has expired; ask an org admin to invite you again",
                       code="invitation_expired")
     user = session.get(User, invitation.user_id)
     assert user is not None  # the foreign key cascades deletes
-    user.password_hash = hash_password(password)
-    user.status = UserStatus.active
-    if name:
-        user.name = name
+    return invitation, user
+
+
+def accept_invitation(*, session: Session, token: str, password: str,
+                      name: str | None) -> tuple[User, Membership]:
+    """Join the org of a valid invitation (committed); the membership.
+
+    An invited account sets its password with it; an account that has one must give it (the
+    token proves the mailbox, the password the person). Either way the address is verified:
+    the token came to it.
+    """
+    invitation, user = open_invitation(session=session, token=token)
+    if user.status == UserStatus.invited or user.password_hash is None:
+        user.password_hash = hash_password(password)
+        user.status = UserStatus.active
+        if name:
+            user.name = name
+    elif not verify_password(user.password_hash, password):
+        raise InvalidPassword("this address has an account: accept with its password (or "
+                              "reset it first)")
+    elif user.status != UserStatus.active:
+        raise InvalidPassword("this account is not active")
+    mark_email_verified(session=session, user=user)
     invitation.accepted_at = utcnow()
+    membership = get_membership(session=session, org_id=invitation.org_id, user_id=user.id)
+    if membership is None:  # (invitations made before acceptance was asked came with one)
+        membership = Membership(org_id=invitation.org_id, user_id=user.id,
+                                role=invitation.role)
+        session.add(membership)
     session.commit()
-    return user
+    return user, membership
 
 
 def _admin_count(session: Session, org_id: str) -> int:

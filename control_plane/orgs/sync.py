@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
+from control_plane.db import utcnow
 from control_plane.orgs import service as orgs_service
 from control_plane.orgs.models import Membership, Org, OrgKind, Role, User, UserStatus
 
@@ -51,12 +52,18 @@ def upsert_user(*, session: Session, external_id: str, email: str | None = None,
             user.external_id = external_id
         else:
             user = None
+    # Clerk confirms an address before it lets anyone sign in with it: we take its word
+    verified_at = utcnow() if email else None
     if user is None:
         user = User(external_id=external_id, name=name or "", status=UserStatus.active,
-                    email=orgs_service.normalize_email(email) if email else None)
+                    email=orgs_service.normalize_email(email) if email else None,
+                    email_verified_at=verified_at)
         session.add(user)
     else:
         if email:
+            if orgs_service.normalize_email(email) != user.email or \
+                    user.email_verified_at is None:
+                user.email_verified_at = verified_at
             user.email = orgs_service.normalize_email(email)
         if name:
             user.name = name

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
-from control_plane.auth.dependencies import CurrentUser, SuperAdmin
+from control_plane.auth.dependencies import CurrentUser, SuperAdmin, require_verified_email
 from control_plane.db import DbSession
 from control_plane.dependencies import SettingsDep
 from control_plane.errors import Forbidden
@@ -42,11 +42,15 @@ def _read(session: Session, payout: Payout) -> PayoutRead:
 
 
 @router.post("/onboarding-link", response_model=OnboardingLink,
-             summary="Where the venue org's admin sets up payouts (Stripe Connect Express)")
+             summary="Where the venue org's admin sets up payouts (Stripe Connect Express)",
+             description="Being paid needs a confirmed address: 403 `email_not_verified` until "
+                         "the link mailed at signup was followed.",
+             responses={403: {"description": "not_a_venue_admin, email_not_verified"}})
 def onboarding_link(session: DbSession, principal: CurrentUser, settings: SettingsDep,
                     provider: PaymentProviderDep) -> OnboardingLink:
     if principal.org_kind != "venue" or principal.role != "admin" or principal.org_id is None:
         raise NotAVenueAdmin("payouts are set up by an admin of a venue org")
+    require_verified_email(principal)
     user = orgs_service.get_user(session=session, user_id=principal.user_id or "")
     url = payouts.onboarding_link(session=session, provider=provider, settings=settings,
                                   org_id=principal.org_id, email=user.email if user else None)

@@ -16,7 +16,8 @@ LENIENT_PREFIXES = ("/v1/device/", "/v1/storage/", "/v1/webhooks/", "/.well-know
 # Every list (GET collection) endpoint there is, named so that a new one is noticed here.
 LIST_ENDPOINTS = {
     "/v1/api-keys", "/v1/campaigns", "/v1/media", "/v1/moderation/queue", "/v1/orgs",
-    "/v1/orgs/{org_id}/members", "/v1/venue-types", "/v1/ad-categories", "/v1/venues",
+    "/v1/orgs/{org_id}/members", "/v1/orgs/{org_id}/invitations", "/v1/venue-types",
+    "/v1/ad-categories", "/v1/venues",
     "/v1/venues/{venue_id}/screens", "/v1/reports/delivery", "/v1/pop",
     "/v1/screens/{screen_id}/timeline", "/v1/campaigns/{campaign_id}/eligibility",
 }
