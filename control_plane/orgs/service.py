@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from control_plane import events
 from control_plane.db import new_id, utcnow
@@ -190,8 +190,9 @@ def ensure_superuser(*, session: Session, email: str, password: str,
 
 
 def list_members(*, session: Session, org_id: str) -> list[Membership]:
-    """The org's memberships, oldest first."""
+    """The org's memberships, oldest first, their users loaded with them."""
     return list(session.scalars(select(Membership).where(Membership.org_id == org_id)
+                                .options(selectinload(Membership.user))
                                 .order_by(Membership.created_at, Membership.id)))
 
 
