@@ -83,6 +83,9 @@ class PopPlay(Base):
                                                                "does not count")
     advertiser_org_id: Mapped[str | None] = mapped_column(String(40))
     venue_org_id: Mapped[str] = mapped_column(String(40))
+    audience_profile_id: Mapped[str | None] = mapped_column(
+        String(40), doc="the audience profile that counted its impressions; none: the "
+                        "screen's flat multiplier")
 
 
 class _Totals:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from control_plane.db import Base, UTCDateTime, id_column_type, new_id, utcnow
@@ -79,3 +79,32 @@ class ScreenAudience(Base):
     multiplier: Mapped[float] = mapped_column(Float)
     source: Mapped[str] = mapped_column(String(200), default="default")
     effective_from: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class AudienceProfile(Base):
+    """Who watches a venue's screens (or one screen, overriding its venue's), from
+    `effective_from` on: viewers per hour by daypart of the week, how long they stay, and their
+    split by age band and gender (`venues/audience.py`). Rows are never changed: a new one
+    replaces the last for what plays from then on, so late proof of play is counted by the
+    profile in force when it played. A screen's row with `cleared` hands it back to its
+    venue's profile."""
+
+    __tablename__ = "audience_profiles"
+    __table_args__ = (Index("ix_audience_profiles_venue_id_effective_from", "venue_id",
+                            "effective_from"),)
+
+    id: Mapped[str] = mapped_column(id_column_type(), primary_key=True,
+                                    default=lambda: new_id("aud"))
+    venue_id: Mapped[str] = mapped_column(ForeignKey("venues.id", ondelete="CASCADE"))
+    screen_id: Mapped[str | None] = mapped_column(ForeignKey("screens.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)  # 1, 2, ... per venue, or per screen
+    cleared: Mapped[bool] = mapped_column(Boolean, default=False)
+    source: Mapped[str] = mapped_column(String(20))
+    as_of: Mapped[date | None] = mapped_column(Date)
+    dwell_minutes: Mapped[float] = mapped_column(Float, default=60.0)
+    dayparts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    age: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
+    gender: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
+    effective_from: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
