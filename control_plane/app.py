@@ -34,6 +34,8 @@ from control_plane.devices.accounts import ExternalBroker
 from control_plane.devices.broker import EmbeddedBroker
 from control_plane.devices.messaging import start_bridge
 from control_plane.docs import install_docs
+from control_plane.engagement import public_router as engagement_public_router
+from control_plane.engagement import router as engagement_router
 from control_plane.errors import install_error_handlers
 from control_plane.jobs.queue import JobContext, JobQueue
 from control_plane.media import hosted as _hosted_jobs  # noqa: F401 - registers its job
@@ -222,6 +224,8 @@ def _routers(app: FastAPI) -> None:
     app.include_router(webhooks_twilio.router)
     app.include_router(notifications_push_router.router, dependencies=STRICT_QUERY)
     app.include_router(payouts_router.router, dependencies=STRICT_QUERY)
+    app.include_router(engagement_router.router, dependencies=STRICT_QUERY)
+    app.include_router(engagement_public_router.router)  # scanner apps add parameters
     engine: Engine = app.state.engine
 
     @app.get("/healthz", tags=["ops"], summary="Liveness and database reachability")

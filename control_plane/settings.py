@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     pop_clock_skew_s: float = 120.0
     pop_duration_tolerance_ms: int = 2000
     pop_max_age_days: int = 90
+    # a tracked link's scans are attributed to the screens that played its campaign this long
+    # before them (engagement/attribution.py)
+    scan_attribution_window_s: float = Field(900.0, ge=0, le=7 * 86_400)
     queue_url: str | None = None
     queue_name: str = "adsbin"
     queue_workers: int = 2

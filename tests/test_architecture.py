@@ -53,7 +53,7 @@ LAYERS: tuple[Layer, ...] = (
     layer(ROUTES),
     layer(DEPENDENCIES, independent=False),
     layer("notifications"),
-    layer("billing"),
+    layer("engagement billing"),  # engagement: scans, attributed by reporting's impressions
     layer("reporting moderation"),
     layer("scheduling revenue"),
     layer("campaigns venues devices"),

@@ -23,6 +23,7 @@ from control_plane.reporting import ingest as ingestion
 from control_plane.reporting.billable import BillableGroup, Window
 from control_plane.reporting.exceptions import BadSignature, BatchNotFound
 from control_plane.reporting.export import ExportPage, export_page
+from control_plane.reporting.impressions import HourImpressions, hourly_impressions
 from control_plane.reporting.models import CampaignDelivery, PopBatchRecord
 from control_plane.reporting.reports import Filters, Report, delivery_report
 from control_plane.reporting.schemas import IngestPolicy
@@ -33,9 +34,9 @@ from control_plane.settings import Settings
 from shared.pop import PopBatch, PopReceipt
 
 __all__ = ["BadSignature", "BillableGroup", "Delivery", "ExportPage", "Filters",
-           "IngestPolicy", "Report", "Scope", "Window", "batch", "billable",
-           "delivered_impressions", "delivery", "delivery_report", "export_page", "ingest",
-           "ingest_turn", "policy", "scope_of"]
+           "HourImpressions", "IngestPolicy", "Report", "Scope", "Window", "batch", "billable",
+           "delivered_impressions", "delivery", "delivery_report", "export_page",
+           "hourly_impressions", "ingest", "ingest_turn", "policy", "scope_of"]
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ LIST_ENDPOINTS = {
     "/v1/ad-categories", "/v1/venues",
     "/v1/venues/{venue_id}/screens", "/v1/reports/delivery", "/v1/pop",
     "/v1/screens/{screen_id}/timeline", "/v1/campaigns/{campaign_id}/eligibility",
+    "/v1/reports/engagement",
 }
 
 

@@ -1,0 +1,1 @@
+"""Engagement: tracked links and QR codes of campaigns, the scans they count, and reports."""
