@@ -84,7 +84,7 @@ def test_scans_are_split_by_impressions_and_add_up(scanned):
 
 
 def test_by_campaign_and_hour(scanned):
-    net, side, h, delivery = scanned
+    net, _side, h, delivery = scanned
     period = {"from": (h - timedelta(hours=2)).isoformat(),
               "to": (h + timedelta(hours=1)).isoformat()}
     body = _report(net.client, net.advertiser.headers, group_by="campaign", **period)
@@ -101,7 +101,7 @@ def test_by_campaign_and_hour(scanned):
 
 
 def test_each_caller_sees_its_own(scanned):
-    net, side, h, delivery = scanned
+    net, side, h, _delivery = scanned
     period = {"from": (h - timedelta(hours=2)).isoformat(),
               "to": (h + timedelta(hours=1)).isoformat(), "group_by": "screen"}
     # the venue owner: only its screens' attributed scans (both screens are its own here)
@@ -117,7 +117,7 @@ def test_each_caller_sees_its_own(scanned):
 
 
 def test_the_csv_opens_with_the_csv_module_and_adds_up(scanned):
-    net, side, h, delivery = scanned
+    net, _side, h, _delivery = scanned
     r = net.client.get("/v1/reports/engagement", headers=net.advertiser.headers, params={
         "from": (h - timedelta(hours=2)).isoformat(), "to": (h + timedelta(hours=1)).isoformat(),
         "group_by": "campaign,screen", "format": "csv"})
