@@ -23,7 +23,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _COLUMNS = ("seq", "play_id", "screen_id", "campaign_id", "creative_id", "media_sha256",
             "started_ms", "ended_ms", "duration_ms", "expected_ms", "completed",
             "clock_offset_ms", "device_id", "batch", "billable", "impressions_milli",
-            "spend_cents", "flag")
+            "spend_cents", "flag", "audience_profile_id")
 
 
 @dataclass
@@ -59,7 +59,8 @@ def export_page(*, session: Session, scope: Scope, after: int, limit: int) -> Ex
                 "expected_ms": r["expected_ms"], "completed": r["completed"],
                 "clock_offset_ms": r["clock_offset_ms"], "device_id": r["device_id"],
                 "batch": r["batch"], "billable": r["billable"],
-                "impressions": r["impressions_milli"] / 1000, "flag": r["flag"]}
+                "impressions": r["impressions_milli"] / 1000, "flag": r["flag"],
+                "audience_profile_id": r["audience_profile_id"]}
         if scope.sees_spend:
             line["spend_cents"] = r["spend_cents"]
         lines.append(line)

@@ -119,6 +119,7 @@ class Batch:
         self._audience_from = [epoch_ms(at) for at, _ in history]
         self._audience = [round(m * 1000) for _, m in history] \
             or [round(screen.audience_multiplier * 1000)]
+        self._profiles = venues_service.audience_timeline(session=session, screen=screen)
         TURN.pause()
         named = {r.get("campaign_id") for r, _, _ in checked}
         campaigns: dict[str, Campaign] = {c.id: c for c in campaigns_service.get_many(
@@ -182,13 +183,14 @@ class Batch:
         """What each play counts for (house content and flagged plays: nothing)."""
         judge, campaigns = self.rules.judge, self.campaigns
         audience_from, audience = self._audience_from, self._audience
+        profiles = self._profiles if self._profiles.starts_ms else None
         digest, device_id, screen_id = self.digest, self.device_id, self.screen_id
         venue_org_id = self.venue_org_id
         plays = []
         for r, started, ended in checked:
             campaign_id, expected, duration = r.get("campaign_id"), r["expected_ms"], \
                 r["duration_ms"]
-            flag, billable, impressions, advertiser = None, False, 0, None
+            flag, billable, impressions, advertiser, profile_id = None, False, 0, None, None
             if campaign_id is not None:
                 terms = campaigns.get(campaign_id)
                 advertiser = terms.org_id if terms is not None else None
@@ -197,11 +199,17 @@ class Batch:
                 if flag is None and r["completed"] \
                         and duration >= expected - BILLABLE_SHORTFALL_MS:
                     billable = True
-                    impressions = audience[max(bisect_right(audience_from, started) - 1, 0)]
+                    profile = profiles.at(started) if profiles is not None else None
+                    counted = profile.milli_at(started) if profile is not None else None
+                    if counted is None:  # no profile, or a time outside its dayparts
+                        impressions = audience[max(bisect_right(audience_from, started) - 1,
+                                                   0)]
+                    else:
+                        impressions, profile_id = counted, profile.id  # type: ignore[union-attr]
             row = PlayRow(r["play_id"], digest, device_id, screen_id, campaign_id,
                           r["creative_id"], r["media_sha256"], started, ended, duration,
                           expected, r["completed"], r["clock_offset_ms"], billable, impressions,
-                          0, flag, advertiser, venue_org_id)
+                          0, flag, advertiser, venue_org_id, profile_id)
             plays.append(Play(r["play_id"], row, started // HOUR_MS, started // DAY_MS,
                               campaign_id or HOUSE, r["creative_id"], billable, impressions,
                               duration))

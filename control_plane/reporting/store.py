@@ -77,6 +77,8 @@ class PlayRow(NamedTuple):
     flag: str | None
     advertiser_org_id: str | None
     venue_org_id: str
+    audience_profile_id: str | None  # the profile that counted its impressions, or None: the
+    # screen's flat multiplier (`venues/audience.py`)
 
     def billed(self, spend_cents: int) -> PlayRow:
         """The row with its spend (faster than `_replace`: this runs in the write lock)."""

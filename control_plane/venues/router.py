@@ -14,9 +14,13 @@ from control_plane.devices import commands as commands_service
 from control_plane.devices import service as devices_service
 from control_plane.settings import Settings
 from control_plane.storage.base import ObjectStore
+from control_plane.venues import audience as venues_audience
 from control_plane.venues import service as venues_service
 from control_plane.venues.models import Orientation, Screen, Venue
 from control_plane.venues.schemas import (
+    AudienceProfileIn,
+    AudienceProfileRead,
+    AudienceRead,
     ScreenCreate,
     ScreenPage,
     ScreenRead,
@@ -145,3 +149,62 @@ def update_screen(screen_id: Id, body: ScreenUpdate, session: DbSession,
 def delete_screen(screen_id: Id, session: DbSession, principal: CurrentPrincipal) -> None:
     venues_service.delete_screen(session=session,
                                  screen=_screen(screen_id, session, principal, Action.delete))
+
+
+# --- audience profiles ------------------------------------------------------------------------
+
+def _audience_read(found: venues_audience.Audience) -> AudienceRead:
+    return AudienceRead(
+        in_force=AudienceProfileRead.model_validate(found.in_force) if found.in_force else None,
+        inherited=found.inherited,
+        history=[AudienceProfileRead.model_validate(p) for p in found.history])
+
+
+@router.get("/venues/{venue_id}/audience", response_model=AudienceRead,
+            summary="The venue's audience profile and its versions")
+def get_venue_audience(venue_id: Id, session: DbSession,
+                       principal: CurrentPrincipal) -> AudienceRead:
+    venue = _venue(venue_id, session, principal, Action.read)
+    return _audience_read(venues_audience.audience(session=session, venue_id=venue.id))
+
+
+@router.put("/venues/{venue_id}/audience", response_model=AudienceRead,
+            summary="Describe who watches the venue's screens (a new version, from now on)")
+def set_venue_audience(venue_id: Id, body: AudienceProfileIn, session: DbSession,
+                       principal: CurrentPrincipal) -> AudienceRead:
+    venue = _venue(venue_id, session, principal, Action.update)
+    venues_audience.set_profile(session=session, venue=venue, screen=None, profile_in=body,
+                                user_id=principal.user_id)
+    return _audience_read(venues_audience.audience(session=session, venue_id=venue.id))
+
+
+@router.get("/screens/{screen_id}/audience", response_model=AudienceRead,
+            summary="The screen's audience profile: its own, or its venue's")
+def get_screen_audience(screen_id: Id, session: DbSession,
+                        principal: CurrentPrincipal) -> AudienceRead:
+    screen = _screen(screen_id, session, principal, Action.read)
+    return _audience_read(venues_audience.audience(session=session, venue_id=screen.venue_id,
+                                                   screen_id=screen.id))
+
+
+@router.put("/screens/{screen_id}/audience", response_model=AudienceRead,
+            summary="Override the venue's audience profile for this screen (from now on)")
+def set_screen_audience(screen_id: Id, body: AudienceProfileIn, session: DbSession,
+                        principal: CurrentPrincipal) -> AudienceRead:
+    screen = _screen(screen_id, session, principal, Action.update)
+    venue = venues_service.get_venue(session=session, venue_id=screen.venue_id)
+    venues_audience.set_profile(session=session, venue=venue, screen=screen, profile_in=body,
+                                user_id=principal.user_id)
+    return _audience_read(venues_audience.audience(session=session, venue_id=screen.venue_id,
+                                                   screen_id=screen.id))
+
+
+@router.delete("/screens/{screen_id}/audience", response_model=AudienceRead,
+               summary="Drop the screen's own profile: its venue's counts from now on")
+def clear_screen_audience(screen_id: Id, session: DbSession,
+                          principal: CurrentPrincipal) -> AudienceRead:
+    screen = _screen(screen_id, session, principal, Action.update)
+    venues_audience.clear_screen_profile(session=session, screen=screen,
+                                         user_id=principal.user_id)
+    return _audience_read(venues_audience.audience(session=session, venue_id=screen.venue_id,
+                                                   screen_id=screen.id))

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
+from itertools import pairwise
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from control_plane.venues.models import Orientation
 
@@ -182,3 +183,124 @@ class ScreenRead(BaseModel):
 
 class ScreenPage(BaseModel):
     items: list[ScreenRead]
+
+
+# --- audience profiles -----------------------------------------------------------------------
+
+AGE_BANDS = ("18-24", "25-34", "35-44", "45-54", "55-64", "65+")
+GENDERS = ("female", "male", "other")
+SHARE_TOLERANCE = 0.01  # a split's shares sum to 1 within this
+AudienceSource = Literal["owner_estimate", "measured", "third_party"]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+def minutes_of(hhmm: str) -> int:
+    """Minutes since midnight of "HH:MM" ("24:00" is 1440)."""
+    hours, minutes = hhmm.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def _check_split(name: str, split: dict[str, float], known: tuple[str, ...]) -> dict[str, float]:
+    unknown = sorted(set(split) - set(known))
+    if unknown:
+        raise ValueError(f"unknown {name} {', '.join(map(repr, unknown))}; use "
+                         f"{', '.join(known)}")
+    if not split:
+        raise ValueError(f"give the {name} split: shares of {', '.join(known)} summing to 1")
+    for key, share in split.items():
+        if not 0 <= share <= 1:
+            raise ValueError(f"{name} {key!r}: a share is between 0 and 1, not {share}")
+    total = sum(split.values())
+    if abs(total - 1) > SHARE_TOLERANCE:
+        raise ValueError(f"the {name} shares sum to {total:g}, not 1")
+    return {key: split.get(key, 0.0) for key in known}  # every key, in order
+
+
+class AudienceDaypart(BaseModel):
+    """Viewers per hour on some weekdays between two times of day (local to the venue)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    weekdays: list[Weekday] = Field(min_length=1, max_length=7)
+    start: str = Field(description="HH:MM, local time")
+    end: str = Field(description="HH:MM (24:00 for midnight), after start; a daypart past "
+                                 "midnight is given as two")
+    viewers_per_hour: float = Field(ge=0, le=1_000_000)
+
+    @field_validator("start", "end")
+    @classmethod
+    def _time(cls, v: str) -> str:
+        if not _HHMM.fullmatch(v):
+            raise ValueError(f"{v!r} is not a time of day HH:MM")
+        return v
+
+    @model_validator(mode="after")
+    def _order(self) -> AudienceDaypart:
+        if minutes_of(self.start) >= minutes_of(self.end):
+            raise ValueError(f"the daypart {self.start}–{self.end} ends before it starts; "
+                             "give a daypart past midnight as two")
+        return self
+
+
+class AudienceProfileIn(BaseModel):
+    """A venue's (or a screen's) audience: what its owner says, measured, or bought."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: AudienceSource
+    as_of: date | None = Field(None, description="When the figures were true")
+    dwell_minutes: float = Field(60.0, gt=0, le=24 * 60,
+                                 description="How long a viewer stays in view of the screen: "
+                                             "a play is seen by viewers_per_hour × "
+                                             "dwell_minutes / 60 people")
+    dayparts: list[AudienceDaypart] = Field(min_length=1, max_length=200)
+    age: dict[str, float] = Field(description=f"Shares of {', '.join(AGE_BANDS)}, summing to 1")
+    gender: dict[str, float] = Field(description=f"Shares of {', '.join(GENDERS)}, summing "
+                                                 "to 1")
+
+    @field_validator("age")
+    @classmethod
+    def _age(cls, v: dict[str, float]) -> dict[str, float]:
+        return _check_split("age band", v, AGE_BANDS)
+
+    @field_validator("gender")
+    @classmethod
+    def _gender(cls, v: dict[str, float]) -> dict[str, float]:
+        return _check_split("gender", v, GENDERS)
+
+    @model_validator(mode="after")
+    def _no_overlap(self) -> AudienceProfileIn:
+        for day in WEEKDAYS:
+            spans = sorted((minutes_of(d.start), minutes_of(d.end), d.start, d.end)
+                           for d in self.dayparts if day in d.weekdays)
+            for (_, end, s1, e1), (start, _, s2, e2) in pairwise(spans):
+                if start < end:
+                    raise ValueError(f"{day}: the dayparts {s1}–{e1} and {s2}–{e2} overlap")
+        return self
+
+
+class AudienceProfileRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    venue_id: str
+    screen_id: str | None
+    version: int
+    source: str
+    as_of: date | None
+    dwell_minutes: float
+    dayparts: list[AudienceDaypart]
+    age: dict[str, float]
+    gender: dict[str, float]
+    effective_from: datetime
+    created_at: datetime
+
+
+class AudienceRead(BaseModel):
+    """The profile in force for a venue or a screen, and where it comes from."""
+
+    in_force: AudienceProfileRead | None = Field(
+        description="None: impressions count the screen's flat audience_multiplier")
+    inherited: bool = Field(False, description="A screen's: the profile is its venue's")
+    history: list[AudienceProfileRead] = Field(description="This venue's or screen's own "
+                                                           "profiles, newest first")

@@ -18,6 +18,9 @@ from control_plane.db import utcnow
 from control_plane.errors import Invalid
 from control_plane.media import service as media_service
 from control_plane.taxonomy import service as taxonomy
+from control_plane.venues import audience
+from control_plane.venues.audience import CompiledProfile as CompiledProfile
+from control_plane.venues.audience import Timeline as Timeline
 from control_plane.venues.exceptions import ScreenNotFound, VenueNotFound
 from control_plane.venues.models import Orientation, ScreenAudience
 from control_plane.venues.models import Screen as Screen
@@ -164,6 +167,12 @@ def audience_history(*, session: Session, screen_id: str) -> list[tuple[datetime
                            .where(ScreenAudience.screen_id == screen_id)
                            .order_by(ScreenAudience.effective_from, ScreenAudience.id)).all()
     return [(at, multiplier) for at, multiplier in rows]
+
+
+def audience_timeline(*, session: Session, screen: Screen) -> Timeline:
+    """The screen's audience profiles over time (`audience.py`): what each play counts."""
+    venue = screen.venue
+    return audience.timeline(session=session, screen=screen, tz=venue.timezone)
 
 
 def delete_screen(*, session: Session, screen: Screen) -> None:

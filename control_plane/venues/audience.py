@@ -1,0 +1,177 @@
+"""Audience profiles: who watches a venue's screens, by daypart of the week.
+
+A venue owner describes each venue's audience, and may override it for one screen: viewers per
+hour for dayparts of the week (local time), how long a viewer stays in view (`dwell_minutes`),
+and the split of those viewers by age band and gender, with where the figures come from
+(`owner_estimate`, `measured`, `third_party`) and when they were true (`as_of`).
+
+A play is seen by the average audience present while it plays:
+
+    impressions of a play = viewers_per_hour(daypart of the play) × dwell_minutes / 60
+
+(a viewer who stays an hour sees every play of that hour; one who stays six minutes, a tenth of
+them). A play in no daypart of the profile, or on a screen with no profile, counts the screen's
+flat `audience_multiplier` instead. Which profile counted is stored with the play
+(`pop_records.audience_profile_id`, in the raw export), so money and reports can be traced.
+
+Profiles are versioned, never edited: setting one adds a row effective from now, so plays that
+arrive late are counted by the profile in force when they played (`timeline`). A screen's own
+profile wins over its venue's while it has one; clearing it hands the screen back to the venue's.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from control_plane.db import utcnow
+from control_plane.venues.models import AudienceProfile, Screen, Venue
+from control_plane.venues.schemas import WEEKDAYS, AudienceProfileIn, minutes_of
+
+MINUTES_OF_WEEK = 7 * 24 * 60
+
+
+# --- setting and reading -------------------------------------------------------------------------
+
+def _next_version(session: Session, venue_id: str, screen_id: str | None) -> int:
+    scope = AudienceProfile.screen_id == screen_id if screen_id else \
+        AudienceProfile.screen_id.is_(None)
+    found = session.scalar(select(func.max(AudienceProfile.version)).where(
+        AudienceProfile.venue_id == venue_id, scope))
+    return int(found or 0) + 1
+
+
+def set_profile(*, session: Session, venue: Venue, screen: Screen | None,
+                profile_in: AudienceProfileIn, user_id: str | None) -> AudienceProfile:
+    """A new profile for the venue (or one of its screens), in force from now; committed."""
+    screen_id = screen.id if screen is not None else None
+    row = AudienceProfile(
+        venue_id=venue.id, screen_id=screen_id,
+        version=_next_version(session, venue.id, screen_id), cleared=False,
+        source=profile_in.source, as_of=profile_in.as_of, dwell_minutes=profile_in.dwell_minutes,
+        dayparts=[d.model_dump() for d in profile_in.dayparts], age=profile_in.age,
+        gender=profile_in.gender, effective_from=utcnow(), created_by=user_id)
+    session.add(row)
+    session.commit()
+    return row
+
+
+def clear_screen_profile(*, session: Session, screen: Screen, user_id: str | None) -> bool:
+    """Hand the screen back to its venue's profile from now on (committed); False if it had
+    none of its own."""
+    own = _own(session, screen.venue_id, screen.id)
+    if not own or own[0].cleared:
+        return False
+    session.add(AudienceProfile(venue_id=screen.venue_id, screen_id=screen.id,
+                                version=_next_version(session, screen.venue_id, screen.id),
+                                cleared=True, source=own[0].source, dayparts=[], age={},
+                                gender={}, effective_from=utcnow(), created_by=user_id))
+    session.commit()
+    return True
+
+
+def _own(session: Session, venue_id: str, screen_id: str | None) -> list[AudienceProfile]:
+    scope = AudienceProfile.screen_id == screen_id if screen_id else \
+        AudienceProfile.screen_id.is_(None)
+    return list(session.scalars(select(AudienceProfile).where(
+        AudienceProfile.venue_id == venue_id, scope)
+        .order_by(AudienceProfile.effective_from.desc(), AudienceProfile.version.desc())))
+
+
+@dataclass(frozen=True)
+class Audience:
+    """The profile in force for a venue or a screen, whether it is the venue's (for a
+    screen), and the profiles of its own, newest first (cleared ones left out)."""
+
+    in_force: AudienceProfile | None
+    inherited: bool
+    history: list[AudienceProfile]
+
+
+def audience(*, session: Session, venue_id: str, screen_id: str | None = None) -> Audience:
+    """What counts now for a venue, or for one of its screens."""
+    own = _own(session, venue_id, screen_id)
+    history = [p for p in own if not p.cleared]
+    if own and not own[0].cleared:
+        return Audience(own[0], False, history)
+    if screen_id is None:
+        return Audience(None, False, history)
+    venue_own = _own(session, venue_id, None)
+    return Audience(venue_own[0] if venue_own else None, bool(venue_own), history)
+
+
+# --- what a play counts -----------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class CompiledProfile:
+    """A profile as plays are counted with it: milli-impressions per minute of the week."""
+
+    id: str
+    tz: ZoneInfo
+    per_minute: Sequence[int]  # MINUTES_OF_WEEK values, -1 outside every daypart
+
+    @classmethod
+    def of(cls, profile: AudienceProfile, tz: ZoneInfo) -> CompiledProfile:
+        per_minute = [-1] * MINUTES_OF_WEEK
+        for part in profile.dayparts:
+            milli = round(part["viewers_per_hour"] * profile.dwell_minutes / 60 * 1000)
+            start, end = minutes_of(part["start"]), minutes_of(part["end"])
+            for day in part["weekdays"]:
+                base = WEEKDAYS.index(day) * 1440
+                per_minute[base + start:base + end] = [milli] * (end - start)
+        return cls(profile.id, tz, per_minute)
+
+    def milli_at(self, ms: int) -> int | None:
+        """The milli-impressions of a play that started at `ms`, None outside the dayparts."""
+        local = datetime.fromtimestamp(ms / 1000, UTC).astimezone(self.tz)
+        found = self.per_minute[local.weekday() * 1440 + local.hour * 60 + local.minute]
+        return None if found < 0 else found
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """The profile in force on one screen at every moment (None: the flat multiplier)."""
+
+    starts_ms: list[int]
+    profiles: list[CompiledProfile | None]
+
+    def at(self, ms: int) -> CompiledProfile | None:
+        i = bisect_right(self.starts_ms, ms) - 1
+        return self.profiles[i] if i >= 0 else None
+
+
+def timeline(*, session: Session, screen: Screen, tz: str) -> Timeline:
+    """The screen's profiles over time, its own winning over its venue's while it has one."""
+    rows = list(session.scalars(select(AudienceProfile).where(
+        AudienceProfile.venue_id == screen.venue_id,
+        (AudienceProfile.screen_id.is_(None)) | (AudienceProfile.screen_id == screen.id))
+        .order_by(AudienceProfile.effective_from, AudienceProfile.version)))
+    zone = ZoneInfo(tz)
+    compiled: dict[str, CompiledProfile] = {}
+    venue_now: AudienceProfile | None = None
+    screen_now: AudienceProfile | None = None
+    starts: list[int] = []
+    profiles: list[CompiledProfile | None] = []
+    for row in rows:
+        if row.screen_id is None:
+            venue_now = row
+        else:
+            screen_now = None if row.cleared else row
+        chosen = screen_now or venue_now
+        found = None
+        if chosen is not None:
+            found = compiled.get(chosen.id) or compiled.setdefault(
+                chosen.id, CompiledProfile.of(chosen, zone))
+        at = int(row.effective_from.timestamp() * 1000)
+        if starts and starts[-1] == at:
+            profiles[-1] = found
+        else:
+            starts.append(at)
+            profiles.append(found)
+    return Timeline(starts, profiles)
