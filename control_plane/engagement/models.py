@@ -22,7 +22,7 @@ VISITOR_HEX = 32  # 128 bits of the HMAC: collisions are negligible at any scan 
 
 
 class TrackedLink(Base):
-    """A campaign's short link (`/s/{code}`), redirecting to its validated landing URL."""
+    """A campaign's short link (`/r/{code}`), redirecting to its validated landing URL."""
 
     __tablename__ = "tracked_links"
 

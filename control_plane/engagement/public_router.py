@@ -1,4 +1,4 @@
-"""The short link itself, `GET /s/{code}`: no login, a redirect to the campaign's landing URL.
+"""The short link itself, `GET /r/{code}`: no login, a redirect to the campaign's landing URL.
 
 The target is the landing URL stored and checked when it was set, and nothing else: no query
 parameter, path or header of the request can change it (no open redirect), and query

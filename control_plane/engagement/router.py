@@ -49,12 +49,12 @@ def _with_scans(session: DbSession, settings: Settings,
     return _read(settings, link, totals.get(link.id, 0))
 
 
-@router.put(LINK, response_model=TrackedLinkRead, responses={
+@router.post(LINK, response_model=TrackedLinkRead, responses={
     **NOT_FOUND, 422: {"description": "invalid_landing_url"}},
     summary="Give the campaign a tracked link to this landing URL (or point it there)",
     description="The short URL keeps its code when the landing URL changes, so printed QR "
                 "codes keep working; a disabled link is enabled again.")
-def put_link(body: TrackedLinkIn, campaign: EditableCampaign, session: DbSession,
+def set_link(body: TrackedLinkIn, campaign: EditableCampaign, session: DbSession,
              settings: SettingsDep) -> TrackedLinkRead:
     link = engagement_service.set_link(session=session, campaign=campaign,
                                        landing_url=body.landing_url)

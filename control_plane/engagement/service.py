@@ -29,7 +29,7 @@ __all__ = ["EngagementRows", "TrackedLink", "active_link", "disable", "engagemen
 
 CODE_BYTES = 6  # 8 URL-safe characters, 48 random bits
 CODE_TRIES = 5
-SHORT_PATH = "/s/"
+SHORT_PATH = "/r/"
 FORGET_JOB = "engagement.forget_salts"
 
 

@@ -37,7 +37,7 @@ def campaign(client, advertiser) -> dict[str, Any]:
 @pytest.fixture
 def link(client, advertiser, campaign) -> dict[str, Any]:
     """The campaign's tracked link to LANDING."""
-    r = client.put(f"/v1/campaigns/{campaign['id']}/tracked-link", headers=advertiser.headers,
+    r = client.post(f"/v1/campaigns/{campaign['id']}/tracked-link", headers=advertiser.headers,
                    json={"landing_url": LANDING})
     assert r.status_code == 200, r.text
     return dict(r.json())

@@ -23,18 +23,18 @@ def _url(campaign) -> str:
 
 def test_a_link_is_made_with_a_short_random_code(client, advertiser, campaign, link):
     assert re.fullmatch(r"[A-Za-z0-9_-]{8}", link["code"])
-    assert link["short_url"] == f"http://testserver/s/{link['code']}"
+    assert link["short_url"] == f"http://testserver/r/{link['code']}"
     assert link["landing_url"] == LANDING and link["enabled"] and link["scans"] == 0
     assert client.get(_url(campaign), headers=advertiser.headers).json() == link
     # pointing it elsewhere keeps the code, so printed QR codes keep working
-    r = client.put(_url(campaign), headers=advertiser.headers,
+    r = client.post(_url(campaign), headers=advertiser.headers,
                    json={"landing_url": "http://shop.example.com/spring"})
     assert r.status_code == 200 and r.json()["code"] == link["code"]
     assert r.json()["landing_url"] == "http://shop.example.com/spring"
     other = signup(client, "advertiser")
     from tests.control_plane.engagement.conftest import draft_campaign
     second = draft_campaign(client, other)
-    r = client.put(_url(second), headers=other.headers, json={"landing_url": LANDING})
+    r = client.post(_url(second), headers=other.headers, json={"landing_url": LANDING})
     assert r.json()["code"] != link["code"]
 
 
@@ -48,14 +48,14 @@ def test_a_link_is_made_with_a_short_random_code(client, advertiser, campaign, l
 ])
 def test_a_landing_url_that_is_not_safe_is_refused_and_nothing_changes(
         client, advertiser, campaign, link, url):
-    r = client.put(_url(campaign), headers=advertiser.headers, json={"landing_url": url})
+    r = client.post(_url(campaign), headers=advertiser.headers, json={"landing_url": url})
     assert r.status_code == 422, r.text
     assert error_code(r) in ("invalid_landing_url", "validation_error")
     assert client.get(_url(campaign), headers=advertiser.headers).json() == link
 
 
 def test_a_first_invalid_url_makes_no_link(client, advertiser, campaign):
-    r = client.put(_url(campaign), headers=advertiser.headers,
+    r = client.post(_url(campaign), headers=advertiser.headers,
                    json={"landing_url": "javascript:alert(1)"})
     assert r.status_code == 422 and error_code(r) == "invalid_landing_url"
     r = client.get(_url(campaign), headers=advertiser.headers)
@@ -66,13 +66,13 @@ def test_another_tenant_gets_404_for_everything(client, campaign, link):
     for kind in ("advertiser", "venue"):
         stranger = signup(client, kind)
         for method, path in (("GET", ""), ("GET", "/qr.png"), ("GET", "/qr.svg"),
-                             ("DELETE", ""), ("PUT", "")):
+                             ("DELETE", ""), ("POST", "")):
             r = client.request(method, _url(campaign) + path, headers=stranger.headers,
                                json={"landing_url": "https://evil.example/"}
-                               if method == "PUT" else None)
+                               if method == "POST" else None)
             assert r.status_code == 404, (kind, method, path, r.text)
             assert error_code(r) == "campaign_not_found"
-    assert client.get(f"/s/{link['code']}", follow_redirects=False).headers["location"] == \
+    assert client.get(f"/r/{link['code']}", follow_redirects=False).headers["location"] == \
         LANDING
 
 
@@ -108,7 +108,7 @@ def test_the_qr_scale_is_bounded(client, advertiser, campaign, link, scale):
     "?landing_url=javascript:alert(1)", "?%0d%0aLocation:%20https://evil.example/",
 ])
 def test_the_short_url_redirects_only_to_the_landing_url(client, link, query):
-    r = client.get(f"/s/{link['code']}{query}", follow_redirects=False,
+    r = client.get(f"/r/{link['code']}{query}", follow_redirects=False,
                    headers={"Host": "evil.example", "Referer": "https://evil.example/",
                             "X-Forwarded-Host": "evil.example"})
     assert r.status_code == 302
@@ -119,7 +119,7 @@ def test_the_short_url_redirects_only_to_the_landing_url(client, link, query):
 
 def test_unknown_codes_answer_a_404_page(client, link):
     for code in ("AAAAAAAA", "x" * 200, "a.b", link["code"] + "x"):
-        r = client.get(f"/s/{code}", follow_redirects=False)
+        r = client.get(f"/r/{code}", follow_redirects=False)
         assert r.status_code == 404 and "location" not in r.headers
         assert r.headers["content-type"].startswith("text/html")
 
@@ -128,9 +128,9 @@ def test_a_disabled_link_stops_redirecting_and_can_be_enabled_again(
         client, advertiser, campaign, link):
     r = client.delete(_url(campaign), headers=advertiser.headers)
     assert r.status_code == 200 and r.json()["enabled"] is False
-    r = client.get(f"/s/{link['code']}", follow_redirects=False)
+    r = client.get(f"/r/{link['code']}", follow_redirects=False)
     assert r.status_code == 404 and "location" not in r.headers
     assert r.headers["cache-control"] == "no-store"
-    r = client.put(_url(campaign), headers=advertiser.headers, json={"landing_url": LANDING})
+    r = client.post(_url(campaign), headers=advertiser.headers, json={"landing_url": LANDING})
     assert r.json()["enabled"] is True and r.json()["code"] == link["code"]
-    assert client.get(f"/s/{link['code']}", follow_redirects=False).status_code == 302
+    assert client.get(f"/r/{link['code']}", follow_redirects=False).status_code == 302

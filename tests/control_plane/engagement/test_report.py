@@ -42,7 +42,7 @@ def scanned(network):
     two = [device2.record(*ids, started_at=h + timedelta(minutes=10 + i)) for i in range(2)]
     assert net.upload_pop(net.device.batch(one)).json()["accepted"] == 3
     assert net.upload_pop(device2.batch(two), device=device2).json()["accepted"] == 2
-    r = net.client.put(f"/v1/campaigns/{net.campaign['id']}/tracked-link",
+    r = net.client.post(f"/v1/campaigns/{net.campaign['id']}/tracked-link",
                        headers=net.advertiser.headers, json={"landing_url": LANDING})
     code = r.json()["code"]
     for i in range(7):

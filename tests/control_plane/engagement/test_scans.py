@@ -64,7 +64,7 @@ def test_scans_are_counted_by_hour_with_unique_scanners(client, app, link):
 
 def test_scans_through_the_short_url_are_counted_and_name_nobody(client, app, link):
     for _ in range(3):
-        r = client.get(f"/s/{link['code']}?utm_medium=qr", headers={"User-Agent": PHONE},
+        r = client.get(f"/r/{link['code']}?utm_medium=qr", headers={"User-Agent": PHONE},
                        follow_redirects=False)
         assert r.status_code == 302 and r.headers["location"] == LANDING
     now_hour = int(datetime.now(UTC).timestamp()) // 3600
@@ -87,7 +87,7 @@ def test_scans_through_the_short_url_are_counted_and_name_nobody(client, app, li
 
 
 def test_head_requests_and_link_previews_redirect_but_do_not_count(client, app, link):
-    r = client.head(f"/s/{link['code']}", follow_redirects=False)
+    r = client.head(f"/r/{link['code']}", follow_redirects=False)
     assert r.status_code == 302 and r.headers["location"] == LANDING
     for agent in ("Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)",
                   "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)",
@@ -95,7 +95,7 @@ def test_head_requests_and_link_previews_redirect_but_do_not_count(client, app, 
                   "Mozilla/5.0 (compatible; Discordbot/2.0; +https://discordapp.com)",
                   "LinkedInBot/1.0 (compatible; Mozilla/5.0; Apache-HttpClient +http://www."
                   "linkedin.com)"):
-        r = client.get(f"/s/{link['code']}", headers={"User-Agent": agent},
+        r = client.get(f"/r/{link['code']}", headers={"User-Agent": agent},
                        follow_redirects=False)
         assert r.status_code == 302 and r.headers["location"] == LANDING, agent
     assert _hours(app, link["id"]) == {}
