@@ -109,29 +109,54 @@ def audience(*, session: Session, venue_id: str, screen_id: str | None = None) -
 # --- what a play counts -----------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
+class Split:
+    """Who the viewers of a daypart are: shares of every age band and gender (in order)."""
+
+    age: dict[str, float]
+    gender: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
 class CompiledProfile:
-    """A profile as plays are counted with it: milli-impressions per minute of the week."""
+    """A profile as plays are counted with it: for every minute of the week (local, Monday
+    00:00 first), its milli-impressions and who watches (the daypart's split, else the
+    profile's)."""
 
     id: str
     tz: ZoneInfo
     per_minute: Sequence[int]  # MINUTES_OF_WEEK values, -1 outside every daypart
+    part_of_minute: Sequence[int]  # index into `splits`, -1 outside every daypart
+    splits: Sequence[Split]
 
     @classmethod
     def of(cls, profile: AudienceProfile, tz: ZoneInfo) -> CompiledProfile:
-        per_minute = [-1] * MINUTES_OF_WEEK
-        for part in profile.dayparts:
+        per_minute, part_of_minute = [-1] * MINUTES_OF_WEEK, [-1] * MINUTES_OF_WEEK
+        splits = []
+        for index, part in enumerate(profile.dayparts):
             milli = round(part["viewers_per_hour"] * profile.dwell_minutes / 60 * 1000)
+            splits.append(Split(part.get("age") or profile.age,
+                                part.get("gender") or profile.gender))
             start, end = minutes_of(part["start"]), minutes_of(part["end"])
             for day in part["weekdays"]:
                 base = WEEKDAYS.index(day) * 1440
                 per_minute[base + start:base + end] = [milli] * (end - start)
-        return cls(profile.id, tz, per_minute)
+                part_of_minute[base + start:base + end] = [index] * (end - start)
+        return cls(profile.id, tz, per_minute, part_of_minute, splits)
+
+    def minute_of_week(self, ms: int) -> int:
+        """The local minute of the week of an instant."""
+        local = datetime.fromtimestamp(ms / 1000, UTC).astimezone(self.tz)
+        return local.weekday() * 1440 + local.hour * 60 + local.minute
 
     def milli_at(self, ms: int) -> int | None:
         """The milli-impressions of a play that started at `ms`, None outside the dayparts."""
-        local = datetime.fromtimestamp(ms / 1000, UTC).astimezone(self.tz)
-        found = self.per_minute[local.weekday() * 1440 + local.hour * 60 + local.minute]
+        found = self.per_minute[self.minute_of_week(ms)]
         return None if found < 0 else found
+
+    def split_of_minute(self, minute: int) -> Split | None:
+        """Who watches at a local minute of the week; None outside the dayparts."""
+        index = self.part_of_minute[minute]
+        return None if index < 0 else self.splits[index]
 
 
 @dataclass(frozen=True)
@@ -175,3 +200,35 @@ def timeline(*, session: Session, screen: Screen, tz: str) -> Timeline:
             starts.append(at)
             profiles.append(found)
     return Timeline(starts, profiles)
+
+
+def profiles_now(*, session: Session, screens: Sequence[Screen],
+                 tz_of: dict[str, str]) -> dict[str, CompiledProfile | None]:
+    """The profile in force now on each screen (its own, else its venue's), compiled;
+    `tz_of` maps venue ids to their time zones. Two queries, however many screens."""
+    venue_ids = sorted({s.venue_id for s in screens})
+    if not venue_ids:
+        return {}
+    rows = list(session.scalars(select(AudienceProfile).where(
+        AudienceProfile.venue_id.in_(venue_ids), AudienceProfile.effective_from <= utcnow())
+        .order_by(AudienceProfile.effective_from, AudienceProfile.version)))
+    latest_venue: dict[str, AudienceProfile] = {}
+    latest_screen: dict[str, AudienceProfile] = {}
+    for row in rows:  # oldest first: the last one seen is in force
+        if row.screen_id is None:
+            latest_venue[row.venue_id] = row
+        else:
+            latest_screen[row.screen_id] = row
+    compiled: dict[str, CompiledProfile] = {}
+    out: dict[str, CompiledProfile | None] = {}
+    for screen in screens:
+        own = latest_screen.get(screen.id)
+        chosen = own if own is not None and not own.cleared else latest_venue.get(
+            screen.venue_id)
+        if chosen is None:
+            out[screen.id] = None
+            continue
+        if chosen.id not in compiled:
+            compiled[chosen.id] = CompiledProfile.of(chosen, ZoneInfo(tz_of[screen.venue_id]))
+        out[screen.id] = compiled[chosen.id]
+    return out

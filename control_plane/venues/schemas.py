@@ -226,6 +226,20 @@ class AudienceDaypart(BaseModel):
     end: str = Field(description="HH:MM (24:00 for midnight), after start; a daypart past "
                                  "midnight is given as two")
     viewers_per_hour: float = Field(ge=0, le=1_000_000)
+    age: dict[str, float] | None = Field(None, description="This daypart's age split, when it "
+                                                           "differs from the profile's")
+    gender: dict[str, float] | None = Field(None, description="This daypart's gender split, "
+                                                              "when it differs")
+
+    @field_validator("age")
+    @classmethod
+    def _age(cls, v: dict[str, float] | None) -> dict[str, float] | None:
+        return None if v is None else _check_split("age band", v, AGE_BANDS)
+
+    @field_validator("gender")
+    @classmethod
+    def _gender(cls, v: dict[str, float] | None) -> dict[str, float] | None:
+        return None if v is None else _check_split("gender", v, GENDERS)
 
     @field_validator("start", "end")
     @classmethod

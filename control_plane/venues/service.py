@@ -20,6 +20,7 @@ from control_plane.media import service as media_service
 from control_plane.taxonomy import service as taxonomy
 from control_plane.venues import audience
 from control_plane.venues.audience import CompiledProfile as CompiledProfile
+from control_plane.venues.audience import Split as Split
 from control_plane.venues.audience import Timeline as Timeline
 from control_plane.venues.exceptions import ScreenNotFound, VenueNotFound
 from control_plane.venues.models import Orientation, ScreenAudience
@@ -173,6 +174,17 @@ def audience_timeline(*, session: Session, screen: Screen) -> Timeline:
     """The screen's audience profiles over time (`audience.py`): what each play counts."""
     venue = screen.venue
     return audience.timeline(session=session, screen=screen, tz=venue.timezone)
+
+
+def audience_profiles_now(*, session: Session,
+                          screens: Iterable[Screen]) -> dict[str, CompiledProfile | None]:
+    """The audience profile in force now on each screen (`audience.py`), or None: what
+    targeting by audience judges screens and dayparts by."""
+    found = list(screens)
+    zones = {venue_id: tz for venue_id, tz in session.execute(
+        select(Venue.id, Venue.timezone).where(
+            Venue.id.in_(sorted({s.venue_id for s in found}))))} if found else {}
+    return audience.profiles_now(session=session, screens=found, tz_of=zones)
 
 
 def delete_screen(*, session: Session, screen: Screen) -> None:

@@ -181,3 +181,37 @@ def test_impressions_come_from_the_profile_of_the_plays_daypart(network: Network
     assert sorted((x["impressions"], x["audience_profile_id"]) for x in lines
                   if x["audience_profile_id"]) == [(15.0, screen_profile),
                                                    (60.0, venue_profile)]
+
+
+def test_a_daypart_may_have_its_own_split_and_the_profile_in_force_is_read_per_screen(
+        client, app, place):
+    from control_plane.venues import service as venues_service
+
+    owner, venue, screen = place
+    lunch = {"weekdays": ["mon"], "start": "12:00", "end": "14:00", "viewers_per_hour": 200,
+             "age": {"18-24": 0.5, "25-34": 0.5}, "gender": {"female": 0.2, "male": 0.8}}
+    evening = {"weekdays": ["mon"], "start": "18:00", "end": "22:00", "viewers_per_hour": 60}
+    r = client.put(f"/v1/venues/{venue['id']}/audience", headers=owner.headers,
+                   json=profile(dayparts=[lunch, evening]))
+    assert r.status_code == 200, r.text
+    bad = {**lunch, "age": {"18-24": 0.5}}
+    r = client.put(f"/v1/venues/{venue['id']}/audience", headers=owner.headers,
+                   json=profile(dayparts=[bad]))
+    assert r.status_code == 422 and "sum to 0.5" in r.text
+    other = client.post(f"/v1/venues/{venue['id']}/screens", headers=owner.headers,
+                        json={"name": "Back", "width_px": 1920, "height_px": 1080}).json()
+    with app.state.sessionmaker() as session:
+        screens = [venues_service.get_screen(session=session, screen_id=s["id"])
+                   for s in (screen, other)]
+        found = venues_service.audience_profiles_now(session=session, screens=screens)
+    assert set(found) == {screen["id"], other["id"]}
+    compiled = found[screen["id"]]
+    assert compiled is not None and compiled is found[other["id"]]  # the venue's, once
+    at_lunch, at_evening, at_night = 12 * 60 + 30, 19 * 60, 23 * 60  # Monday, local time
+    assert compiled.per_minute[at_lunch] == 100_000  # 200 an hour × 30 minutes
+    lunch_split = compiled.split_of_minute(at_lunch)
+    assert lunch_split is not None and lunch_split.gender["male"] == 0.8
+    assert lunch_split.age["25-34"] == 0.5 and lunch_split.age["65+"] == 0.0
+    evening_split = compiled.split_of_minute(at_evening)
+    assert evening_split is not None and evening_split.age == {**AGE, "65+": 0.0}
+    assert compiled.split_of_minute(at_night) is None
