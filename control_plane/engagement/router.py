@@ -3,7 +3,7 @@ the engagement report (as delivery reports are scoped)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
@@ -11,21 +11,17 @@ from fastapi.responses import StreamingResponse
 
 from control_plane.auth.dependencies import CurrentPrincipal
 from control_plane.auth.policy import Action, Resource, authorize
-from control_plane.db import DbSession, utcnow
+from control_plane.db import DbSession
 from control_plane.dependencies import SettingsDep
 from control_plane.engagement import qr
 from control_plane.engagement import service as engagement_service
 from control_plane.engagement.dependencies import EditableCampaign, ReadableLink
 from control_plane.engagement.schemas import EngagementReport, TrackedLinkIn, TrackedLinkRead
-from control_plane.errors import Invalid
 from control_plane.reporting import service as reporting_service
 from control_plane.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["engagement"])
 LINK = "/campaigns/{campaign_id}/tracked-link"
-DEFAULT_PERIOD = timedelta(days=30)
-EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 Scale = Annotated[int, Query(ge=qr.MIN_SCALE, le=qr.MAX_SCALE,
                              description="Pixels (PNG) or units (SVG) per module")]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {
@@ -100,18 +96,6 @@ def qr_svg(link: ReadableLink, settings: SettingsDep,
     return _image(link, qr.svg(content, scale=scale), "image/svg+xml", "svg")
 
 
-def _period(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
-    end = end or utcnow()
-    start = start or end - DEFAULT_PERIOD
-    for name, value in (("from", start), ("to", end)):
-        if value.tzinfo is None:
-            raise Invalid(f"`{name}` needs a time zone (RFC 3339, e.g. 2026-12-01T00:00:00Z)",
-                          code="invalid_period")
-        if not EARLIEST <= value <= LATEST:
-            raise Invalid(f"`{name}` must be between 1970 and 9000", code="invalid_period")
-    return start, end
-
-
 @router.get("/reports/engagement", response_model=EngagementReport,
             summary="Scans, unique scanners, impressions and scans per 1,000 impressions",
             description="Scoped as /v1/reports/delivery: an advertiser sees its campaigns, a "
@@ -133,7 +117,7 @@ def engagement_report(
         format: Literal["json", "csv"] = "json") -> EngagementReport | Response:
     authorize(principal, Resource.report, Action.read)
     scope = reporting_service.scope_of(principal)
-    start, end = _period(start, end)
+    start, end = reporting_service.period(start, end)
     report = engagement_service.engagement_report(
         session=session, scope=scope, start=start, end=end, campaign_id=campaign_id,
         group_by=[g.strip() for g in group_by.split(",") if g.strip()],

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -21,7 +21,6 @@ from control_plane.auth.policy import Action, Resource, authorize
 from control_plane.db import DbSession, utcnow
 from control_plane.dependencies import SessionsDep, SettingsDep
 from control_plane.devices.dependencies import current_device
-from control_plane.errors import Invalid
 from control_plane.reporting import service as reporting_service
 from control_plane.reporting.export import MAX_LIMIT
 from control_plane.reporting.schemas import BatchRead, DeliveryReport
@@ -31,9 +30,6 @@ from shared.pop import PopBatch, PopReceipt, verify
 
 device_api = APIRouter(prefix="/v1/device", tags=["device"])
 router = APIRouter(prefix="/v1", tags=["reporting"])
-DEFAULT_PERIOD = timedelta(days=30)
-EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 def parse_pop_batch(body: bytes) -> PopBatch:
@@ -75,18 +71,6 @@ def _upload_pop(request: Request, body: bytes, sessions: sessionmaker[Session],
             policy=reporting_service.policy(settings))
 
 
-def _period(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
-    end = end or utcnow()
-    start = start or end - DEFAULT_PERIOD
-    for name, value in (("from", start), ("to", end)):
-        if value.tzinfo is None:
-            raise Invalid(f"`{name}` needs a time zone (RFC 3339, e.g. 2026-12-01T00:00:00Z)",
-                          code="invalid_period")
-        if not EARLIEST <= value <= LATEST:
-            raise Invalid(f"`{name}` must be between 1970 and 9000", code="invalid_period")
-    return start, end
-
-
 @router.get("/reports/delivery", response_model=DeliveryReport,
             summary="Plays, seconds, impressions and spend (or earnings), grouped, for the caller",
             responses={200: {"content": {"text/csv": {}},
@@ -106,7 +90,7 @@ def delivery_report(
         format: Literal["json", "csv"] = "json") -> DeliveryReport | Response:
     authorize(principal, Resource.report, Action.read)
     scope = reporting_service.scope_of(principal)
-    start, end = _period(start, end)
+    start, end = reporting_service.period(start, end)
     report = reporting_service.delivery_report(
         session=session, scope=scope, start=start, end=end,
         group_by=[g.strip() for g in group_by.split(",") if g.strip()],

@@ -12,12 +12,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from control_plane.db import utcnow
 from control_plane.devices import messaging as device_messages
 from control_plane.devices.service import Device
+from control_plane.errors import Invalid
 from control_plane.reporting import billable
 from control_plane.reporting import ingest as ingestion
 from control_plane.reporting.billable import BillableGroup, Window
@@ -36,7 +39,25 @@ from shared.pop import PopBatch, PopReceipt
 __all__ = ["BadSignature", "BillableGroup", "Delivery", "ExportPage", "Filters",
            "HourImpressions", "IngestPolicy", "Report", "Scope", "Window", "batch", "billable",
            "delivered_impressions", "delivery", "delivery_report", "export_page",
-           "hourly_impressions", "ingest", "ingest_turn", "policy", "scope_of"]
+           "hourly_impressions", "ingest", "ingest_turn", "period", "policy", "scope_of"]
+
+DEFAULT_PERIOD = timedelta(days=30)
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def period(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
+    """A report's period from its `from` and `to` (each optional: the last 30 days to now);
+    422 `invalid_period` for a time without a zone or outside 1970–9000."""
+    end = end or utcnow()
+    start = start or end - DEFAULT_PERIOD
+    for name, value in (("from", start), ("to", end)):
+        if value.tzinfo is None:
+            raise Invalid(f"`{name}` needs a time zone (RFC 3339, e.g. 2026-12-01T00:00:00Z)",
+                          code="invalid_period")
+        if not EARLIEST <= value <= LATEST:
+            raise Invalid(f"`{name}` must be between 1970 and 9000", code="invalid_period")
+    return start, end
 
 
 @dataclass(frozen=True)
