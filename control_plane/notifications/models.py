@@ -60,6 +60,9 @@ class Delivery(Base):
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     provider: Mapped[str | None] = mapped_column(String(20))
     provider_message_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    # the emails sent together in one request share it: their idempotency key with the
+    # provider, kept from the first claim so that any later attempt sends the same set under it
+    batch_key: Mapped[str | None] = mapped_column(String(40), index=True)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

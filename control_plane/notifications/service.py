@@ -3,7 +3,8 @@
     event ──subscriptions.py──▶ notify(kind, org, text, link, event id)
           ──▶ a Notification per recipient (once per event: its dedupe key)
           ──▶ a Delivery per channel the recipient has on and an address for
-          ──▶ one `notifications.deliver` job each ──▶ the channel's backend
+          ──▶ one `notifications.deliver` job each (SMS, push, a lone email), or
+              one `notifications.deliver_batch` job per 100 emails ──▶ the channel's backend
 
 Recipients follow roles: the admins of the org the event is about (its members once they opt
 in), or the super-admins for platform events; channels follow the user's preferences, with
@@ -14,6 +15,16 @@ after the last try with its reason kept; any other refusal is `failed` at once. 
 that dies mid-send leaves its claim to expire: the sweep (hourly, with the scheduler) sends
 again only on a channel whose provider dedupes on our key (`idempotent`); on the others the
 delivery is `failed` as interrupted, since it may have gone out, so nobody is told twice.
+
+The emails of one event go out in batches when the email backend sends them (`BatchBackend`,
+Resend's batch endpoint: its rate limit counts requests). A delivery's key with the provider is
+fixed by its first claim: its own id when it is sent alone, else the batch key that the claim
+stores on every delivery of the batch. Every later attempt (a retry, the sweep after a worker
+died) takes the same path: a batch claims exactly the deliveries that bear its key and sends
+them under it, so the provider sees the same request again and sends nothing more; the set
+never grows (a delivery the first claim could not take, or one tried alone before, is left to
+the sweep, which sends it alone). A batch's outcome is written for all of its deliveries in one
+transaction, and each keeps its own status, attempts, error and provider id.
 """
 
 from __future__ import annotations
@@ -21,23 +32,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from control_plane.db import new_id, utcnow
-from control_plane.jobs.queue import JobContext, JobQueue, RetryLater, registry
+from control_plane.jobs.queue import JobQueue
+from control_plane.notifications import sending
 from control_plane.notifications.catalog import KINDS, Audience, Channel, Kind, defaults
-from control_plane.notifications.channels.base import (
-    ChannelBackend,
-    Gone,
-    Message,
-    Refused,
-    Transient,
-)
 from control_plane.notifications.exceptions import InvalidPreference, NotificationNotFound
 from control_plane.notifications.models import (
     Delivery,
@@ -50,12 +54,13 @@ from control_plane.notifications.models import (
 from control_plane.notifications.schemas import KindPreference, PreferencesIn
 from control_plane.orgs import service as orgs_service
 
+# How a delivery is sent lives in `sending.py`; these are this domain's service all the same.
+SendLater = sending.SendLater
+deliver = sending.deliver
+deliver_batch = sending.deliver_batch
+
 log = logging.getLogger(__name__)
 
-DELIVER_JOB = "notifications.deliver"
-SWEEP_JOB = "notifications.sweep"
-MAX_ATTEMPTS = 8
-CLAIM_S = 120.0  # a send holding its delivery longer than this is presumed dead
 IN_CHUNK = 900  # ids per IN (...): under every database's limit on bound parameters
 NOTIFY_TRIES = 5  # transactions of one event lost to the same event told at once elsewhere
 
@@ -168,8 +173,7 @@ def notify(*, session: Session, queue: JobQueue | None, kind: str, org_id: str |
                 session.execute(insert(Notification), notifications)
             if deliveries:
                 session.execute(insert(Delivery), deliveries)
-            jobs = queue.record_many(DELIVER_JOB, [(d, {"delivery_id": d}) for d in queued],
-                                     session=session) if queue is not None else []
+            jobs = sending.record_jobs(queue, session, deliveries) if queue is not None else []
             session.commit()
         except IntegrityError:  # the same event, told twice at once
             session.rollback()
@@ -180,149 +184,6 @@ def notify(*, session: Session, queue: JobQueue | None, kind: str, org_id: str |
             queue.start_many(jobs)
         return queued
     raise AssertionError("unreachable")
-
-
-# --- sending ------------------------------------------------------------------------------
-
-class SendLater(RetryLater):
-    """A send failed for a reason that may pass: the queue tries again later, not before the
-    provider's Retry-After (`retry_after_s`) when it gave one."""
-
-
-# The claim and the success of each send, built once: a fan-out runs them thousands of times.
-_deliveries = cast(Table, Delivery.__table__)
-_CLAIM = (update(_deliveries)
-          .where(_deliveries.c.id == bindparam("delivery_id"),
-                 or_(_deliveries.c.status == DeliveryStatus.queued,
-                     (_deliveries.c.status == DeliveryStatus.sending)
-                     & (_deliveries.c.claimed_until < bindparam("now"))
-                     & _deliveries.c.channel.in_(bindparam("again", expanding=True))))
-          .values(status=DeliveryStatus.sending, attempts=_deliveries.c.attempts + 1,
-                  claimed_until=bindparam("until"), updated_at=bindparam("now"))
-          .returning(_deliveries.c.channel, _deliveries.c.address,
-                     _deliveries.c.notification_id))
-_SENT = (update(_deliveries).where(_deliveries.c.id == bindparam("delivery_id"))
-         .values(status=DeliveryStatus.sent, provider=bindparam("provider"),
-                 provider_message_id=bindparam("provider_id"), sent_at=bindparam("now"),
-                 updated_at=bindparam("now"), claimed_until=None, last_error=None))
-
-
-def _message(session: Session, delivery_id: str, channel: str, address: str,
-             notification_id: str, settings: Any) -> Message:
-    title, body, link, kind, user_id = session.execute(
-        select(Notification.title, Notification.body, Notification.link, Notification.kind,
-               Notification.user_id).where(Notification.id == notification_id)).one()
-    if link and link.startswith("/"):
-        link = f"{settings.public_url}{link}"
-    text = body + (f"\n\n{link}" if link else "")
-    to, keys = address, {}
-    if channel == Channel.push.value:
-        subscription = session.get(PushSubscription, address)
-        if subscription is not None:
-            to, keys = subscription.endpoint, {"p256dh": subscription.p256dh,
-                                               "auth": subscription.auth}
-    return Message(delivery_id=delivery_id, to=to, subject=title, text=text, link=link,
-                   kind=kind, user_id=user_id, keys=keys)
-
-
-def deliver(*, session: Session, channels: dict[Channel, ChannelBackend], settings: Any,
-            delivery_id: str) -> DeliveryStatus:
-    """Claim a delivery and send it once; where it stands after. `SendLater` when the
-    provider could not take it now."""
-    # Each delivery is a job: a few plain statements rather than loaded objects, which a
-    # fan-out to thousands of people would pay for thousands of times.
-    now = utcnow()
-    again = [c.value for c, backend in channels.items() if backend.idempotent]
-    claimed = session.connection().execute(_CLAIM, {
-        "delivery_id": delivery_id, "now": now, "again": again,
-        "until": now + timedelta(seconds=CLAIM_S)}).one_or_none()
-    if claimed is None:
-        session.rollback()
-        delivery = session.get(Delivery, delivery_id)
-        if delivery is None:
-            return DeliveryStatus.failed
-        if delivery.status == DeliveryStatus.sending and delivery.claimed_until is not None \
-                and delivery.claimed_until < now:  # its sender died, on a channel that may not
-            _settle(session, delivery_id, DeliveryStatus.failed,  # send twice
-                    "interrupted while sending; not sent again, so that it cannot arrive twice")
-            return DeliveryStatus.failed
-        return DeliveryStatus(delivery.status)  # sent, settled, or held by another attempt
-    channel, address, notification_id = claimed
-    message = _message(session, delivery_id, channel, address, notification_id, settings)
-    session.commit()  # the claim; no transaction is held while the provider is called
-    backend = channels[Channel(channel)]
-    try:
-        provider_id = backend.send(message)
-    except Transient as exc:
-        _set(session, delivery_id, status=DeliveryStatus.queued, last_error=exc.reason[:2000],
-             claimed_until=None)
-        raise SendLater(exc.reason, retry_after_s=exc.retry_after_s) from exc
-    except Gone as exc:
-        if channel == Channel.push.value:  # the browser unsubscribed: forget it
-            session.execute(delete(PushSubscription).where(PushSubscription.id == address))
-        _settle(session, delivery_id, DeliveryStatus.failed, exc.reason)
-        return DeliveryStatus.failed
-    except Refused as exc:
-        _settle(session, delivery_id, DeliveryStatus.failed, exc.reason)
-        return DeliveryStatus.failed
-    sent_at = utcnow()
-    session.connection().execute(_SENT, {"delivery_id": delivery_id, "provider": backend.name,
-                                         "provider_id": provider_id, "now": sent_at})
-    session.commit()
-    return DeliveryStatus.sent
-
-
-def _set(session: Session, delivery_id: str, **values: Any) -> None:
-    session.execute(update(Delivery).where(Delivery.id == delivery_id)
-                    .values(updated_at=utcnow(), **values)
-                    .execution_options(synchronize_session=False))
-    session.commit()
-
-
-def _settle(session: Session, delivery_id: str, status: DeliveryStatus, reason: str) -> None:
-    _set(session, delivery_id, status=status, last_error=reason[:2000], claimed_until=None)
-
-
-def _channels(context: JobContext) -> dict[Channel, ChannelBackend]:
-    found = context.channels
-    if found is None:
-        raise RuntimeError("this process has no notification channels")
-    return {Channel(name): backend for name, backend in found.items()}
-
-
-def _gave_up(context: JobContext, payload: dict[str, Any], error: str) -> None:
-    with context.sessionmaker() as session:
-        delivery = session.get(Delivery, str(payload["delivery_id"]))
-        if delivery is not None and delivery.status in (DeliveryStatus.queued,
-                                                        DeliveryStatus.sending):
-            _settle(session, delivery.id, DeliveryStatus.dead,
-                    f"gave up after {delivery.attempts} attempts: {error}")
-
-
-@registry.job(DELIVER_JOB, max_attempts=MAX_ATTEMPTS, on_failure=_gave_up)
-def _deliver_job(context: JobContext, payload: dict[str, Any]) -> None:
-    with context.sessionmaker() as session:
-        deliver(session=session, channels=_channels(context), settings=context.settings,
-                delivery_id=str(payload["delivery_id"]))
-
-
-@registry.job(SWEEP_JOB, max_attempts=1, hourly=True)
-def _sweep_job(context: JobContext, payload: dict[str, Any]) -> None:
-    """Deliveries whose send died with its worker: sent again where that is safe (see the
-    module's docstring), and queued ones whose job was lost queued again."""
-    stale = utcnow() - timedelta(seconds=CLAIM_S)
-    with context.sessionmaker() as session:
-        ids = list(session.scalars(select(Delivery.id).where(or_(
-            (Delivery.status == DeliveryStatus.sending) & (Delivery.claimed_until < utcnow()),
-            (Delivery.status == DeliveryStatus.queued) & (Delivery.updated_at < stale)))
-            .limit(10_000)))
-    for delivery_id in ids:
-        with context.sessionmaker() as session:
-            try:
-                deliver(session=session, channels=_channels(context),
-                        settings=context.settings, delivery_id=delivery_id)
-            except SendLater:
-                continue
 
 
 # --- what users see and choose ------------------------------------------------------------

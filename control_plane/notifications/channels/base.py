@@ -9,22 +9,31 @@
 `idempotent` says whether a send may be repeated safely after a worker died in the middle of
 one (the provider dedupes on the key we give, as Resend does): a channel that is not is never
 sent again once an attempt may have reached the provider, so no one gets a message twice.
+
+A backend that can send many messages in one request (Resend's batch endpoint) is also a
+`BatchBackend`:
+
+    BatchBackend.send_batch(messages, key=...) -> per message: its provider id, or a Refused
+    ├── raises Transient  the whole batch may be taken later (the same set, under the same key)
+    └── raises Refused    the provider took none of them
+
+The key is the batch's idempotency key: the same messages sent again under it are sent once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
 class Message:
     """One notification to one address, as a channel sends it."""
 
-    delivery_id: str  # also the idempotency key
+    delivery_id: str  # also the idempotency key of a message sent alone (a batch has its own)
     to: str  # an email address, an E.164 number, or a push subscription's endpoint
     subject: str
     text: str
@@ -89,4 +98,14 @@ class ChannelBackend(Protocol):
 
     def send(self, message: Message) -> str:
         """Send; the provider's id for the message."""
+        ...
+
+
+@runtime_checkable
+class BatchBackend(ChannelBackend, Protocol):
+    """Sends many messages of one channel in one request."""
+
+    def send_batch(self, messages: Sequence[Message], *, key: str) -> list[str | Refused]:
+        """Send together under the idempotency key `key`; for each message, in order, the
+        provider's id for it or why the provider refused that one alone."""
         ...

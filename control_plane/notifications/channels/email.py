@@ -9,6 +9,14 @@ and sends nothing more, which is what makes this channel `idempotent` (a send cu
 dead worker may be tried again). The rendering is the same for the same delivery, so a retry is
 the same request, as Resend wants for the same key.
 
+Many emails of one event go out together (`send_batch`): up to 100 per request to Resend's batch
+endpoint (`POST /emails/batch`), under the batch's key (`service.deliver_batch` keeps the same
+set of emails under the same key, whoever sends it again), validated permissively, so that one
+email Resend cannot take (a malformed address) is refused alone and the others go. Resend's rate
+limit counts requests (2 a second by default), so a fan-out to ten thousand people takes 100
+requests rather than 10,000. The batch endpoint takes neither attachments nor `scheduled_at`;
+our emails use neither (one that needed them would have to go alone, through `send`).
+
     resend.exceptions.ResendError (code, headers)
     ├── 5xx, 429, no answer or a timeout (the SDK says 500 "HttpClientError")   -> Transient
     │   (with the answer's Retry-After: the SDK keeps the response's headers on the error)
@@ -23,7 +31,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -124,6 +132,7 @@ class _SessionClient(RequestsClient):
 
 
 _TAG = re.compile(r"[^A-Za-z0-9_-]")
+BATCH_MAX = 100  # Resend takes at most this many emails in one batch request
 
 
 def _status(code: str | int | None) -> int:
@@ -133,11 +142,43 @@ def _status(code: str | int | None) -> int:
         return 0
 
 
+def _translated(exc: ResendError) -> Transient | Refused:
+    """The SDK's error as ours (see the module's docstring)."""
+    status = _status(exc.code)
+    reason = f"Resend answered {status or 'nothing'} ({exc.error_type}): {exc.message}"
+    if status >= 500 or status in (0, 429) \
+            or exc.error_type == "concurrent_idempotent_requests":
+        return Transient(reason, retry_after_s=retry_after_s(exc.headers))
+    return Refused(reason)
+
+
+def _batch_outcome(answer: Any, sent: int) -> list[str | Refused]:
+    """Each email's id, or its refusal, from a permissive batch's answer: `errors` name the
+    emails Resend could not create by their index in the request, and `data` holds the ids of
+    the others, in the request's order."""
+    data = answer.get("data") if isinstance(answer, Mapping) else None
+    errors = answer.get("errors") if isinstance(answer, Mapping) else None
+    refused: dict[int, Refused] = {}
+    for error in errors or []:
+        index = error.get("index") if isinstance(error, Mapping) else None
+        if isinstance(index, int) and 0 <= index < sent:
+            refused[index] = Refused(f"Resend refused this email of the batch: "
+                                     f"{error.get('message') or 'no reason given'}")
+    ids = [item.get("id") if isinstance(item, Mapping) else None for item in data or []]
+    if len(ids) + len(refused) != sent or not all(ids):
+        # Which id is whose cannot be known: asked again under the same key, Resend gives the
+        # same answer, so this ends `dead` with the reason rather than guessing.
+        raise Transient(f"Resend's answer to a batch of {sent} named {len(ids)} email ids "
+                        f"and {len(refused)} errors")
+    found = iter(ids)
+    return [refused[i] if i in refused else str(next(found)) for i in range(sent)]
+
+
 class ResendChannel:
     """Sends email through Resend."""
 
     name = "resend"
-    idempotent = True  # Resend dedupes on the Idempotency-Key, which is the delivery id
+    idempotent = True  # Resend dedupes on the Idempotency-Key: the delivery id, or the batch's
 
     def __init__(self, *, api_key: str, api_url: str, sender: str, timeout_s: float,
                  unsubscribe: UnsubscribeTokens) -> None:
@@ -177,18 +218,30 @@ class ResendChannel:
                 answer = resend.Emails.send(params,  # type: ignore[arg-type]
                                             {"idempotency_key": message.delivery_id})
         except ResendError as exc:
-            status = _status(exc.code)
-            reason = f"Resend answered {status or 'nothing'} ({exc.error_type}): {exc.message}"
-            if status >= 500 or status in (0, 429) \
-                    or exc.error_type == "concurrent_idempotent_requests":
-                raise Transient(reason, retry_after_s=retry_after_s(exc.headers)) from exc
-            raise Refused(reason) from exc
+            raise _translated(exc) from exc
         except NoContentError as exc:
             raise Transient("Resend answered without a body") from exc
         email_id = answer.get("id") if isinstance(answer, Mapping) else None
         if not email_id:
             raise Transient("Resend's answer named no email id")
         return str(email_id)
+
+    def send_batch(self, messages: Sequence[Message], *, key: str) -> list[str | Refused]:
+        """Up to `BATCH_MAX` emails in one request to Resend's batch endpoint, validated
+        permissively: an email Resend cannot take is refused alone, the others are sent."""
+        if not 0 < len(messages) <= BATCH_MAX:
+            raise ValueError(f"a batch holds 1 to {BATCH_MAX} emails, not {len(messages)}")
+        params = [self.render(m) for m in messages]
+        try:
+            with _SDK.held_by(self):
+                answer = resend.Batch.send(params,  # type: ignore[arg-type]
+                                           {"idempotency_key": key,
+                                            "batch_validation": "permissive"})
+        except ResendError as exc:
+            raise _translated(exc) from exc
+        except NoContentError as exc:
+            raise Transient("Resend answered without a body") from exc
+        return _batch_outcome(answer, len(messages))
 
 
 # --- what Resend tells us afterwards ------------------------------------------------------
