@@ -28,11 +28,12 @@ class Account:
         return {"Authorization": f"Bearer {self.token}"}
 
 
-def signup(client: TestClient, kind: str = "advertiser", *, email: str | None = None,
-           verified: bool = True) -> Account:
-    """A new user with a new org of `kind`, via the API; with its address confirmed unless
-    `verified` is False (the link's token made as the email job makes it: the emails
-    themselves are tested in tests/control_plane/notifications/test_account_mail.py)."""
+def signup(client: Any, kind: str = "advertiser", *, email: str | None = None,
+           verified: bool = True, app: Any = None) -> Account:
+    """A new user with a new org of `kind`, via the API (a TestClient, or an HTTP client of a
+    served `app`); with its address confirmed unless `verified` is False (the link's token made
+    as the email job makes it: the emails themselves are tested in
+    tests/control_plane/notifications/test_account_mail.py)."""
     email = email or f"user-{secrets.token_hex(4)}@example.com"
     r = client.post("/v1/auth/signup", json={
         "email": email, "password": PASSWORD, "name": "Test User",
@@ -41,13 +42,14 @@ def signup(client: TestClient, kind: str = "advertiser", *, email: str | None = 
     body = r.json()
     account = Account(email, body["access_token"], body["user"]["id"], body["org"]["id"])
     if verified:
-        verify_email(client, account.user_id, body["user"]["email"])
+        verify_email(client, account.user_id, body["user"]["email"], app=app)
     return account
 
 
-def verify_email(client: TestClient, user_id: str, email: str) -> None:
-    """Confirm a user's address through the API, with the token its emailed link carries."""
-    links = client.app.state.account_links  # type: ignore[attr-defined]
+def verify_email(client: Any, user_id: str, email: str, *, app: Any = None) -> None:
+    """Confirm a user's address through the API, with the token its emailed link carries
+    (made with the keys of `app`, by default the TestClient's)."""
+    links = (app or client.app).state.account_links
     token = links.verification_token(user=SimpleNamespace(id=user_id, email=email),
                                      requested_at=int(time.time()))
     r = client.post("/v1/auth/verify-email", json={"token": token})

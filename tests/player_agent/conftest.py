@@ -144,7 +144,7 @@ class Stack:
                  share_of_voice: float | None = None) -> dict[str, Any]:
         """An approved campaign of one creative, targeting the whole network (asap: every slot
         it can get, unless given a share of voice)."""
-        advertiser = signup(self.http, "advertiser")
+        advertiser = signup(self.http, "advertiser", app=self.app)
         with media.open("rb") as f:
             uploaded = self.http.post("/v1/media", headers=advertiser.headers,
                                       files={"file": (media.name, f)}).json()
@@ -205,7 +205,7 @@ def stack(settings: Any) -> Iterator[Stack]:
                                    mqtt_port=mqtt_port, public_url=api_proxy.url,
                                    mqtt_device_url=f"mqtt://127.0.0.1:{mqtt_proxy.port}"))
     with serve_app(app, port) as url, httpx.Client(base_url=url, timeout=30) as http:
-        owner = signup(http, "venue")
+        owner = signup(http, "venue", app=app)
         venue = http.post("/v1/venues", headers=owner.headers, json={
             "name": "Gym", "lat": 48.85, "lon": 2.35, "timezone": "Europe/Paris",
             "venue_type_id": 1, "opening_hours": ALWAYS_OPEN}).json()

@@ -42,7 +42,7 @@ class Server:
 
     def venue_screens(self, *names: str) -> tuple[Account, dict[str, Any], list[dict[str, Any]]]:
         """A new venue org with a venue and these screens (1920×1080)."""
-        owner = signup(self.http, "venue")  # httpx.Client takes the same calls as TestClient
+        owner = signup(self.http, "venue", app=self.app)  # httpx takes TestClient's calls
         venue = self.http.post("/v1/venues", headers=owner.headers, json=VENUE).json()
         screens = [self.http.post(f"/v1/venues/{venue['id']}/screens", headers=owner.headers,
                                   json={"name": n, "width_px": 1920, "height_px": 1080}).json()
