@@ -50,6 +50,7 @@ from control_plane.notifications import push_router as notifications_push_router
 from control_plane.notifications import router as notifications_router
 from control_plane.notifications import webhooks_resend as resend_webhooks
 from control_plane.notifications.channels.registry import make_channels
+from control_plane.orgs import passwords
 from control_plane.orgs import router as orgs_router
 from control_plane.orgs import service as orgs_service
 from control_plane.payments.registry import make_payment_provider
@@ -246,6 +247,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="ADSBIN control plane", version=__version__, lifespan=_lifespan,
                   openapi_url="/openapi.json", docs_url=None, redoc_url=None,
                   description="Marketplace for digital out-of-home advertising in small venues.")
+    passwords.use(settings.password_hashing)
     _state(app, settings)
     _limiters(app, settings)
     _errors_and_limits(app, settings)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -80,6 +81,9 @@ class Settings(BaseSettings):
     max_video_duration_s: float = 3600
     upload_url_ttl_s: int = 3600
     login_attempts_per_minute: int = 10
+    # "fast" is for test suites only: passwords hashed in a fraction of a millisecond, with no
+    # protection for a stolen table (`orgs/passwords.py`)
+    password_hashing: Literal["rfc9106", "fast"] = "rfc9106"  # noqa: S105 - a profile name
     # signups one client address may try a minute (each answer, 201 or 409 email_taken, counts)
     signup_attempts_per_minute: int = Field(10, ge=1)
 

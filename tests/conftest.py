@@ -109,7 +109,7 @@ def settings(clean_db: str, tmp_path: Path, keys_dir: Path) -> Settings:
     (data_dir / "keys").symlink_to(keys_dir, target_is_directory=True)
     return Settings(data_dir=data_dir, database_url=clean_db, public_url="http://testserver",
                     run_worker=False, run_broker=False, run_scheduler=False,
-                    job_retry_base_s=0.05,
+                    job_retry_base_s=0.05, password_hashing="fast",
                     _env_file=None)  # type: ignore[call-arg]
 
 

@@ -1,13 +1,33 @@
-"""Password hashing with argon2id (argon2-cffi's defaults, which follow RFC 9106)."""
+"""Password hashing with argon2id: argon2-cffi's defaults, which follow RFC 9106's low-memory
+profile (64 MiB, 3 passes, 4 lanes), unless `use("fast")` was asked for.
+
+`ADSBIN_PASSWORD_HASHING=fast` (`create_app` calls `use`) is for test suites only, as Django's
+docs advise a fast hasher for tests: it costs a fraction of a millisecond instead of a fifth of
+a second, and offers no protection to a stolen table. Hashes record their parameters, so either
+setting verifies the other's hashes; a sign-in rehashes a hash made with other parameters.
+"""
 
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-_hasher = PasswordHasher()
+Hashing = Literal["rfc9106", "fast"]
+_HASHERS: dict[str, PasswordHasher] = {
+    "rfc9106": PasswordHasher(),
+    "fast": PasswordHasher(time_cost=1, memory_cost=8, parallelism=1),
+}
+_hasher = _HASHERS["rfc9106"]
+
+
+def use(hashing: Hashing) -> None:
+    """Hash new passwords with this profile from now on (this process)."""
+    global _hasher
+    _hasher = _HASHERS[hashing]
+    _dummy_hash.cache_clear()
 
 
 def hash_password(password: str) -> str:
