@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from control_plane.taxonomy.demographics import AGE_BANDS, GENDERS
+
 _HHMM = re.compile(r"([01]\d|2[0-3]):[0-5]\d|24:00")
 
 # Flights are bounded where they enter: a campaign that ran from year 1 to 9999 used to be
@@ -55,6 +57,60 @@ class Geo(BaseModel):
     radius_km: float = Field(gt=0, le=20_000)
 
 
+def _known(kind: str, values: list[str], known: tuple[str, ...]) -> list[str]:
+    """The values, each once, in the vocabulary's order; ValueError naming an unknown one."""
+    for value in values:
+        if value not in known:
+            raise ValueError(f"unknown {kind} {value!r} (one of {', '.join(known)})")
+    return [k for k in known if k in values]
+
+
+class Segment(BaseModel):
+    """People in any of these age bands and of any of these genders (none listed: any)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    age_bands: list[str] = Field(max_length=len(AGE_BANDS), examples=[["18-24", "25-34"]],
+                                 description=f"At least one of {', '.join(AGE_BANDS)}")
+    genders: list[str] = Field(default_factory=list, max_length=len(GENDERS),
+                               examples=[["female"]],
+                               description=f"Any of {', '.join(GENDERS)}; empty: any gender")
+
+    @field_validator("age_bands")
+    @classmethod
+    def _bands(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("a segment with no bands targets no one: list at least one age "
+                             "band")
+        return _known("age band", value, AGE_BANDS)
+
+    @field_validator("genders")
+    @classmethod
+    def _genders(cls, value: list[str]) -> list[str]:
+        return _known("gender", value, GENDERS)
+
+
+AUDIENCE = ("Play only where and when the segments (together: a viewer in any of them counts "
+            "once) are at least `min_share` of the viewers, by the screen's audience profile. "
+            "A screen without a profile, or a time its profile does not describe, never "
+            "qualifies.")
+
+
+class AudienceTargeting(BaseModel):
+    """Who the campaign is for: one minimum share for the union of its segments.
+
+    One `min_share` for all the segments, not one per segment: "18-34 women or 55+ men are at
+    least 30 % of viewers" is what an advertiser buys; a share per segment would ask for
+    several audiences at once, which API.md's "segments with a minimum share" does not.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    segments: list[Segment] = Field(min_length=1, max_length=20)
+    min_share: float = Field(gt=0, le=1, examples=[0.3],
+                             description="Of the viewers at a screen and time (0 < x ≤ 1)")
+
+
 class Targeting(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -62,6 +118,7 @@ class Targeting(BaseModel):
                                       description="OpenOOH ids; a parent matches descendants")
     geo: Geo | None = None
     screen_ids: list[str] = Field(default_factory=list, max_length=10_000)
+    audience: AudienceTargeting | None = Field(None, description=AUDIENCE)
 
 
 class CampaignFields(BaseModel):

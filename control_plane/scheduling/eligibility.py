@@ -3,8 +3,10 @@
 Two kinds of rules. Static ones depend only on the campaign and the screen (targeting, the
 venue's blocked categories and moderation, creatives, budget): a campaign failing one never gets
 a slot on that screen, and `eligibility()` lists every rule it fails. Time-based ones (flight,
-dayparts, opening hours) are judged per window by the engine; `open_at`, `hour_open` and
-`in_daypart` answer them for one local time.
+dayparts, opening hours, who watches) are judged per window by the engine; `open_at`,
+`hour_open` and `in_daypart` answer them for one local time. The audience rule is both: a screen
+with no profile, or none of whose minutes has enough of the target audience, fails it
+statically; otherwise it is judged per window (`audience.py`).
 
 The reason texts are built by the small functions below, which the engine's fast index
 (`index.py`) calls too, so both always say the same thing.
@@ -19,6 +21,7 @@ from datetime import datetime
 from functools import cache
 from zoneinfo import ZoneInfo
 
+from control_plane.scheduling.audience import AudienceIndex
 from control_plane.scheduling.inputs import Campaign, Params, Screen
 from control_plane.scheduling.weekly import (
     contains,
@@ -134,10 +137,20 @@ def campaign_reasons(campaign: Campaign, params: Params | None = None) -> tuple[
     return tuple(reasons)
 
 
+def audience_reason(campaign: Campaign, screen: Screen,
+                    audience: AudienceIndex | None = None) -> str | None:
+    """Why the screen's audience never suits the campaign, or None when it may (or when the
+    screen's viewers are not known: proof of play and moderation do not judge audience)."""
+    if campaign.audience is None or screen.viewers is None:
+        return None
+    return (audience or AudienceIndex()).static_reason(screen.viewers, campaign.audience)
+
+
 def eligibility(campaign: Campaign, screen: Screen, params: Params | None = None, *,
-                exact: bool = True) -> Eligibility:
+                exact: bool = True, audience: AudienceIndex | None = None) -> Eligibility:
     """Every static rule the campaign fails on the screen (none: it may play there); `exact`
-    False leaves out what only the screen's owner should know (its distance)."""
+    False leaves out what only the screen's owner should know (its distance). `audience`
+    shares what is worked out per profile across calls."""
     found: list[str | None] = []
     if campaign.id in screen.excluded:
         found.append(moderation_reason(screen.excluded[campaign.id]))
@@ -149,6 +162,7 @@ def eligibility(campaign: Campaign, screen: Screen, params: Params | None = None
         found.append(geo_reason(distance_km(lat, lon, screen.lat, screen.lon), radius,
                                 exact=exact))
     found.append(blocked_reason(campaign.category, screen.blocked_categories))
+    found.append(audience_reason(campaign, screen, audience))
     reasons = tuple(r for r in found if r) + campaign_reasons(campaign, params)
     return Eligibility(not reasons, reasons)
 

@@ -10,6 +10,10 @@ share. Dormant screens (not paired, or not seen for long) take no part in pacing
 nothing: they are planned last, each on what the others left. Inputs are sorted by id first,
 so the order they arrive in changes nothing.
 
+A campaign that targets an audience plays on a screen only in the minutes where the screen's
+profile says enough of its audience watches (`audience.py`): a weekly pattern per (profile,
+target), which pacing, the windows and the explanations take as they take dayparts.
+
 A screen's plan depends on the others (shared budgets, fleet-wide pacing), which is why there
 is no way to plan one screen alone; `preview()` reads a built plan instead.
 """
@@ -19,9 +23,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from control_plane.scheduling import pacing
+from control_plane.scheduling.audience import AudienceIndex
 from control_plane.scheduling.fleet import Fleet
 from control_plane.scheduling.index import StaticIndex
-from control_plane.scheduling.inputs import Campaign, Params, Screen
+from control_plane.scheduling.inputs import NO_PROFILE, Campaign, Params, Screen
 from control_plane.scheduling.plan import (
     ScreenPlan,
     SlotItem,
@@ -65,13 +70,16 @@ def build(screens: Sequence[Screen], campaigns: Sequence[Campaign], params: Para
             progress(stage, done, len(ordered_screens))
 
     fleet = Fleet(ordered_campaigns, params)
-    index = StaticIndex(ordered_campaigns, params)
+    audience = AudienceIndex()
+    index = StaticIndex(ordered_campaigns, params, audience)
+    targeted = {i for i, c in enumerate(ordered_campaigns) if c.audience is not None}
     timeline = Timeline(params, ordered_campaigns)
 
     classes: dict[tuple[str, Week], int] = {}
     screen_class: list[int] = []
     eligible: list[list[int]] = []
     exclusions: list[dict[str, tuple[str, ...]]] = []
+    within: list[dict[int, Week]] = []  # per screen: targeted campaign -> its audience's minutes
     weeks: dict[tuple[tuple[str, tuple[tuple[str, str], ...]], ...], Week] = {}
     for screen in ordered_screens:
         hours_key = tuple(sorted((d, tuple((a, b) for a, b in r))
@@ -83,6 +91,10 @@ def build(screens: Sequence[Screen], campaigns: Sequence[Campaign], params: Para
         ok, out = index.for_screen(screen)
         eligible.append(ok)
         exclusions.append(out)
+        if targeted:
+            viewers = screen.viewers or NO_PROFILE
+            within.append({i: audience.week(viewers, target) for i in ok if i in targeted
+                           and (target := ordered_campaigns[i].audience) is not None})
         tell("eligibility", len(eligible))
     # budgets follow where plays can happen: a dormant screen takes no part in pacing and is
     # promised nothing
@@ -96,17 +108,17 @@ def build(screens: Sequence[Screen], campaigns: Sequence[Campaign], params: Para
         ordered_campaigns, params, class_list, screen_class, live,
         [s.audience_multiplier for s in ordered_screens],
         [fleet.sov_items[i] if fleet.tier[i] == 0 else float(slots)
-         for i in range(len(ordered_campaigns))])
+         for i in range(len(ordered_campaigns))], within=within)
     if any_dormant and any(not f.screen_hours for f in figures):
         # a campaign no screen that plays can take (a fleet not paired yet) is paced over all
         # its screens: nothing is spent, but their previews show what they would play
         everywhere = pacing.figures(ordered_campaigns, params, class_list, screen_class,
-                                    eligible)
+                                    eligible, within)
         figures = [f if f.screen_hours else e for f, e in zip(figures, everywhere,
                                                                strict=True)]
     fleet.pace(figures)
 
-    planner = ScreenPlanner(fleet, timeline, set_aside)
+    planner = ScreenPlanner(fleet, timeline, set_aside, audience)
     plans: dict[str, ScreenPlan] = {}
     # the screens that play spend the budgets first; then each dormant one is planned on what
     # is left without spending it, to show what it would play if it came back now
@@ -116,6 +128,8 @@ def build(screens: Sequence[Screen], campaigns: Sequence[Campaign], params: Para
         tz, week = class_list[screen_class[s]]
         plans[screen.id] = planner.plan(screen.id, tz, week, screen.audience_multiplier,
                                         fleet.house(screen.house), eligible[s], exclusions[s],
-                                        reserved=set_aside[s], dormant=screen.dormant)
+                                        reserved=set_aside[s], dormant=screen.dormant,
+                                        within=within[s] if targeted else {},
+                                        viewers=screen.viewers or NO_PROFILE)
         tell("planning", done)
     return dict(sorted(plans.items()))

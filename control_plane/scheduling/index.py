@@ -6,8 +6,10 @@ categories, and screens share those: a *group* per (venue type, blocked set) hol
 campaigns that may play on any of its screens and the reasons of those that may not. Only what
 depends on the screen itself is then checked per screen: the few campaigns that list screen
 ids (looked up by screen id), geo radii (a distance per geo campaign), and the venue's
-moderation verdicts. Reasons keep the order of `eligibility()`: moderation, screen ids, venue
-type, geo, blocked category, then creatives and budget.
+moderation verdicts, and the audience of the few campaigns that target one (per profile, cached
+in `AudienceIndex`). Reasons keep the order of `eligibility()`: moderation, screen ids, venue
+type, geo, blocked category, audience, then creatives and budget. Unlike `eligibility()`, the
+engine judges the audience of every screen: one whose viewers it was not told has no profile.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from control_plane.scheduling.audience import AudienceIndex
 from control_plane.scheduling.eligibility import (
     NOT_TARGETED_SCREEN,
     arc_km,
@@ -25,7 +28,7 @@ from control_plane.scheduling.eligibility import (
     moderation_reason,
     venue_reason,
 )
-from control_plane.scheduling.inputs import Campaign, Params, Screen
+from control_plane.scheduling.inputs import NO_PROFILE, Campaign, Params, Screen
 
 Reasons = tuple[str, ...]
 
@@ -40,8 +43,11 @@ class _Group:
 class StaticIndex:
     """Which campaigns may play on a screen, and why the others may not."""
 
-    def __init__(self, campaigns: Sequence[Campaign], params: Params) -> None:
+    def __init__(self, campaigns: Sequence[Campaign], params: Params,
+                 audience: AudienceIndex | None = None) -> None:
         self.campaigns = campaigns
+        self.audience = audience or AudienceIndex()
+        self._targeted = [i for i, c in enumerate(campaigns) if c.audience is not None]
         self.position = {c.id: i for i, c in enumerate(campaigns)}
         self._general = [campaign_reasons(c, params) for c in campaigns]
         self._plain = [i for i, c in enumerate(campaigns) if not c.screen_ids and c.geo is None]
@@ -125,4 +131,25 @@ class StaticIndex:
                 banned.add(i_found)
                 excluded[campaign_id] = (moderation_reason(why), *excluded.get(campaign_id, ()))
             eligible = [i for i in eligible if i not in banned]
+        if self._targeted:
+            eligible = self._audience(screen, eligible, excluded)
         return eligible, excluded
+
+    def _audience(self, screen: Screen, eligible: list[int],
+                  excluded: dict[str, Reasons]) -> list[int]:
+        """The eligible campaigns less those the screen's audience never suits, whose reason
+        joins the others' (before creatives and budget, as in `eligibility()`)."""
+        viewers = screen.viewers or NO_PROFILE
+        out: set[int] = set()
+        for i in self._targeted:
+            target = self.campaigns[i].audience
+            assert target is not None
+            why = self.audience.static_reason(viewers, target)
+            if why is None:
+                continue
+            out.add(i)
+            campaign_id, general = self.campaigns[i].id, self._general[i]
+            before = excluded.get(campaign_id, general)
+            cut = len(before) - len(general)
+            excluded[campaign_id] = (*before[:cut], why, *general)
+        return [i for i in eligible if i not in out] if out else eligible

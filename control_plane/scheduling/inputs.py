@@ -8,6 +8,7 @@ here catch inputs that would make the engine's arithmetic meaningless, nothing m
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime, time
 from typing import Literal
@@ -57,6 +58,53 @@ class Daypart:
 
 
 @dataclass(frozen=True, slots=True)
+class Segment:
+    """Viewers in any of these age bands and of any of these genders (empty: any gender)."""
+
+    age_bands: frozenset[str]
+    genders: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        _require(bool(self.age_bands), "a segment needs at least one age band")
+
+
+@dataclass(frozen=True, slots=True)
+class AudienceTarget:
+    """A campaign's audience: the union of its segments must be at least `min_share` of the
+    viewers at a screen and minute for it to play there then."""
+
+    segments: tuple[Segment, ...]
+    min_share: float
+
+    def __post_init__(self) -> None:
+        _require(bool(self.segments), "an audience target needs at least one segment")
+        _require(0 < self.min_share <= 1, "min_share must be in (0, 1]")
+
+
+@dataclass(frozen=True, slots=True)
+class Split:
+    """Who watches: shares of the age bands and of the genders (each summing to 1)."""
+
+    age: Mapping[str, float]
+    gender: Mapping[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class Viewers:
+    """Who watches a screen over the week, from its audience profile: runs [start, end) of
+    minutes of the week (local, Monday 00:00 = 0), sorted and disjoint, each with its split.
+    A minute in no run is one the profile says nothing about. Screens sharing a profile share
+    one `Viewers` (its `id` is the profile's), so what is worked out from it is done once."""
+
+    id: str
+    runs: tuple[tuple[int, int, Split], ...]
+
+
+# A screen with no audience profile: no minute qualifies for an audience-targeted campaign.
+NO_PROFILE = Viewers("", ())
+
+
+@dataclass(frozen=True, slots=True)
 class Creative:
     """One playable file; it takes ceil(duration / slot length) slots of the loop."""
 
@@ -88,6 +136,7 @@ class Campaign:
     delivered_impressions: float = 0.0  # from proof of play
     max_plays_per_hour: int | None = None  # per screen
     share_of_voice: float | None = None  # 0 < x <= 1 of a screen's loop slots
+    audience: AudienceTarget | None = None  # None: whoever watches
     creatives: tuple[Creative, ...] = ()
 
     def __post_init__(self) -> None:
@@ -130,6 +179,9 @@ class Screen:
     # is: a dormant screen counts in no campaign's pacing and spends no budget; its plan only
     # shows what it would play
     dormant: str = ""
+    # who watches (NO_PROFILE: nobody says), or None where audience is not judged: proof of
+    # play and moderation's queue look at a play or an ad, not at who watched it
+    viewers: Viewers | None = None
 
     def __post_init__(self) -> None:
         _require(self.audience_multiplier > 0, f"screen {self.id}: multiplier must be positive")

@@ -13,6 +13,8 @@ weekly minutes, plus the partial weeks at both ends, between the wall-clock time
 ends in the screen's zone. Days are never iterated, so a six-month flight costs the same as a
 day. A DST change moves the count by at most an hour per change, which pacing can bear.
 The pattern and its measure are shared by every screen with the same zone and opening hours.
+A campaign that targets an audience counts only the minutes where the screen's audience suits
+it (`audience.py`), a pattern shared by the screens with the same profile.
 """
 
 from __future__ import annotations
@@ -45,33 +47,40 @@ class _Hours:
         self._campaigns = campaigns
         self._now = params.now
         self._dayparts = [daypart_week(c.dayparts) for c in campaigns]
-        self._measures: dict[tuple[Week, Week | None], WeekMeasure] = {}
+        self._measures: dict[tuple[Week, Week | None, Week | None], WeekMeasure] = {}
         self._ends: dict[tuple[int, str], tuple[int, int]] = {}
 
-    def __call__(self, campaign: int, tz: str, week: Week) -> float:
+    def __call__(self, campaign: int, tz: str, week: Week, within: Week | None = None) -> float:
+        """Remaining hours of the campaign on screens of this zone and opening hours (and, if
+        given, inside the weekly pattern `within`)."""
         ends = self._ends.get((campaign, tz))
         if ends is None:
             c = self._campaigns[campaign]
             ends = self._ends[(campaign, tz)] = (local_minute(max(self._now, c.start_at), tz),
                                                  local_minute(c.end_at, tz))
         daypart = self._dayparts[campaign]
-        measure = self._measures.get((week, daypart))
+        measure = self._measures.get((week, daypart, within))
         if measure is None:
-            measure = self._measures[(week, daypart)] = WeekMeasure(
-                week if daypart is None else intersect(week, daypart))
+            pattern = week if daypart is None else intersect(week, daypart)
+            measure = self._measures[(week, daypart, within)] = WeekMeasure(
+                pattern if within is None else intersect(pattern, within))
         return measure.between(*ends) / 60
+
+
+Within = Sequence[dict[int, Week]]  # per screen: campaign -> the weekly minutes its audience suits
 
 
 def figures(campaigns: Sequence[Campaign], params: Params,
             classes: Sequence[tuple[str, Week]], screen_class: Sequence[int],
-            eligible: Sequence[Sequence[int]]) -> list[Figures]:
+            eligible: Sequence[Sequence[int]], within: Within = ()) -> list[Figures]:
     """Each campaign's remaining impressions and fleet-wide remaining screen-hours.
 
     `classes` are the distinct (time zone, opening hours) pairs, `screen_class[s]` the class of
     screen s and `eligible[s]` the campaigns that may play on it (none on a dormant screen, so
-    that the budget is spread over the screens that can play it).
+    that the budget is spread over the screens that can play it); `within[s]`, when given,
+    the weekly minutes in which screen s's audience suits each audience-targeted campaign.
     """
-    return budgets(campaigns, params, classes, screen_class, eligible)[0]
+    return budgets(campaigns, params, classes, screen_class, eligible, within=within)[0]
 
 
 # A campaign whose plays over the horizon could come this close to what its budget buys has its
@@ -84,7 +93,8 @@ SetAside = list[list[tuple[int, float]]]  # per screen: (campaign, impressions p
 def budgets(campaigns: Sequence[Campaign], params: Params,
             classes: Sequence[tuple[str, Week]], screen_class: Sequence[int],
             eligible: Sequence[Sequence[int]], multipliers: Sequence[float] = (),
-            per_loop: Sequence[float] = ()) -> tuple[list[Figures], SetAside]:
+            per_loop: Sequence[float] = (), *,
+            within: Within = ()) -> tuple[list[Figures], SetAside]:
     """The pacing figures (as `figures`), and per screen the impressions of each budget-bound
     campaign set aside for it.
 
@@ -112,11 +122,17 @@ def budgets(campaigns: Sequence[Campaign], params: Params,
         row = cached[k]
         tz, week = classes[k]
         m = multipliers[s] if multipliers else 1.0
+        targeted = within[s] if within else None
         here = []
         for i in campaigns_here:
-            h = row[i]
-            if h is None:
+            pattern = targeted.get(i) if targeted else None
+            cached_h = row[i]
+            if pattern is not None:  # its audience's minutes: cached per pattern, not per row
+                h = hours(i, tz, week, pattern)
+            elif cached_h is None:
                 h = row[i] = hours(i, tz, week)
+            else:
+                h = cached_h
             here.append(h)
             total[i] += h
             if not even[i]:

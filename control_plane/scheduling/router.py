@@ -21,8 +21,9 @@ from control_plane.db import DbSession, utcnow
 from control_plane.errors import Invalid
 from control_plane.moderation import service as moderation_service
 from control_plane.scheduling import service as scheduling_service
+from control_plane.scheduling.audience import AudienceIndex
 from control_plane.scheduling.eligibility import eligibility
-from control_plane.scheduling.inputs import Creative
+from control_plane.scheduling.inputs import NO_PROFILE, Creative
 from control_plane.scheduling.inventory import Place, offers
 from control_plane.scheduling.plan import loop_count, plays
 from control_plane.scheduling.schemas import (
@@ -86,9 +87,13 @@ def campaign_eligibility(campaign_id: Id, session: DbSession,
         session=session, venues={s.venue_id: s.venue for s in world.screens}.values(),
         campaigns=[row])
     exact = principal.is_superadmin
+    viewers = scheduling_service.viewers(session=session, screens=world.screens) \
+        if campaign.audience is not None else {}
+    audience = AudienceIndex()
     verdicts = [(screen, eligibility(campaign, scheduling_service.screen_input(
-        screen, world.media, excluded.get(screen.venue_id)), exact=exact))
-        for screen in world.screens]
+        screen, world.media, excluded.get(screen.venue_id),
+        viewers=viewers.get(screen.id, NO_PROFILE) if viewers else None), exact=exact,
+        audience=audience)) for screen in world.screens]
     groups = offers((Place(s.venue_id, s.venue.venue_type_id, s.venue.lat, s.venue.lon,
                            s.venue.timezone, s.venue.public_name), v) for s, v in verdicts)
     return CampaignEligibility(
@@ -126,10 +131,12 @@ def forecast(body: CampaignCreate, session: DbSession, principal: CurrentPrincip
     draft = replace(draft, creatives=(Creative("forecast", "forecast", FORECAST_CREATIVE_S),))
     world, params, plans = scheduling_service.build(session, now, extra=[draft])
     multipliers = {s.id: s.audience_multiplier for s in world.screens}
+    zones = {s.id: s.venue.timezone for s in world.screens}
     eligible = [sid for sid, plan in plans.items() if FORECAST_ID not in plan.exclusions]
     slots_per_play = -(-FORECAST_CREATIVE_S // params.slot_s)
-    available = planned_impressions = 0.0
+    available = planned_impressions = target_impressions = 0.0
     planned = 0
+    audience = AudienceIndex()
     for screen_id in eligible:
         for window in plans[screen_id].windows:
             if not (draft.start_at <= window.start and window.end <= draft.end_at):
@@ -139,9 +146,16 @@ def forecast(body: CampaignCreate, session: DbSession, principal: CurrentPrincip
                 * multipliers[screen_id]
             mine = plays(window, params.loop_s).get(FORECAST_ID, 0)
             planned += mine
-            planned_impressions += mine * multipliers[screen_id]
+            impressions = mine * multipliers[screen_id]
+            planned_impressions += impressions
+            # of those, the ones seen by the audience it targets: × their share then
+            target_impressions += impressions if draft.audience is None or not mine else \
+                impressions * audience.mean_share(world.viewers.get(screen_id, NO_PROFILE),
+                                                  draft.audience, zones[screen_id],
+                                                  window.start, window.end)
     spend = min(body.budget_cents, math.floor(planned_impressions * body.cpm_cents / 1000))
     return Forecast(horizon_h=params.horizon_h, eligible_screens=len(eligible),
                     available_impressions=available, planned_plays=planned,
-                    planned_impressions=planned_impressions, expected_spend_cents=spend,
+                    planned_impressions=planned_impressions,
+                    target_impressions=target_impressions, expected_spend_cents=spend,
                     currency=body.currency)

@@ -73,6 +73,11 @@ class Forecast(BaseModel):
     planned_plays: int = Field(description="What the engine would plan for it, next to every "
                                            "approved campaign, in the horizon")
     planned_impressions: float
+    target_impressions: float = Field(description="Of the planned impressions, those of the "
+                                                  "targeted audience: each play's impressions "
+                                                  "× the audience's share of viewers at its "
+                                                  "screen and time; without audience targeting, "
+                                                  "all of them")
     expected_spend_cents: int = Field(description="planned impressions × CPM / 1000, rounded "
                                                   "down, never more than the budget")
     currency: str

@@ -8,7 +8,9 @@ where it is active, and the fraction by systematic sampling over those windows �
 floor(φ + f·(j+1)) > floor(φ + f·j). So each window gets the extra item with probability f,
 the windows that do are evenly spread, the expected plays are exact, and the result is
 reproducible; finding them costs one division per extra item. Asap campaigns go to a pool
-served from what is left (`allocate.py`).
+served from what is left (`allocate.py`). A campaign that targets an audience is active only
+where the screen's audience suits it too, and each window it could have had by flight and
+dayparts says what the audience is there then, against what the campaign asks for.
 """
 
 from __future__ import annotations
@@ -16,9 +18,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from control_plane.scheduling.allocate import HOUR_CAP, AsapPool, LoopShare
+from control_plane.scheduling.audience import AudienceIndex
 from control_plane.scheduling.fleet import Fleet, phase
+from control_plane.scheduling.inputs import NO_PROFILE, Viewers
 from control_plane.scheduling.plan import ScreenPlan, SlotItem, Window
 from control_plane.scheduling.separation import Piece, arrange, victim
 from control_plane.scheduling.timeline import ALWAYS, NEVER, Timeline
@@ -64,9 +69,11 @@ class ScreenPlanner:
     """Plans screens one after another, spending the fleet's budgets in screen id order."""
 
     def __init__(self, fleet: Fleet, timeline: Timeline,
-                 set_aside: Sequence[Sequence[tuple[int, float]]] = ()) -> None:
+                 set_aside: Sequence[Sequence[tuple[int, float]]] = (),
+                 audience: AudienceIndex | None = None) -> None:
         self.fleet = fleet
         self.timeline = timeline
+        self.audience = audience or AudienceIndex()
         self.remaining = [max(0.0, f.remaining) for f in fleet.figures]
         # impressions promised to the screens not planned yet, per campaign
         self.reserved = [0.0] * len(self.remaining)
@@ -85,10 +92,13 @@ class ScreenPlanner:
     def plan(self, screen_id: str, tz: str, week: Week, multiplier: float,
              house: Sequence[SlotItem], eligible: Sequence[int],
              exclusions: dict[str, tuple[str, ...]], *,
-             reserved: Sequence[tuple[int, float]] = (), dormant: str = "") -> ScreenPlan:
+             reserved: Sequence[tuple[int, float]] = (), dormant: str = "",
+             within: dict[int, Week] | None = None,
+             viewers: Viewers = NO_PROFILE) -> ScreenPlan:
         """The screen's plan over the horizon: it spends what was `reserved` for it and what
         the screens before it left; a `dormant` one spends nothing (why it is dormant is
-        said in every window)."""
+        said in every window). `within` holds, for each eligible campaign that targets an
+        audience, the weekly minutes the screen's `viewers` suit it."""
         fleet, timeline, params = self.fleet, self.timeline, self.fleet.params
         if dormant:
             remaining, promised = list(self.remaining), [0.0] * len(self.remaining)
@@ -99,8 +109,11 @@ class ScreenPlanner:
         slots = params.slots_per_loop
         row = timeline.activity(tz)
         activity = [row[i] for i in eligible]
+        targeted = [(j, i, row[i]) for j, i in enumerate(eligible) if within and i in within]
+        for j, i, _ in targeted:
+            activity[j] = timeline.activity_within(i, tz, (within or {})[i])
         cuts: set[int] = set()
-        for a in activity:
+        for a in activity + [base for _, _, base in targeted]:
             if a > NEVER:
                 cuts.update(timeline.cuts(a))
         window_id = timeline.base(tz, week)
@@ -164,6 +177,7 @@ class ScreenPlanner:
                           remaining=remaining, reserved=promised,
                           max_per_hour=self.max_per_hour,
                           phases=phases, screen_phase=screen_phase)
+        heard = self._audience_lines(tz, window_id, viewers, targeted, activity)
         out = []
         turn = 0
         why: dict[int, str] = {}
@@ -181,6 +195,9 @@ class ScreenPlanner:
                                + " had no play due here (paced below one item per loop; the "
                                "rounding draw fell on other windows)")
             outside = len(eligible) - always - active_here[k]
+            for line, served in heard.get(k, ()):
+                explain.append(line)
+                outside -= not served
             if outside:
                 explain.append(_count(outside, "eligible campaign is", "eligible campaigns are")
                                + " outside flight or dayparts here")
@@ -189,6 +206,31 @@ class ScreenPlanner:
                                   "budget go to the screens that play")
             out.append(Window(at_(window[0]), at_(window[1]), loop, tuple(explain)))
         return ScreenPlan(screen_id, tuple(out), exclusions)
+
+    def _audience_lines(self, tz: str, window_id: int, viewers: Viewers,
+                        targeted: Sequence[tuple[int, int, int]], activity: Sequence[int]
+                        ) -> dict[int, list[tuple[str, bool]]]:
+        """Per window, for each audience-targeted campaign its flight and dayparts allow
+        there: what its audience is at that time and whether that suits it (served)."""
+        timeline, fleet = self.timeline, self.fleet
+        windows = timeline.windows(window_id)
+        zone = ZoneInfo(tz)
+        lines: dict[int, list[tuple[str, bool]]] = {}
+        for j, i, base in targeted:
+            target = fleet.campaigns[i].audience
+            if target is None or base == NEVER:
+                continue
+            allowed = range(len(windows)) if base == ALWAYS else timeline.active(window_id,
+                                                                                base)
+            now = activity[j]
+            served = set(range(len(windows)) if now == ALWAYS else
+                         () if now == NEVER else timeline.active(window_id, now))
+            for k in allowed:
+                wall = self._at(windows[k][0]).astimezone(zone)
+                lines.setdefault(k, []).append(
+                    (f"{fleet.ids[i]}: {self.audience.reason_at(viewers, target, wall)}",
+                     k in served))
+        return lines
 
     def _why(self, i: int, x: float, multiplier: float) -> str:
         fleet = self.fleet

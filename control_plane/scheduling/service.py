@@ -33,14 +33,20 @@ from control_plane.jobs.queue import JobContext, JobQueue, registry
 from control_plane.media import service as media_service
 from control_plane.media.service import Media
 from control_plane.scheduling import engine, publication
+from control_plane.scheduling.audience import runs_of
 from control_plane.scheduling.exceptions import PublishFailed
 from control_plane.scheduling.inputs import (
     DEFAULT_CARD_SHA256,
+    NO_PROFILE,
+    AudienceTarget,
     Campaign,
     Creative,
     Daypart,
     Params,
     Screen,
+    Segment,
+    Split,
+    Viewers,
 )
 from control_plane.scheduling.models import ScheduleLease, ScheduleRequest
 from control_plane.scheduling.plan import ScreenPlan
@@ -62,6 +68,15 @@ def _hhmm(text: str) -> time:
     return time(0, 0) if text == "24:00" else time.fromisoformat(text)
 
 
+def audience_target(stored: dict[str, Any] | None) -> AudienceTarget | None:
+    """A campaign's `targeting.audience` as the engine takes it (None: not targeted)."""
+    if not stored:
+        return None
+    return AudienceTarget(tuple(Segment(frozenset(s["age_bands"]), frozenset(s.get("genders")
+                                                                             or ()))
+                                for s in stored["segments"]), float(stored["min_share"]))
+
+
 def campaign_input(row: CampaignRow, delivered: dict[str, float], *,
                    approved_only: bool = True) -> Campaign:
     """The engine's view of a campaign, with its approved creatives (all, for a preview)."""
@@ -78,6 +93,7 @@ def campaign_input(row: CampaignRow, delivered: dict[str, float], *,
         pacing=row.pacing,  # type: ignore[arg-type]
         delivered_impressions=delivered.get(row.id, 0.0),
         max_plays_per_hour=row.max_plays_per_hour, share_of_voice=row.share_of_voice,
+        audience=audience_target(targeting.get("audience")),
         creatives=tuple(Creative(c.id, c.media_id, c.duration_s) for c in row.creatives
                         if c.status == ReviewStatus.approved or not approved_only))
 
@@ -115,9 +131,28 @@ def dormancy(presence: devices_service.Presence | None, now: datetime) -> str:
     return ""
 
 
+def viewers(*, session: Session, screens: Iterable[ScreenRow]) -> dict[str, Viewers]:
+    """Who watches each screen now, by the audience profile in force (NO_PROFILE without
+    one); screens sharing a profile share its `Viewers`."""
+    found: dict[str, Viewers] = {}
+    out: dict[str, Viewers] = {}
+    for screen_id, profile in venues_service.audience_profiles_now(
+            session=session, screens=screens).items():
+        if profile is None:
+            out[screen_id] = NO_PROFILE
+            continue
+        if profile.id not in found:
+            splits = [Split(dict(s.age), dict(s.gender)) for s in profile.splits]
+            found[profile.id] = Viewers(profile.id, runs_of(profile.part_of_minute, splits))
+        out[screen_id] = found[profile.id]
+    return out
+
+
 def screen_input(row: ScreenRow, media: dict[str, Media] | None = None,
-                 excluded: dict[str, str] | None = None, dormant: str = "") -> Screen:
-    """The engine's view of a screen and its venue."""
+                 excluded: dict[str, str] | None = None, dormant: str = "",
+                 viewers: Viewers | None = None) -> Screen:
+    """The engine's view of a screen and its venue (`viewers`: who watches, where audience
+    targeting is judged)."""
     venue = row.venue
     return Screen(row.id, venue.id, venue.timezone,
                   opening_hours={d: tuple((a, b) for a, b in r)
@@ -126,7 +161,7 @@ def screen_input(row: ScreenRow, media: dict[str, Media] | None = None,
                   blocked_categories=tuple(venue.blocked_categories or ()),
                   audience_multiplier=row.audience_multiplier,
                   house=house_creatives(venue.house_media_ids or (), media or {}),
-                  excluded=dict(excluded or {}), dormant=dormant)
+                  excluded=dict(excluded or {}), dormant=dormant, viewers=viewers)
 
 
 @dataclass
@@ -139,6 +174,8 @@ class World:
     # campaigns and screens the engine could not take, by id, and why: one bad row is left
     # out of the build (and logged), never a fleet-wide outage
     skipped: dict[str, str] = field(default_factory=dict)
+    # who watches each screen, by screen id: read only when a campaign targets an audience
+    viewers: dict[str, Viewers] = field(default_factory=dict)
 
 
 def load(session: Session, now: datetime) -> World:
@@ -213,11 +250,16 @@ def build(session: Session, now: datetime, settings_horizon_h: int = 48, *,
         session=session, venues={s.venue_id: s.venue for s in world.screens}.values(),
         campaigns=world.campaigns)
     present = devices_service.presence(session=session)
-    screens = _taken(world, world.screens, "screen", lambda s: screen_input(
-        s, world.media, excluded.get(s.venue_id), dormancy(present.get(s.id), now)))
     campaigns = _taken(world, world.campaigns, "campaign",
                        lambda c: campaign_input(c, delivered))
-    plans = engine.build(screens, campaigns + list(extra), params)
+    extra = list(extra)
+    if any(c.audience is not None for c in campaigns + extra):
+        # once per build for the whole fleet, and only when some campaign needs it
+        world.viewers = viewers(session=session, screens=world.screens)
+    screens = _taken(world, world.screens, "screen", lambda s: screen_input(
+        s, world.media, excluded.get(s.venue_id), dormancy(present.get(s.id), now),
+        world.viewers.get(s.id, NO_PROFILE) if world.viewers else None))
+    plans = engine.build(screens, campaigns + extra, params)
     for row in world.screens:
         if row.id in world.skipped:  # nothing is published for it; it keeps what it has
             plans[row.id] = ScreenPlan(row.id, (), {})

@@ -1,11 +1,11 @@
 """The windows of a screen's horizon, and when each campaign may play in them.
 
 A screen's windows are its open minutes in [now floored to the hour, that + horizon), cut at
-every UTC hour and at every flight or daypart boundary of a campaign that may play there, so
-that a campaign is either active for a whole window or not at all. Everything that depends only
-on a time zone and a weekly pattern (opening hours, dayparts) is computed once and shared by
-all the screens that have the same, which is what keeps 10,000 screens cheap: there are far
-fewer (time zone, opening hours) pairs than screens.
+every UTC hour and at every flight, daypart or audience boundary of a campaign that may play
+there, so that a campaign is either active for a whole window or not at all. Everything that
+depends only on a time zone and a weekly pattern (opening hours, dayparts, an audience's
+minutes) is computed once and shared by all the screens that have the same, which is what keeps
+10,000 screens cheap: there are far fewer (time zone, opening hours) pairs than screens.
 
 Spans and window lists are interned as small integers so that caches key on ints, not tuples.
 """
@@ -63,6 +63,7 @@ class Timeline:
         self._windows: list[Windows] = []
         self._cut_cache: dict[tuple[int, tuple[int, ...]], int] = {}
         self._active: dict[tuple[int, int], tuple[int, ...]] = {}
+        self._within: dict[tuple[int, str, Week], int] = {}
 
     def base(self, tz: str, week: Week) -> int:
         """Id of the open windows, cut at each hour, of screens sharing a zone and hours."""
@@ -92,6 +93,21 @@ class Timeline:
         if week is not None and spans:
             spans = intersect(spans, utc_spans(week, tz, self.t0, self.t1))
         return ALWAYS if spans == ((self.t0, self.t1),) else self._intern_spans(spans)
+
+    def activity_within(self, campaign: int, tz: str, week: Week) -> int:
+        """As `activity`, inside a weekly pattern of the screen's too (the minutes in which
+        its audience suits the campaign): shared by the screens of a zone and a profile."""
+        key = (campaign, tz, week)
+        found = self._within.get(key)
+        if found is None:
+            base = self.activity(tz)[campaign]
+            spans: Spans = () if base == NEVER else \
+                ((self.t0, self.t1),) if base == ALWAYS else self._spans[base]
+            if spans:
+                spans = intersect(spans, utc_spans(week, tz, self.t0, self.t1))
+            found = self._within[key] = ALWAYS if spans == ((self.t0, self.t1),) \
+                else self._intern_spans(spans)
+        return found
 
     def cuts(self, activity: int) -> tuple[int, ...]:
         """The boundaries of an activity's spans that are not already on an hour."""

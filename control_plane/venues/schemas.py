@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from control_plane.taxonomy.demographics import AGE_BANDS, GENDERS
 from control_plane.venues.models import Orientation
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -187,8 +188,6 @@ class ScreenPage(BaseModel):
 
 # --- audience profiles -----------------------------------------------------------------------
 
-AGE_BANDS = ("18-24", "25-34", "35-44", "45-54", "55-64", "65+")
-GENDERS = ("female", "male", "other")
 SHARE_TOLERANCE = 0.01  # a split's shares sum to 1 within this
 AudienceSource = Literal["owner_estimate", "measured", "third_party"]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
