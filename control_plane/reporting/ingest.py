@@ -191,6 +191,7 @@ class Batch:
             campaign_id, expected, duration = r.get("campaign_id"), r["expected_ms"], \
                 r["duration_ms"]
             flag, billable, impressions, advertiser, profile_id = None, False, 0, None, None
+            audience_key = ""
             if campaign_id is not None:
                 terms = campaigns.get(campaign_id)
                 advertiser = terms.org_id if terms is not None else None
@@ -200,19 +201,21 @@ class Batch:
                         and duration >= expected - BILLABLE_SHORTFALL_MS:
                     billable = True
                     profile = profiles.at(started) if profiles is not None else None
-                    counted = profile.milli_at(started) if profile is not None else None
-                    if counted is None:  # no profile, or a time outside its dayparts
+                    minute = profile.minute_of_week(started) if profile is not None else 0
+                    counted = profile.per_minute[minute] if profile is not None else -1
+                    if profile is None or counted < 0:  # no profile, or outside its dayparts
                         impressions = audience[max(bisect_right(audience_from, started) - 1,
                                                    0)]
                     else:
-                        impressions, profile_id = counted, profile.id  # type: ignore[union-attr]
+                        impressions, profile_id = counted, profile.id
+                        audience_key = f"{profile.id}:{profile.part_of_minute[minute]}"
             row = PlayRow(r["play_id"], digest, device_id, screen_id, campaign_id,
                           r["creative_id"], r["media_sha256"], started, ended, duration,
                           expected, r["completed"], r["clock_offset_ms"], billable, impressions,
                           0, flag, advertiser, venue_org_id, profile_id)
             plays.append(Play(r["play_id"], row, started // HOUR_MS, started // DAY_MS,
                               campaign_id or HOUSE, r["creative_id"], billable, impressions,
-                              duration))
+                              duration, audience_key))
         return plays
 
 

@@ -219,6 +219,50 @@ class PopCampaignDaily(_CampaignRollup, Base):
     day: Mapped[int] = mapped_column(Integer)
 
 
+class _AudienceRollup:
+    """A period × screen × campaign × audience: the billable impressions counted with one
+    daypart of one audience profile (`audience_key` "<profile id>:<daypart>"), or with the
+    screen's flat multiplier (""), so that reports can split impressions by who watched."""
+
+    period_column: ClassVar[str]
+
+    screen_id: Mapped[str] = mapped_column(String(40))
+    campaign_key: Mapped[str] = mapped_column(String(64))
+    audience_key: Mapped[str] = mapped_column(String(60))
+    venue_id: Mapped[str] = mapped_column(String(40))
+    venue_org_id: Mapped[str] = mapped_column(String(40))
+    advertiser_org_id: Mapped[str | None] = mapped_column(String(40))
+    currency: Mapped[str | None] = mapped_column(String(3))
+    billable_plays: Mapped[int] = mapped_column(BigInteger, default=0)
+    impressions_milli: Mapped[int] = mapped_column(BigInteger, default=0)
+
+    @declared_attr.directive
+    @classmethod
+    def __table_args__(cls) -> tuple[PrimaryKeyConstraint | Index, ...]:
+        name, period = cls.__tablename__, cls.period_column  # type: ignore[attr-defined]
+        return (PrimaryKeyConstraint(period, "screen_id", "campaign_key", "audience_key"),
+                Index(f"ix_{name}_advertiser_org_id_{period}", "advertiser_org_id", period),
+                Index(f"ix_{name}_venue_org_id_{period}", "venue_org_id", period))
+
+
+class PopAudienceHourly(_AudienceRollup, Base):
+    """Billable impressions per UTC hour, screen, campaign and audience."""
+
+    __tablename__ = "pop_audience_hourly"
+    period_column = "hour"
+
+    hour: Mapped[int] = mapped_column(Integer)
+
+
+class PopAudienceDaily(_AudienceRollup, Base):
+    """Billable impressions per UTC day, screen, campaign and audience."""
+
+    __tablename__ = "pop_audience_daily"
+    period_column = "day"
+
+    day: Mapped[int] = mapped_column(Integer)
+
+
 class CampaignDelivery(_Totals, Base):
     """A campaign's whole delivery: the rollup campaign pages and pacing read, and where spend
     accrues (`carry_micros`: the fraction of a cent not charged yet, in millionths)."""

@@ -53,6 +53,9 @@ VENUE_KEY = ("venue_id", "campaign_key", "creative_id")
 VENUE_COLUMNS = (*VENUE_KEY, "venue_org_id", "advertiser_org_id", "currency", *TOTALS)
 CAMPAIGN_KEY = ("campaign_key", "creative_id")
 CAMPAIGN_COLUMNS = (*CAMPAIGN_KEY, "advertiser_org_id", "currency", *TOTALS)
+AUDIENCE_KEY = ("screen_id", "campaign_key", "audience_key")
+AUDIENCE_COLUMNS = (*AUDIENCE_KEY, "venue_id", "venue_org_id", "advertiser_org_id", "currency",
+                    "billable_plays", "impressions_milli")
 
 
 class PlayRow(NamedTuple):
@@ -103,6 +106,7 @@ class Play:
     billable: bool
     impressions_milli: int
     duration_ms: int
+    audience_key: str = ""  # "<profile id>:<daypart>" that counted it, "": the flat multiplier
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,12 +148,17 @@ class Tally:
     daily: dict[tuple[int, str, str], Sums]
     totals: dict[str, Sums]
     per_hour: dict[tuple[int, str], int]  # plays per (hour, campaign key)
+    # billable (plays, milli-impressions) per (hour or day, campaign key, audience key)
+    audience_hourly: dict[tuple[int, str, str], list[int]]
+    audience_daily: dict[tuple[int, str, str], list[int]]
 
     def copy(self) -> Tally:
         """A copy whose sums can be added to without changing these."""
         return Tally({k: v.copy() for k, v in self.hourly.items()},
                      {k: v.copy() for k, v in self.daily.items()},
-                     {k: v.copy() for k, v in self.totals.items()}, dict(self.per_hour))
+                     {k: v.copy() for k, v in self.totals.items()}, dict(self.per_hour),
+                     {k: list(v) for k, v in self.audience_hourly.items()},
+                     {k: list(v) for k, v in self.audience_daily.items()})
 
 
 class Checked(Protocol):
@@ -176,6 +185,8 @@ def tally(plays: Sequence[Play], campaigns: Mapping[str, object]) -> Tally:
     daily: dict[tuple[int, str, str], Sums] = {}
     totals: dict[str, Sums] = {}
     per_hour: dict[tuple[int, str], int] = {}
+    audience_hourly: dict[tuple[int, str, str], list[int]] = {}
+    audience_daily: dict[tuple[int, str, str], list[int]] = {}
     for p in plays:
         key, billable, ms, impressions = p.key, p.billable, p.duration_ms, p.impressions_milli
         h = hourly.get((p.hour, key, p.creative_id))
@@ -191,6 +202,13 @@ def tally(plays: Sequence[Play], campaigns: Mapping[str, object]) -> Tally:
             d.billable_plays += 1
             h.impressions_milli += impressions
             d.impressions_milli += impressions
+            for found, at in ((audience_hourly, p.hour), (audience_daily, p.day)):
+                sums = found.get((at, key, p.audience_key))
+                if sums is None:
+                    found[(at, key, p.audience_key)] = [1, impressions]
+                else:
+                    sums[0] += 1
+                    sums[1] += impressions
         h.played_ms += ms
         d.played_ms += ms
         if key in campaigns:
@@ -202,7 +220,7 @@ def tally(plays: Sequence[Play], campaigns: Mapping[str, object]) -> Tally:
             t.played_ms += ms
             t.impressions_milli += impressions
         per_hour[(p.hour, key)] = per_hour.get((p.hour, key), 0) + 1
-    return Tally(hourly, daily, totals, per_hour)
+    return Tally(hourly, daily, totals, per_hour, audience_hourly, audience_daily)
 
 
 _STATEMENTS: dict[tuple[str, str, str], _Sql] = {}
@@ -257,6 +275,11 @@ class _Sql:
                 ("pop_venue_daily", "day", VENUE_KEY, VENUE_COLUMNS),
                 ("pop_campaign_hourly", "hour", CAMPAIGN_KEY, CAMPAIGN_COLUMNS),
                 ("pop_campaign_daily", "day", CAMPAIGN_KEY, CAMPAIGN_COLUMNS))}
+        self.audience = {
+            table: (f"INSERT INTO {table} {values((period, *AUDIENCE_COLUMNS))} ON CONFLICT "
+                    f"({period}, {', '.join(AUDIENCE_KEY)}) DO UPDATE SET "
+                    f"{adding(table, ('billable_plays', 'impressions_milli'))}")
+            for table, period in (("pop_audience_hourly", "hour"), ("pop_audience_daily", "day"))}
         self.totals = (f"INSERT INTO campaign_delivery {values(TOTALS_COLUMNS)} ON CONFLICT "
                        f"(campaign_id) DO UPDATE SET {adding('campaign_delivery', TOTALS)}, "
                        "carry_micros = excluded.carry_micros, updated_at = excluded.updated_at")
@@ -386,6 +409,17 @@ def _store(sql: _Sql, cursor: Any, batch: Checked, plays: Sequence[Play], counts
         cursor.executemany(sql.rollup[f"pop_{period}"], screen_rows)
         cursor.executemany(sql.rollup[f"pop_venue_{period}"], venue_rows)
         cursor.executemany(sql.rollup[f"pop_campaign_{period}"], fleet_rows)
+    for period, found in (("hourly", counts.audience_hourly), ("daily", counts.audience_daily)):
+        if not found:
+            continue
+        rows = []
+        for (at, key, audience_key), (billable_plays, impressions) in found.items():
+            campaign = batch.campaigns.get(key)
+            rows.append((at, screen_id, key, audience_key, venue_id, venue_org_id,
+                         campaign.org_id if campaign else None,
+                         campaign.currency if campaign else None, billable_plays,
+                         impressions))
+        cursor.executemany(sql.audience[f"pop_audience_{period}"], rows)
     if counts.totals:
         now = sql.when(utcnow())
         cursor.executemany(sql.totals, [(cid, *sums.values(), batch.carry.get(cid, 0), now)

@@ -215,3 +215,37 @@ def test_a_daypart_may_have_its_own_split_and_the_profile_in_force_is_read_per_s
     evening_split = compiled.split_of_minute(at_evening)
     assert evening_split is not None and evening_split.age == {**AGE, "65+": 0.0}
     assert compiled.split_of_minute(at_night) is None
+
+
+def test_impressions_are_also_kept_per_audience_and_add_up_to_the_rollups(network: Network):
+    from sqlalchemy import func
+
+    from control_plane.reporting.models import PopAudienceDaily, PopAudienceHourly, PopHourly
+
+    net = network
+    client, owner = net.client, net.venue_owner
+    hour = hour_floor(datetime.now(UTC))
+    profiled, flat = hour - timedelta(hours=3), hour - timedelta(hours=2)
+    other_part = _daypart_of(profiled - timedelta(days=1), 10)  # another daypart, unused
+    r = client.put(f"/v1/venues/{net.venue['id']}/audience", headers=owner.headers,
+                   json=profile(dwell_minutes=60, dayparts=[other_part,
+                                                            _daypart_of(profiled, 30)]))
+    assert r.status_code == 200, r.text
+    venue_profile = r.json()["in_force"]["id"]
+    _backdate(net, venue_profile, hour - timedelta(hours=4))
+    campaign, creative = net.campaign["id"], net.creative_id
+    upload(net, [net.device.record(campaign, creative,
+                                   started_at=at + timedelta(minutes=m))
+                 for at in (profiled, flat) for m in (1, 2, 3)])
+    upload(net, [net.device.record(None, creative, started_at=flat + timedelta(minutes=9))])
+    with net.app.state.sessionmaker() as session:
+        by_audience = {(row.hour, row.audience_key): (row.billable_plays, row.impressions_milli)
+                       for row in session.scalars(select(PopAudienceHourly))}
+        hours = {row.hour for row in session.scalars(select(PopHourly))}
+        rollup = session.scalar(select(func.sum(PopHourly.impressions_milli)))
+        daily = session.scalar(select(func.sum(PopAudienceDaily.impressions_milli)))
+    first = int(profiled.timestamp()) // 3600
+    assert by_audience == {(first, f"{venue_profile}:1"): (3, 90_000),  # 30 an hour × 60 min
+                           (first + 1, ""): (3, 7_500)}  # the screen's flat 2.5
+    assert first in hours and first + 1 in hours
+    assert rollup == daily == 97_500  # every billable impression, once, in each grain
