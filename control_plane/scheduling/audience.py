@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from zoneinfo import ZoneInfo
@@ -96,6 +97,21 @@ def runs_of(part_of_minute: Sequence[int], splits: Sequence[Split]) -> tuple[
     return tuple(out)
 
 
+@dataclass(frozen=True, slots=True)
+class Said:
+    """The audience rule's words for each run of a profile's week, and for the rest of it."""
+
+    starts: list[int]
+    ends: list[int]
+    texts: list[str]
+    outside: str
+
+    def at(self, minute: int) -> str:
+        """The words for a local minute of the week."""
+        i = bisect_right(self.starts, minute % WEEK) - 1
+        return self.texts[i] if i >= 0 and minute % WEEK < self.ends[i] else self.outside
+
+
 class AudienceIndex:
     """Qualifying patterns, shares and reasons per (profile, target), worked out once."""
 
@@ -104,13 +120,18 @@ class AudienceIndex:
         self._static: dict[tuple[str, AudienceTarget], str | None] = {}
         self._shares: dict[tuple[str, AudienceTarget], tuple[float, ...]] = {}
         self._starts: dict[str, list[int]] = {}
+        self._said: dict[tuple[str, AudienceTarget], Said] = {}
 
     def _run_shares(self, viewers: Viewers, target: AudienceTarget) -> tuple[float, ...]:
         key = (viewers.id, target)
         found = self._shares.get(key)
         if found is None:
-            found = self._shares[key] = tuple(share(split, target)
-                                              for _, _, split in viewers.runs)
+            # a profile's few splits recur in every day's runs: each is reckoned once
+            memo: dict[int, float] = {}
+            found = self._shares[key] = tuple(
+                memo[id(split)] if id(split) in memo else
+                memo.setdefault(id(split), share(split, target))
+                for _, _, split in viewers.runs)
         return found
 
     def week(self, viewers: Viewers, target: AudienceTarget) -> Week:
@@ -152,18 +173,27 @@ class AudienceIndex:
             return None
         return self._run_shares(viewers, target)[i]
 
+    def said(self, viewers: Viewers, target: AudienceTarget) -> Said:
+        """What the audience rule says at every minute of these viewers' week (cached)."""
+        key = (viewers.id, target)
+        found = self._said.get(key)
+        if found is None:
+            asked = percent(target.min_share)
+            texts = []
+            for x in self._run_shares(viewers, target):
+                line = f"audience: {label(target)} are {percent(x)} of viewers here at this time"
+                texts.append(f"{line} (the campaign asks for {asked})" if x >= target.min_share
+                             else f"not served: {line}, the campaign asks for {asked}")
+            found = self._said[key] = Said(
+                [s for s, _, _ in viewers.runs], [e for _, e, _ in viewers.runs], texts,
+                "not served: audience: the screen's audience profile does not cover this time "
+                f"(the campaign asks for {label(target)} to be {asked} of viewers)")
+        return found
+
     def reason_at(self, viewers: Viewers, target: AudienceTarget, wall: datetime) -> str:
         """What the audience rule says at a wall-clock time: whether it is met, and by how
         much."""
-        found = self.share_at(viewers, target, minute_of_week(wall))
-        asked = percent(target.min_share)
-        if found is None:
-            return ("not served: audience: the screen's audience profile does not cover this "
-                    f"time (the campaign asks for {label(target)} to be {asked} of viewers)")
-        said = f"audience: {label(target)} are {percent(found)} of viewers here at this time"
-        if found >= target.min_share:
-            return f"{said} (the campaign asks for {asked})"
-        return f"not served: {said}, the campaign asks for {asked}"
+        return self.said(viewers, target).at(minute_of_week(wall))
 
     def mean_share(self, viewers: Viewers, target: AudienceTarget, tz: str,
                    start: datetime, end: datetime) -> float:

@@ -28,7 +28,7 @@ from control_plane.scheduling.eligibility import (
     moderation_reason,
     venue_reason,
 )
-from control_plane.scheduling.inputs import NO_PROFILE, Campaign, Params, Screen
+from control_plane.scheduling.inputs import NO_PROFILE, AudienceTarget, Campaign, Params, Screen
 
 Reasons = tuple[str, ...]
 
@@ -47,7 +47,11 @@ class StaticIndex:
                  audience: AudienceIndex | None = None) -> None:
         self.campaigns = campaigns
         self.audience = audience or AudienceIndex()
-        self._targeted = [i for i, c in enumerate(campaigns) if c.audience is not None]
+        # the targeted campaigns by target: campaigns share a few targets, judged once each
+        self._targets: dict[AudienceTarget, list[int]] = {}
+        for i, c in enumerate(campaigns):
+            if c.audience is not None:
+                self._targets.setdefault(c.audience, []).append(i)
         self.position = {c.id: i for i, c in enumerate(campaigns)}
         self._general = [campaign_reasons(c, params) for c in campaigns]
         self._plain = [i for i, c in enumerate(campaigns) if not c.screen_ids and c.geo is None]
@@ -131,7 +135,7 @@ class StaticIndex:
                 banned.add(i_found)
                 excluded[campaign_id] = (moderation_reason(why), *excluded.get(campaign_id, ()))
             eligible = [i for i in eligible if i not in banned]
-        if self._targeted:
+        if self._targets:
             eligible = self._audience(screen, eligible, excluded)
         return eligible, excluded
 
@@ -141,15 +145,14 @@ class StaticIndex:
         joins the others' (before creatives and budget, as in `eligibility()`)."""
         viewers = screen.viewers or NO_PROFILE
         out: set[int] = set()
-        for i in self._targeted:
-            target = self.campaigns[i].audience
-            assert target is not None
+        for target, campaigns in self._targets.items():
             why = self.audience.static_reason(viewers, target)
             if why is None:
                 continue
-            out.add(i)
-            campaign_id, general = self.campaigns[i].id, self._general[i]
-            before = excluded.get(campaign_id, general)
-            cut = len(before) - len(general)
-            excluded[campaign_id] = (*before[:cut], why, *general)
+            for i in campaigns:
+                out.add(i)
+                campaign_id, general = self.campaigns[i].id, self._general[i]
+                before = excluded.get(campaign_id, general)
+                cut = len(before) - len(general)
+                excluded[campaign_id] = (*before[:cut], why, *general)
         return [i for i in eligible if i not in out] if out else eligible

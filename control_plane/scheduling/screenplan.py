@@ -27,7 +27,7 @@ from control_plane.scheduling.inputs import NO_PROFILE, Viewers
 from control_plane.scheduling.plan import ScreenPlan, SlotItem, Window
 from control_plane.scheduling.separation import Piece, arrange, victim
 from control_plane.scheduling.timeline import ALWAYS, NEVER, Timeline
-from control_plane.scheduling.weekly import Week, at
+from control_plane.scheduling.weekly import Week, at, minute_of_week
 
 Demand = list[list[tuple[int, int]]]  # per window: (campaign, items per loop)
 
@@ -82,6 +82,8 @@ class ScreenPlanner:
                 self.reserved[i] += amount
         self.max_per_hour = [c.max_plays_per_hour for c in fleet.campaigns]
         self._clock: dict[int, datetime] = {}
+        self._walls: dict[tuple[str, int], int] = {}
+        self._zones: dict[str, ZoneInfo] = {}
 
     def _at(self, minute: int) -> datetime:
         found = self._clock.get(minute)
@@ -214,23 +216,33 @@ class ScreenPlanner:
         there: what its audience is at that time and whether that suits it (served)."""
         timeline, fleet = self.timeline, self.fleet
         windows = timeline.windows(window_id)
-        zone = ZoneInfo(tz)
         lines: dict[int, list[tuple[str, bool]]] = {}
+        walls: list[int] | None = None
         for j, i, base in targeted:
             target = fleet.campaigns[i].audience
             if target is None or base == NEVER:
                 continue
+            if walls is None:
+                walls = [self._wall(tz, s) for s, _ in windows]
+            said = self.audience.said(viewers, target)
             allowed = range(len(windows)) if base == ALWAYS else timeline.active(window_id,
                                                                                 base)
             now = activity[j]
             served = set(range(len(windows)) if now == ALWAYS else
                          () if now == NEVER else timeline.active(window_id, now))
+            name = fleet.ids[i]
             for k in allowed:
-                wall = self._at(windows[k][0]).astimezone(zone)
-                lines.setdefault(k, []).append(
-                    (f"{fleet.ids[i]}: {self.audience.reason_at(viewers, target, wall)}",
-                     k in served))
+                lines.setdefault(k, []).append((f"{name}: {said.at(walls[k])}", k in served))
         return lines
+
+    def _wall(self, tz: str, minute: int) -> int:
+        """The local minute of the week at a UTC minute (shared by the screens of a zone)."""
+        key = (tz, minute)
+        found = self._walls.get(key)
+        if found is None:
+            zone = self._zones.get(tz) or self._zones.setdefault(tz, ZoneInfo(tz))
+            found = self._walls[key] = minute_of_week(self._at(minute).astimezone(zone))
+        return found
 
     def _why(self, i: int, x: float, multiplier: float) -> str:
         fleet = self.fleet
