@@ -117,7 +117,7 @@ class AudienceIndex:
 
     def __init__(self) -> None:
         self._weeks: dict[tuple[str, AudienceTarget], Week] = {}
-        self._static: dict[tuple[str, AudienceTarget], str | None] = {}
+        self._static: dict[tuple[str, AudienceTarget, bool], str | None] = {}
         self._shares: dict[tuple[str, AudienceTarget], tuple[float, ...]] = {}
         self._starts: dict[str, list[int]] = {}
         self._said: dict[tuple[str, AudienceTarget], Said] = {}
@@ -145,10 +145,12 @@ class AudienceIndex:
                 if x >= target.min_share)
         return found
 
-    def static_reason(self, viewers: Viewers, target: AudienceTarget) -> str | None:
+    def static_reason(self, viewers: Viewers, target: AudienceTarget, *,
+                      exact: bool = True) -> str | None:
         """Why the target never qualifies on these viewers (no profile, or no minute of the
-        week with enough of them), or None when some minute does."""
-        key = (viewers.id, target)
+        week with enough of them), or None when some minute does; without the best share
+        unless `exact` (the venue's own figures are for its owner and the network's staff)."""
+        key = (viewers.id, target, exact)
         if key in self._static:
             return self._static[key]
         found: str | None = None
@@ -156,9 +158,12 @@ class AudienceIndex:
             found = NO_PROFILE_REASON
         else:
             best = max(self._run_shares(viewers, target))
+            asked = percent(target.min_share)
             if best < target.min_share:
                 found = (f"audience: {label(target)} are at most {percent(best)} of viewers "
-                         f"here at any time, the campaign asks for {percent(target.min_share)}")
+                         f"here at any time, the campaign asks for {asked}" if exact else
+                         f"audience: {label(target)} are less than {asked} of viewers here at "
+                         "any time")
         self._static[key] = found
         return found
 

@@ -137,19 +137,22 @@ def campaign_reasons(campaign: Campaign, params: Params | None = None) -> tuple[
     return tuple(reasons)
 
 
-def audience_reason(campaign: Campaign, screen: Screen,
-                    audience: AudienceIndex | None = None) -> str | None:
+def audience_reason(campaign: Campaign, screen: Screen, audience: AudienceIndex | None = None,
+                    *, exact: bool = True) -> str | None:
     """Why the screen's audience never suits the campaign, or None when it may (or when the
-    screen's viewers are not known: proof of play and moderation do not judge audience)."""
+    screen's viewers are not known: proof of play and moderation do not judge audience);
+    without the venue's own figures unless `exact`."""
     if campaign.audience is None or screen.viewers is None:
         return None
-    return (audience or AudienceIndex()).static_reason(screen.viewers, campaign.audience)
+    return (audience or AudienceIndex()).static_reason(screen.viewers, campaign.audience,
+                                                       exact=exact)
 
 
 def eligibility(campaign: Campaign, screen: Screen, params: Params | None = None, *,
                 exact: bool = True, audience: AudienceIndex | None = None) -> Eligibility:
     """Every static rule the campaign fails on the screen (none: it may play there); `exact`
-    False leaves out what only the screen's owner should know (its distance). `audience`
+    False leaves out what only the screen's owner should know (its distance, its audience's
+    figures). `audience`
     shares what is worked out per profile across calls."""
     found: list[str | None] = []
     if campaign.id in screen.excluded:
@@ -162,7 +165,7 @@ def eligibility(campaign: Campaign, screen: Screen, params: Params | None = None
         found.append(geo_reason(distance_km(lat, lon, screen.lat, screen.lon), radius,
                                 exact=exact))
     found.append(blocked_reason(campaign.category, screen.blocked_categories))
-    found.append(audience_reason(campaign, screen, audience))
+    found.append(audience_reason(campaign, screen, audience, exact=exact))
     reasons = tuple(r for r in found if r) + campaign_reasons(campaign, params)
     return Eligibility(not reasons, reasons)
 
