@@ -135,7 +135,7 @@ def _grain(groups: Sequence[str], scope: Scope, filters: Filters) -> tuple[Any, 
     return PopVenueHourly, PopVenueDaily
 
 
-def _parts(start_hour: int, end_hour: int, by_hour: bool, hourly: Any,
+def parts(start_hour: int, end_hour: int, by_hour: bool, hourly: Any,
            daily: Any) -> list[tuple[Any, int, int]]:
     """(table, first, last+1) pieces covering [start_hour, end_hour): whole days from the
     daily rollup, the rest from the hourly one."""
@@ -211,7 +211,7 @@ def delivery_report(*, session: Session, scope: Scope, group_by: Sequence[str],
     by_hour = "hour" in groups or (earning and shares is not None and any(
         start_hour * HOUR_MS < b < read_until * HOUR_MS and b % DAY_MS
         for b in shares.boundaries))
-    for table, lo, hi in _parts(start_hour, read_until, by_hour,
+    for table, lo, hi in parts(start_hour, read_until, by_hour,
                                 *_grain(groups, scope, filters)):
         rows = session.connection().execute(_query(table, lo, hi, groups, scope, filters,
                                                    shares=earning)).all()
@@ -242,7 +242,7 @@ def delivery_report(*, session: Session, scope: Scope, group_by: Sequence[str],
                     end=_EPOCH + timedelta(hours=end_hour), group_by=groups,
                     sees_spend=scope.sees_spend,
                     notes=[] if scope.sees_spend else [EARNINGS_NOTE])
-    names = _names(session, groups, merged)
+    names = names_of(session, groups, merged)
     labels: dict[tuple[str, int], str] = {}
     earned = _largest_remainder(exact) if earning else {}
     for key, sums in sorted(merged.items(), key=lambda kv: tuple(
@@ -271,7 +271,7 @@ def _largest_remainder(exact: dict[tuple[Any, ...], int]) -> dict[tuple[Any, ...
     return out
 
 
-def _names(session: Session, groups: Sequence[str],
+def names_of(session: Session, groups: Sequence[str],
            merged: dict[tuple[Any, ...], Sums]) -> dict[str, dict[str, str]]:
     """Names of the campaigns, screens and venues in the rows, to make a report readable."""
     ids: dict[str, set[str]] = {g: set() for g in ("campaign", "screen", "venue")}
@@ -284,7 +284,7 @@ def _names(session: Session, groups: Sequence[str],
             "venue": venues_service.venue_names(session=session, venue_ids=ids["venue"])}
 
 
-def _label(labels: dict[tuple[str, int], str], group: str, value: int) -> str:
+def label(labels: dict[tuple[str, int], str], group: str, value: int) -> str:
     """An hour as RFC 3339 or a day as a date (many rows share one)."""
     found = labels.get((group, value))
     if found is None:
@@ -299,7 +299,7 @@ def _row(report: Report, key: tuple[Any, ...], sums: Sums, names: dict[str, dict
     row: dict[str, Any] = {}
     for group, value in zip(report.group_by, key, strict=False):
         if group in ("hour", "day"):
-            row[group] = _label(labels, group, value)
+            row[group] = label(labels, group, value)
         elif group == "campaign":
             row["campaign_id"] = None if value == HOUSE else value
             row["campaign_name"] = "house content" if value == HOUSE \

@@ -79,7 +79,8 @@ def delivery_report(
         session: DbSession, principal: CurrentPrincipal, settings: SettingsDep,
         group_by: Annotated[str, Query(max_length=200, description=(
             "Comma-separated: campaign, creative, screen, venue, hour, day (UTC); "
-            "empty: one row per currency"))] = "",
+            "age_band, gender: impressions split by who watched (with campaign, screen, "
+            "venue, hour, day); empty: one row per currency"))] = "",
         start: Annotated[datetime | None, Query(alias="from", description=(
             "Floored to the hour; default: 30 days before `to`"))] = None,
         end: Annotated[datetime | None, Query(alias="to", description=(

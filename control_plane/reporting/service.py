@@ -21,17 +21,19 @@ from control_plane.db import utcnow
 from control_plane.devices import messaging as device_messages
 from control_plane.devices.service import Device
 from control_plane.errors import Invalid
-from control_plane.reporting import billable
+from control_plane.reporting import billable, reports
 from control_plane.reporting import ingest as ingestion
+from control_plane.reporting.audience_reports import audience_report, wants_audience
 from control_plane.reporting.billable import BillableGroup, Window
 from control_plane.reporting.exceptions import BadSignature, BatchNotFound
 from control_plane.reporting.export import ExportPage, export_page
 from control_plane.reporting.impressions import HourImpressions, hourly_impressions
 from control_plane.reporting.models import CampaignDelivery, PopBatchRecord
-from control_plane.reporting.reports import Filters, Report, delivery_report
+from control_plane.reporting.reports import Filters, Report
 from control_plane.reporting.schemas import IngestPolicy
 from control_plane.reporting.scope import Scope, scope_of
 from control_plane.reporting.turn import TURN
+from control_plane.revenue.service import Timeline
 from control_plane.scheduling import service as scheduling_service
 from control_plane.settings import Settings
 from shared.pop import PopBatch, PopReceipt
@@ -44,6 +46,20 @@ __all__ = ["BadSignature", "BillableGroup", "Delivery", "ExportPage", "Filters",
 DEFAULT_PERIOD = timedelta(days=30)
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def delivery_report(*, session: Session, scope: Scope, group_by: list[str], start: datetime,
+                    end: datetime, filters: Filters | None = None,
+                    latest_play: datetime | None = None,
+                    shares: Timeline | None = None) -> Report:
+    """Delivery over a period grouped as asked (`reports.py`), or impressions split by who
+    watched when `group_by` names age_band or gender (`audience_reports.py`)."""
+    if wants_audience(group_by):
+        return audience_report(session=session, scope=scope, group_by=group_by, start=start,
+                               end=end, filters=filters, latest_play=latest_play)
+    return reports.delivery_report(session=session, scope=scope, group_by=group_by,
+                                   start=start, end=end, filters=filters,
+                                   latest_play=latest_play, shares=shares)
 
 
 def period(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:

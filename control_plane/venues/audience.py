@@ -232,3 +232,23 @@ def profiles_now(*, session: Session, screens: Sequence[Screen],
             compiled[chosen.id] = CompiledProfile.of(chosen, ZoneInfo(tz_of[screen.venue_id]))
         out[screen.id] = compiled[chosen.id]
     return out
+
+
+def splits_of(*, session: Session, audience_keys: Sequence[str]) -> dict[str, Split]:
+    """Who watched, for audience keys "<profile id>:<daypart>" as reporting stores them (the
+    daypart's own split, else its profile's); keys of no profile are left out."""
+    wanted: dict[str, list[tuple[str, int]]] = {}
+    for key in audience_keys:
+        profile_id, _, part = key.rpartition(":")
+        if profile_id and part.isdigit():
+            wanted.setdefault(profile_id, []).append((key, int(part)))
+    out: dict[str, Split] = {}
+    if not wanted:
+        return out
+    for profile in session.scalars(select(AudienceProfile).where(
+            AudienceProfile.id.in_(sorted(wanted)))):
+        for key, index in wanted[profile.id]:
+            daypart = profile.dayparts[index] if index < len(profile.dayparts) else {}
+            out[key] = Split(daypart.get("age") or profile.age,
+                             daypart.get("gender") or profile.gender)
+    return out

@@ -187,6 +187,12 @@ def audience_profiles_now(*, session: Session,
     return audience.profiles_now(session=session, screens=found, tz_of=zones)
 
 
+def audience_splits(*, session: Session, audience_keys: Iterable[str]) -> dict[str, Split]:
+    """Who watched the plays counted with each audience key ("<profile>:<daypart>", as
+    reporting keeps them); keys of no profile (the flat multiplier) are left out."""
+    return audience.splits_of(session=session, audience_keys=sorted(set(audience_keys)))
+
+
 def delete_screen(*, session: Session, screen: Screen) -> None:
     """Delete the screen; committed."""
     _changed(session, screen.venue_id, [screen.id], "screen_deleted")
