@@ -111,9 +111,12 @@ class ScreenPlanner:
         slots = params.slots_per_loop
         row = timeline.activity(tz)
         activity = [row[i] for i in eligible]
-        targeted = [(j, i, row[i]) for j, i in enumerate(eligible) if within and i in within]
+        # (position, campaign, its activity by flight and dayparts alone) of those targeting
+        # an audience: they are active only where the audience suits them too
+        targeted = [(j, i, row[i]) for j, i in enumerate(eligible) if i in within] \
+            if within else []
         for j, i, _ in targeted:
-            activity[j] = timeline.activity_within(i, tz, (within or {})[i])
+            activity[j] = timeline.activity_within(i, tz, within[i] if within else ())
         cuts: set[int] = set()
         for a in activity + [base for _, _, base in targeted]:
             if a > NEVER:

@@ -15,7 +15,7 @@ from control_plane.scheduling.audience import (
     runs_of,
     share,
 )
-from control_plane.scheduling.eligibility import eligibility
+from control_plane.scheduling.eligibility import NO_CREATIVES, NOT_TARGETED_SCREEN, eligibility
 from control_plane.scheduling.engine import build, plays
 from control_plane.scheduling.inputs import (
     NO_PROFILE,
@@ -156,12 +156,32 @@ def test_even_pacing_counts_only_the_hours_its_audience_is_there():
     assert found[1].screen_hours == pytest.approx(24 * days)
 
 
+def test_target_impressions_take_the_share_of_each_minute_of_a_window():
+    seen = viewers("p-bar", ((12 * 60, 12 * 60 + 30), YOUNG), ((12 * 60 + 30, 13 * 60), OLD))
+    index = AudienceIndex()
+    noon = datetime(2026, 12, 7, 11, 0, tzinfo=UTC)  # 12:00 in Paris
+    assert index.mean_share(seen, YOUNG_WOMEN, "Europe/Paris", noon,
+                            noon + timedelta(hours=1)) == pytest.approx((0.48 + 0.1) / 2)
+    # a time the profile does not describe has no target audience to count
+    assert index.mean_share(seen, YOUNG_WOMEN, "Europe/Paris", noon - timedelta(hours=1),
+                            noon) == 0.0
+
+
 def test_eligibility_judges_audience_only_where_it_is_told_who_watches():
     seen = viewers("p-club", (LUNCH, OLD))
     assert eligibility(campaign(), screen("s", None)).eligible  # proof of play, moderation
     assert eligibility(campaign(), screen("s", NO_PROFILE)).reasons == (NO_PROFILE_REASON,)
     assert not eligibility(campaign(), screen("s", seen)).eligible
     assert eligibility(campaign(), screen("s", viewers("p-bar", (LUNCH, YOUNG)))).eligible
+
+
+def test_the_engine_and_eligibility_give_the_audience_reason_in_the_same_place():
+    for target in (campaign(creatives=(), screen_ids=("s-other",)), campaign(creatives=())):
+        nobody = screen("s", NO_PROFILE)
+        expected = (*((NOT_TARGETED_SCREEN,) if target.screen_ids else ()), NO_PROFILE_REASON,
+                    NO_CREATIVES)
+        assert build([nobody], [target], Params(now=NOW))["s"].exclusions["c-young"] == expected
+        assert eligibility(target, nobody).reasons == expected
 
 
 @pytest.mark.parametrize("bad", [
