@@ -2,7 +2,8 @@
 
 For SQLite and for PostgreSQL: a fleet of 400 screens in 100 venues of 10 venue orgs, 100
 campaigns of 20 advertisers, 30 days of plays, 16 open hours a day; 10,000,000 plays in all, as
-the hourly and daily rollups ingestion keeps, written straight into the database: reports read
+the hourly and daily rollups ingestion keeps (with those per audience: 70 % of venues have an
+audience profile of two dayparts), written straight into the database: reports read
 nothing else, so the 10M play rows themselves (some 4 GB) would change no figure here, and the
 tests prove the rollups equal the plays. Then a control plane under
 uvicorn on loopback answers a set of reports as the people who would ask them (platform,
@@ -37,13 +38,18 @@ from control_plane.media.models import Media
 from control_plane.orgs import service as orgs_service
 from control_plane.orgs.models import Org, Role
 from control_plane.settings import Settings
-from control_plane.venues.models import Screen, Venue
+from control_plane.venues.models import AudienceProfile, Screen, Venue
 
 PLAYS = 10_000_000
 DAYS, OPEN_H = 30, 16
 VENUE_ORGS, VENUES_PER_ORG, SCREENS_PER_VENUE = 10, 10, 4
 ADVERTISERS, CAMPAIGNS_PER_ADVERTISER = 20, 5
 PASSWORD = "bench password 1"  # a throwaway login in a temporary database
+AUDIENCE = ("screen_id", "campaign_key", "audience_key", "venue_id", "venue_org_id",
+            "advertiser_org_id", "currency", "billable_plays", "impressions_milli")
+AGES = ("18-24", "25-34", "35-44", "45-54", "55-64", "65+")
+SEXES = ("female", "male", "other")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 HOURLY = ("hour", "screen_id", "campaign_key", "creative_id", "venue_id", "venue_org_id",
           "advertiser_org_id", "currency", "plays", "billable_plays", "played_ms",
           "impressions_milli", "spend_cents")
@@ -94,6 +100,23 @@ def seed(url: str, now: datetime) -> dict[str, Any]:
                 session.add(campaign)
                 campaigns.append(campaign)
         session.flush()
+        # most venues describe their audience: two dayparts with splits of their own
+        profiles: dict[str, str] = {}
+        for venue_id in sorted({s.venue_id for s in screens}):
+            if rng.random() < 0.3:
+                continue  # counted by the flat multiplier: "unknown" in audience reports
+            profile = AudienceProfile(
+                venue_id=venue_id, version=1, source="owner_estimate", dwell_minutes=30,
+                dayparts=[{"weekdays": list(WEEKDAYS), "start": "00:00", "end": "14:00",
+                           "viewers_per_hour": 60, "age": _split(rng, AGES),
+                           "gender": _split(rng, SEXES)},
+                          {"weekdays": list(WEEKDAYS), "start": "14:00", "end": "24:00",
+                           "viewers_per_hour": 90}],
+                age=_split(rng, AGES), gender=_split(rng, SEXES),
+                effective_from=now - timedelta(days=DAYS + 2))
+            session.add(profile)
+            session.flush()
+            profiles[venue_id] = profile.id
         logins = {"advertiser": advertisers[0], "venue": venue_orgs[0]}
         for kind, org in logins.items():
             user = orgs_service.create_user(session=session, email=f"{kind}@bench.example.com",
@@ -106,7 +129,15 @@ def seed(url: str, now: datetime) -> dict[str, Any]:
                 "campaigns": [(c.id, c.org_id, c.currency, c.cpm_cents, [k.id for k in c.creatives])
                               for c in campaigns],
                 "advertiser_org": advertisers[0].id, "venue_org": venue_orgs[0].id,
+                "profiles": profiles,
                 "a_campaign": campaigns[0].id}
+
+
+def _split(rng: random.Random, names: tuple[str, ...]) -> dict[str, float]:
+    weights = [rng.random() for _ in names]
+    shares = [round(w / sum(weights), 3) for w in weights]
+    shares[-1] = round(1 - sum(shares[:-1]), 3)
+    return dict(zip(names, shares, strict=True))
 
 
 def rollup_rows(world: dict[str, Any], now: datetime) -> Iterator[tuple[Any, ...]]:
@@ -158,6 +189,9 @@ def load(url: str, world: dict[str, Any], now: datetime) -> int:
     venue_daily: dict[tuple[Any, ...], list[int]] = {}
     fleet_hourly: dict[tuple[Any, ...], list[int]] = {}
     fleet_daily: dict[tuple[Any, ...], list[int]] = {}
+    audience_hourly: dict[tuple[Any, ...], list[int]] = {}
+    audience_daily: dict[tuple[Any, ...], list[int]] = {}
+    profiles = world["profiles"]
     chunk: list[tuple[Any, ...]] = []
     plays = written = 0
     insert = f"INSERT INTO pop_hourly ({', '.join(HOURLY)}) VALUES ({', '.join([mark] * 13)})"
@@ -173,6 +207,16 @@ def load(url: str, world: dict[str, Any], now: datetime) -> int:
             sums = table.setdefault(key, [0, 0, 0, 0, 0])
             for i in range(5):
                 sums[i] += row[8 + i]
+        if row[9]:  # billable plays: kept per audience too (the venue's profile daypart)
+            profile = profiles.get(row[4])
+            audience = f"{profile}:{0 if row[0] % 24 < 14 else 1}" if profile else ""
+            rest = (row[4], row[5], row[6], row[7])
+            for into, key in ((audience_hourly, (row[0], row[1], row[2], audience, *rest)),
+                              (audience_daily, (row[0] // 24, row[1], row[2], audience,
+                                                *rest))):
+                sums = into.setdefault(key, [0, 0])
+                sums[0] += row[9]
+                sums[1] += row[11]
         chunk.append(row)
         if len(chunk) == 50_000:
             written += _flush(cursor, connection, insert, chunk, sqlite)
@@ -188,13 +232,16 @@ def load(url: str, world: dict[str, Any], now: datetime) -> int:
             ("pop_venue_hourly", "hour", venue, venue_hourly),
             ("pop_venue_daily", "day", venue, venue_daily),
             ("pop_campaign_hourly", "hour", fleet, fleet_hourly),
-            ("pop_campaign_daily", "day", fleet, fleet_daily)):
+            ("pop_campaign_daily", "day", fleet, fleet_daily),
+            ("pop_audience_hourly", "hour", AUDIENCE, audience_hourly),
+            ("pop_audience_daily", "day", AUDIENCE, audience_daily)):
         _flush(cursor, connection, f"INSERT INTO {table} ({period}, {', '.join(columns)}) "
                                    f"VALUES ({', '.join([mark] * (len(columns) + 1))})",
                [(*k, *v) for k, v in rows.items()], sqlite)
     print(f"  rollup rows: {written:,} hourly and {len(daily):,} daily per screen, "
           f"{len(venue_hourly):,} and {len(venue_daily):,} per venue, "
-          f"{len(fleet_hourly):,} and {len(fleet_daily):,} fleet-wide, for "
+          f"{len(fleet_hourly):,} and {len(fleet_daily):,} fleet-wide, "
+          f"{len(audience_hourly):,} and {len(audience_daily):,} per audience, for "
           f"{plays:,} plays ({time.perf_counter() - t0:.0f} s)", flush=True)
     cursor.execute("ANALYZE")
     connection.commit()
@@ -267,11 +314,21 @@ def run(kind: str, tmp: Path, repeat: int) -> list[tuple[str, float, float, int]
                  {"group_by": "screen,day", **month}),
                 ("venue org: by campaign × hour, 48 h", venue,
                  {"group_by": "campaign,hour", **two_days}),
+                ("platform: by age band, 30 days", root, {"group_by": "age_band", **month}),
+                ("advertiser: by campaign × age × gender, 30 d", advertiser,
+                 {"group_by": "campaign,age_band,gender", **month}),
+                ("venue org: by screen × age band, 7 days", venue,
+                 {"group_by": "screen,age_band", **week}),
             ]
             total = http.get("/v1/reports/delivery", headers=root, params={
                 "from": (now - timedelta(days=DAYS + 1)).isoformat(),
                 "to": now.isoformat()}).json()
             assert sum(t["plays"] for t in total["totals"]) == PLAYS, total["totals"]
+            by_age = http.get("/v1/reports/delivery", headers=root, params={
+                "from": (now - timedelta(days=DAYS + 1)).isoformat(), "to": now.isoformat(),
+                "group_by": "age_band"}).json()
+            assert round(sum(t["impressions"] for t in by_age["totals"]), 3) == round(
+                sum(t["impressions"] for t in total["totals"]), 3), "audience ≠ impressions"
             results = []
             floor = []
             for _ in range(repeat):
