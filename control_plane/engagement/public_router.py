@@ -19,7 +19,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from control_plane.db import DbSession
 from control_plane.engagement import service as engagement_service
 
-router = APIRouter(tags=["engagement"])
+# not in the OpenAPI document: people scanning a QR code follow it, API clients do not, and its
+# answers are pages and redirects, not the API's JSON
+router = APIRouter(tags=["engagement"], include_in_schema=False)
 CODE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
            "X-Robots-Tag": "noindex"}

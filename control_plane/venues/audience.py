@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from control_plane import events
 from control_plane.db import utcnow
 from control_plane.venues.models import AudienceProfile, Screen, Venue
 from control_plane.venues.schemas import WEEKDAYS, AudienceProfileIn, minutes_of
@@ -58,8 +59,19 @@ def set_profile(*, session: Session, venue: Venue, screen: Screen | None,
         dayparts=[d.model_dump() for d in profile_in.dayparts], age=profile_in.age,
         gender=profile_in.gender, effective_from=utcnow(), created_by=user_id)
     session.add(row)
+    _changed(session, venue.id, [screen.id] if screen is not None else None)
     session.commit()
     return row
+
+
+def _changed(session: Session, venue_id: str, screen_ids: list[str] | None) -> None:
+    """Tell the other domains, in this transaction, that who watches these screens (all the
+    venue's, for its profile) changed: the schedule serves audience targets by it."""
+    if screen_ids is None:
+        screen_ids = list(session.scalars(select(Screen.id).where(Screen.venue_id == venue_id)
+                                          .order_by(Screen.id)))
+    events.record(session, events.ScreensChanged(venue_id=venue_id, screen_ids=screen_ids,
+                                                 change="audience_changed"))
 
 
 def clear_screen_profile(*, session: Session, screen: Screen, user_id: str | None) -> bool:
@@ -72,6 +84,7 @@ def clear_screen_profile(*, session: Session, screen: Screen, user_id: str | Non
                                 version=_next_version(session, screen.venue_id, screen.id),
                                 cleared=True, source=own[0].source, dayparts=[], age={},
                                 gender={}, effective_from=utcnow(), created_by=user_id))
+    _changed(session, screen.venue_id, [screen.id])
     session.commit()
     return True
 

@@ -298,3 +298,23 @@ def test_delivery_by_age_band_and_gender_adds_up_exactly(network: Network):
     assert r.status_code == 422 and error_code(r) == "invalid_group_by"
     assert split_exactly(10, {("a",): 1, ("b",): 1, ("c",): 1}) == {("a",): 4, ("b",): 3,
                                                                    ("c",): 3}
+
+
+def test_a_new_profile_tells_the_schedule_which_screens_changed(client, app, place):
+    from control_plane.events import OutboxEvent
+
+    owner, venue, screen = place
+
+    def told() -> list[dict[str, Any]]:
+        with app.state.sessionmaker() as session:
+            return [e.payload for e in session.scalars(
+                select(OutboxEvent).where(OutboxEvent.kind == "screens.changed")
+                .order_by(OutboxEvent.created_at)) if e.payload["change"] == "audience_changed"]
+
+    client.put(f"/v1/venues/{venue['id']}/audience", headers=owner.headers, json=profile())
+    client.put(f"/v1/screens/{screen['id']}/audience", headers=owner.headers, json=profile())
+    client.delete(f"/v1/screens/{screen['id']}/audience", headers=owner.headers)
+    client.put(f"/v1/venues/{venue['id']}/audience", headers=owner.headers,
+               json=profile(age={"18-24": 2.0}))  # refused: tells nobody
+    assert [(e["venue_id"], e["screen_ids"]) for e in told()] == \
+        [(venue["id"], [screen["id"]])] * 3
