@@ -130,6 +130,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         state.bridge.stop()
     if isinstance(state.broker, EmbeddedBroker):
         state.broker.stop()
+    state.jobs.close()
     state.engine.dispose()
 
 

@@ -251,6 +251,12 @@ class JobQueue:
                 else None})
             session.commit()
 
+    def close(self) -> None:
+        """Let go of the queue's storage (huey's SQLite file stays open otherwise, one handle
+        per queue: a process that makes many apps, as tests do, would run out; paho's
+        select() fails for handles past 1023 already)."""
+        self.huey.storage.close()
+
     def consumer(self, *, workers: int = 2, embedded: bool = False) -> Consumer:
         """A huey consumer of this queue; `embedded` ones leave signal handling to the host."""
         consumer_class = EmbeddedConsumer if embedded else Consumer
