@@ -238,7 +238,10 @@ def deliver_batch(*, session: Session, channels: dict[Channel, ChannelBackend], 
     key = found or new_id("bat")
     values = {"ids": list(delivery_ids), "key": key, "now": now, "again": backend.idempotent,
               "until": now + timedelta(seconds=CLAIM_S)}
-    claimed = conn.execute(_CLAIM_BATCH_AGAIN if found else _CLAIM_NEW_BATCH, values).all()
+    # in the order of their ids: UPDATE … RETURNING gives rows in no set order, and a batch
+    # sent again must be the very same request, or Resend refuses its key (409)
+    claimed = sorted(conn.execute(_CLAIM_BATCH_AGAIN if found else _CLAIM_NEW_BATCH,
+                                  values).all(), key=lambda row: row.id)
     if not claimed:
         if found and not backend.idempotent:  # its sender died, and the provider would not
             conn.execute(_INTERRUPTED, values)  # know the batch again: not sent twice
