@@ -34,6 +34,7 @@ from control_plane.reporting.reports import (
     hour_of,
     label,
     names_of,
+    narrowed,
     parts,
 )
 from control_plane.reporting.scope import Scope
@@ -111,17 +112,7 @@ def _query(table: Any, lo: int, hi: int, other: Sequence[str], scope: Scope,
                                         "venue": "venue_id"}[group]))
     dims += [table.currency, table.audience_key]
     query = select(*dims, func.sum(table.impressions_milli)).where(period >= lo, period < hi)
-    if scope.advertiser_org_id is not None:
-        query = query.where(table.advertiser_org_id == scope.advertiser_org_id)
-    if scope.venue_org_id is not None:
-        query = query.where(table.venue_org_id == scope.venue_org_id)
-    if filters.campaign_id is not None:
-        query = query.where(table.campaign_key == filters.campaign_id)
-    if filters.screen_id is not None:
-        query = query.where(table.screen_id == filters.screen_id)
-    if filters.venue_id is not None:
-        query = query.where(table.venue_id == filters.venue_id)
-    return query.group_by(*dims).limit(MAX_ROWS + 1)
+    return narrowed(query, table, scope, filters).group_by(*dims).limit(MAX_ROWS + 1)
 
 
 def audience_report(*, session: Session, scope: Scope, group_by: Sequence[str],

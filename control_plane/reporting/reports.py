@@ -167,6 +167,11 @@ def _query(table: Any, lo: int, hi: int, group_by: Sequence[str], scope: Scope,
         dims += [table.venue_id, period]
     query = select(*dims, *[func.sum(getattr(table, name)) for name in TOTALS]).where(
         period >= lo, period < hi)
+    return narrowed(query, table, scope, filters).group_by(*dims).limit(MAX_ROWS + 1)
+
+
+def narrowed(query: Any, table: Any, scope: Scope, filters: Filters) -> Any:
+    """A rollup query kept to what `scope` may read and `filters` ask for."""
     if scope.advertiser_org_id is not None:
         query = query.where(table.advertiser_org_id == scope.advertiser_org_id)
     if scope.venue_org_id is not None:
@@ -177,7 +182,7 @@ def _query(table: Any, lo: int, hi: int, group_by: Sequence[str], scope: Scope,
         query = query.where(table.screen_id == filters.screen_id)
     if filters.venue_id is not None:
         query = query.where(table.venue_id == filters.venue_id)
-    return query.group_by(*dims).limit(MAX_ROWS + 1)
+    return query
 
 
 def delivery_report(*, session: Session, scope: Scope, group_by: Sequence[str],
