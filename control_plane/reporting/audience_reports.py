@@ -31,6 +31,7 @@ from control_plane.reporting.reports import (
     MAX_ROWS,
     Filters,
     Report,
+    dimensions,
     hour_of,
     label,
     names_of,
@@ -101,16 +102,7 @@ def _query(table: Any, lo: int, hi: int, other: Sequence[str], scope: Scope,
            filters: Filters) -> Any:
     daily = table is PopAudienceDaily
     period = table.day if daily else table.hour
-    dims = []
-    for group in other:
-        if group == "hour":
-            dims.append(table.hour)
-        elif group == "day":
-            dims.append(table.day if daily else table.hour // 24)
-        else:
-            dims.append(getattr(table, {"campaign": "campaign_key", "screen": "screen_id",
-                                        "venue": "venue_id"}[group]))
-    dims += [table.currency, table.audience_key]
+    dims = [*dimensions(table, other, daily=daily), table.currency, table.audience_key]
     query = select(*dims, func.sum(table.impressions_milli)).where(period >= lo, period < hi)
     return narrowed(query, table, scope, filters).group_by(*dims).limit(MAX_ROWS + 1)
 

@@ -154,6 +154,16 @@ def _query(table: Any, lo: int, hi: int, group_by: Sequence[str], scope: Scope,
            filters: Filters, *, shares: bool = False) -> Any:
     daily = table in (PopDaily, PopVenueDaily, PopCampaignDaily)
     period = table.day if daily else table.hour
+    dims = [*dimensions(table, group_by, daily=daily), table.currency]
+    if shares:  # a venue's share depends on the venue and on when the plays were
+        dims += [table.venue_id, period]
+    query = select(*dims, *[func.sum(getattr(table, name)) for name in TOTALS]).where(
+        period >= lo, period < hi)
+    return narrowed(query, table, scope, filters).group_by(*dims).limit(MAX_ROWS + 1)
+
+
+def dimensions(table: Any, group_by: Sequence[str], *, daily: bool) -> list[Any]:
+    """The rollup columns (or expressions) a report groups by, in order."""
     dims = []
     for group in group_by:
         if group == "hour":
@@ -162,12 +172,7 @@ def _query(table: Any, lo: int, hi: int, group_by: Sequence[str], scope: Scope,
             dims.append(table.day if daily else table.hour // 24)
         else:
             dims.append(getattr(table, _ID_COLUMNS[group]))
-    dims.append(table.currency)
-    if shares:  # a venue's share depends on the venue and on when the plays were
-        dims += [table.venue_id, period]
-    query = select(*dims, *[func.sum(getattr(table, name)) for name in TOTALS]).where(
-        period >= lo, period < hi)
-    return narrowed(query, table, scope, filters).group_by(*dims).limit(MAX_ROWS + 1)
+    return dims
 
 
 def narrowed(query: Any, table: Any, scope: Scope, filters: Filters) -> Any:
