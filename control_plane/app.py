@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine, text
 
 from control_plane import __version__, events, subscribers  # noqa: F401 (the event wiring)
@@ -26,6 +26,15 @@ from control_plane.auth.tokens import TokenService
 from control_plane.billing import router as billing_router
 from control_plane.billing import webhooks as billing_webhooks
 from control_plane.campaigns import router as campaigns_router
+from control_plane.dashboard import account as dashboard_account
+from control_plane.dashboard import admin as dashboard_admin
+from control_plane.dashboard import advertiser as dashboard_advertiser
+from control_plane.dashboard import auth_pages as dashboard_auth
+from control_plane.dashboard import home as dashboard_home
+from control_plane.dashboard import venue_owner as dashboard_venue_owner
+from control_plane.dashboard.session import Sessions as DashboardSessions
+from control_plane.dashboard.web import HERE as DASHBOARD_DIR
+from control_plane.dashboard.web import STATIC_PATH
 from control_plane.db import make_engine, make_sessionmaker
 from control_plane.devices import commands_router
 from control_plane.devices import hooks as device_hooks
@@ -143,6 +152,7 @@ def _state(app: FastAPI, settings: Settings) -> None:
     state.keyring = KeyRing(settings.keys_dir)
     state.tokens = TokenService(settings, state.keyring)
     state.account_links = AccountLinks.from_settings(settings)
+    state.dashboard_sessions = DashboardSessions.from_settings(settings, state.tokens)
     state.object_store = make_object_store(settings)
     state.payments = make_payment_provider(settings, state.sessionmaker)
     state.channels = make_channels(settings, state.sessionmaker)
@@ -188,6 +198,10 @@ def _errors_and_limits(app: FastAPI, settings: Settings) -> None:
                            # multipart framing adds a little to the largest file allowed
                            "/v1/media": max(settings.max_image_bytes,
                                             settings.max_video_bytes) + 1_048_576})
+
+
+DASHBOARD_PAGES = (dashboard_home, dashboard_auth, dashboard_account, dashboard_advertiser,
+                   dashboard_venue_owner, dashboard_admin)
 
 
 def _routers(app: FastAPI) -> None:
@@ -236,9 +250,10 @@ def _routers(app: FastAPI) -> None:
             conn.execute(text("SELECT 1"))
         return {"status": "ok", "version": __version__}
 
-    @app.get("/", include_in_schema=False)
-    def root() -> RedirectResponse:
-        return RedirectResponse("/docs")
+    # the dashboard's pages (`dashboard/`), at / beside the API, with their own files
+    app.mount(STATIC_PATH, StaticFiles(directory=DASHBOARD_DIR / "static"), name="static")
+    for pages in DASHBOARD_PAGES:
+        app.include_router(pages.router)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

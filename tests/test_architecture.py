@@ -51,6 +51,7 @@ LAYERS: tuple[Layer, ...] = (
     layer("app cli demo demo_run subscribers docs middleware query migrate models",
           independent=False),
     layer(ROUTES),
+    layer("dashboard"),  # what the dashboard's pages share: sessions, rendering
     layer(DEPENDENCIES, independent=False),
     layer("notifications"),
     layer("engagement billing"),  # engagement: scans, attributed by reporting's impressions

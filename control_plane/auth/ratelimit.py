@@ -10,6 +10,8 @@ import threading
 import time
 from collections import deque
 
+from control_plane.errors import RateLimited
+
 
 class SlidingWindowLimiter:
     """At most `limit` hits per `window_s` for each key."""
@@ -60,3 +62,29 @@ class SlidingWindowLimiter:
         if len(self._hits) >= self.max_keys:  # still full: drop the oldest half
             for k in list(self._hits)[: self.max_keys // 2]:
                 del self._hits[k]
+
+
+def login_key(client: str, email: str) -> str:
+    """The key sign-in attempts are counted under: the client address and the email."""
+    return f"{client}:{email.lower()}"
+
+
+def check_login_rate(client: str, limiter: SlidingWindowLimiter, email: str) -> None:
+    """429 once this client tried this email too often (the API's sign-in and the pages')."""
+    wait_s = limiter.hit(login_key(client, email))
+    if wait_s is not None:
+        raise RateLimited.after(wait_s, "sign-in attempts")
+
+
+def check_signup_rate(client: str, limiter: SlidingWindowLimiter,
+                      taken_limiter: SlidingWindowLimiter) -> None:
+    """429 once the client address tried too many signups, or hit too many taken emails.
+
+    Signup has to answer 409 `email_taken` (it returns a token, so it cannot pretend); these
+    limits keep that answer from being a cheap way to find out who has an account. Both are
+    checked before the email is looked at, so a limited client learns nothing either way.
+    """
+    taken_wait = taken_limiter.wait_s(client)
+    wait_s = limiter.hit(client)
+    if wait_s is not None or taken_wait is not None:
+        raise RateLimited.after(max(wait_s or 0.0, taken_wait or 0.0), "signup attempts")

@@ -24,7 +24,12 @@ from control_plane.auth.dependencies import (
 from control_plane.auth.exceptions import EmailTaken
 from control_plane.auth.models import ApiKey
 from control_plane.auth.policy import Action, Principal, Resource, authorize
-from control_plane.auth.ratelimit import SlidingWindowLimiter
+from control_plane.auth.ratelimit import (
+    SlidingWindowLimiter,
+    check_login_rate,
+    check_signup_rate,
+    login_key,
+)
 from control_plane.auth.schemas import (
     Accepted,
     AcceptInvitation,
@@ -66,27 +71,6 @@ def _client(request: Request) -> str:
 
 
 
-def _check_login_rate(request: Request, limiter: SlidingWindowLimiter, email: str) -> None:
-    wait_s = limiter.hit(f"{_client(request)}:{email.lower()}")
-    if wait_s is not None:
-        raise RateLimited.after(wait_s, "sign-in attempts")
-
-
-def _check_signup_rate(request: Request, limiter: SlidingWindowLimiter,
-                       taken_limiter: SlidingWindowLimiter) -> None:
-    """429 once the client address tried too many signups, or hit too many taken emails.
-
-    Signup has to answer 409 `email_taken` (it returns a token, so it cannot pretend); these
-    limits keep that answer from being a cheap way to find out who has an account. Both are
-    checked before the email is looked at, so a limited client learns nothing either way.
-    """
-    client = _client(request)
-    taken_wait = taken_limiter.wait_s(client)
-    wait_s = limiter.hit(client)
-    if wait_s is not None or taken_wait is not None:
-        raise RateLimited.after(max(wait_s or 0.0, taken_wait or 0.0), "signup attempts")
-
-
 @router.post("/auth/signup", response_model=SignupResponse, status_code=status.HTTP_201_CREATED,
              summary="Create a user and their org (the caller becomes its admin)",
              description="Rate-limited per client address: ADSBIN_SIGNUP_ATTEMPTS_PER_MINUTE "
@@ -97,7 +81,7 @@ def _check_signup_rate(request: Request, limiter: SlidingWindowLimiter,
                         429: {"description": "rate_limited"}})
 def signup(body: SignupRequest, request: Request, session: DbSession, tokens: Tokens,
            limiter: SignupLimiter, taken_limiter: SignupTakenLimiter) -> SignupResponse:
-    _check_signup_rate(request, limiter, taken_limiter)
+    check_signup_rate(_client(request), limiter, taken_limiter)
     try:
         user, org = auth_service.signup(session=session, email=body.email,
                                         password=body.password, name=body.name,
@@ -113,10 +97,10 @@ def signup(body: SignupRequest, request: Request, session: DbSession, tokens: To
 @router.post("/auth/token", response_model=TokenResponse, summary="Sign in with a password")
 def token(body: TokenRequest, request: Request, session: DbSession, tokens: Tokens,
           limiter: LoginLimiter) -> TokenResponse:
-    _check_login_rate(request, limiter, body.email)
+    check_login_rate(_client(request), limiter, body.email)
     user, membership = auth_service.login(session=session, email=body.email,
                                           password=body.password, org_id=body.org_id)
-    limiter.reset(f"{_client(request)}:{body.email.lower()}")
+    limiter.reset(login_key(_client(request), body.email))
     access_token, ttl = tokens.issue(user_id=user.id,
                                      org_id=membership.org_id if membership else None,
                                      org_role=membership.role if membership else None)

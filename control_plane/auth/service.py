@@ -111,6 +111,16 @@ def login(*, session: Session, email: str, password: str,
     return user, membership
 
 
+def switch_org(*, session: Session, user_id: str, org_id: str) -> Membership:
+    """The membership of an active user in `org_id` (to act in it), or `org_not_found`."""
+    user = orgs_service.get_user(session=session, user_id=user_id)
+    if user is None or user.status != UserStatus.active:
+        raise InvalidCredentials("this account is not active")
+    membership = _choose_membership(session, user, org_id)
+    assert membership is not None
+    return membership
+
+
 def _choose_membership(session: Session, user: User, org_id: str | None) -> Membership | None:
     memberships = orgs_service.memberships_of(session=session, user_id=user.id)
     if org_id is None:
