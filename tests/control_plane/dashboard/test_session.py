@@ -144,8 +144,9 @@ def test_the_campaigns_page_shows_only_the_orgs_own_and_says_what_to_do_when_emp
     other = TestClient(app)
     token = signup(other, "advertiser", email="rival@example.com").token
     made = other.post("/v1/campaigns", headers={"Authorization": f"Bearer {token}"}, json={
-        "name": "Rival sale", "category": "1003", "currency": "USD", "start_at": "2030-01-01T00:00:00Z",
-        "end_at": "2030-02-01T00:00:00Z", "budget_cents": 10000, "cpm_cents": 500})
+        "name": "Rival sale", "category": "1003", "currency": "USD",
+        "start_at": "2030-01-01T00:00:00Z", "end_at": "2030-02-01T00:00:00Z",
+        "budget_cents": 10000, "cpm_cents": 500})
     assert made.status_code == 201, made.text
     sign_up(client, "advertiser", email="own@example.com")
     page = client.get("/campaigns")
