@@ -6,7 +6,7 @@ PORT  ?= 8000
 # one test process per core; a file's tests stay together so its session fixtures are built once
 PYTEST_ARGS ?= -n auto --dist loadfile
 
-.PHONY: run test bootstrap lint format bench clean
+.PHONY: run test bootstrap lint format bench screenshots clean
 
 bootstrap:
 	@bash .ci/bootstrap
@@ -29,6 +29,10 @@ format: bootstrap
 
 bench: bootstrap
 	@for b in bench/bench_*.py; do [ -e "$$b" ] && $(BIN)/python "$$b"; done; true
+
+# a PNG of each main dashboard page at desktop and phone widths, into docs/screenshots/
+screenshots: bootstrap
+	@$(BIN)/python docs/make_screenshots.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

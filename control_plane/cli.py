@@ -172,8 +172,8 @@ def serve(
         os.environ["ADSBIN_PUBLIC_URL"] = f"http://{shown}:{port}"
         get_settings.cache_clear()
     settings = get_settings()
-    console.print(f"[bold green]ADSBIN control plane[/] on http://{host}:{port}  "
-                  f"(API docs: http://{host}:{port}/docs, public URL {settings.public_url})")
+    console.print(f"[bold green]ADSBIN[/]: the dashboard on {settings.public_url}/  "
+                  f"(listening on {host}:{port}; API docs: {settings.public_url}/docs)")
     stop = threading.Event()
     agents: list[subprocess.Popen[bytes]] = []
     if demo:
