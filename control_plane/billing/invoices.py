@@ -10,16 +10,20 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from control_plane import events
+from control_plane.auth.policy import Principal
 from control_plane.billing.exceptions import (
     InvoiceNotFound,
     InvoiceState,
 )
 from control_plane.billing.models import (
+    BillingCycle,
     Invoice,
     InvoiceLine,
     InvoiceStatus,
 )
+from control_plane.billing.schemas import InvoiceLineRead, InvoiceRead
 from control_plane.db import utcnow
+from control_plane.errors import Forbidden
 from control_plane.payments.base import PaymentProvider
 from control_plane.payments.exceptions import ProviderRefused, ProviderUnavailable
 from control_plane.revenue import service as revenue_service
@@ -60,6 +64,44 @@ def lines_of(*, session: Session, invoice_id: str) -> list[InvoiceLine]:
     """An invoice's lines, in order."""
     return list(session.scalars(select(InvoiceLine).where(InvoiceLine.invoice_id == invoice_id)
                                 .order_by(InvoiceLine.position)))
+
+
+def reader_org(*, principal: Principal) -> str | None:
+    """The org whose invoices the caller sees (None: all, for super-admins); 403 `no_org`
+    for a caller acting in no org, or an API key."""
+    if principal.is_superadmin:
+        return None
+    if principal.org_id is None or principal.is_api_key:
+        raise Forbidden("invoices are read by a member of the org they bill",
+                        code="no_org")
+    return principal.org_id
+
+
+def invoice_read(*, session: Session, invoice: Invoice) -> InvoiceRead:
+    """The API shape of an invoice: its period (its cycle's) and its lines."""
+    cycle = session.get(BillingCycle, invoice.cycle_id)
+    assert cycle is not None
+    lines = lines_of(session=session, invoice_id=invoice.id)
+    return InvoiceRead(
+        id=invoice.id, org_id=invoice.org_id, cycle_id=invoice.cycle_id,
+        period_start=cycle.period_start, period_end=cycle.period_end,
+        currency=invoice.currency, status=invoice.status.value,
+        amount_cents=invoice.amount_cents, plays=invoice.plays,
+        impressions=invoice.impressions_milli / 1000, number=invoice.number,
+        hosted_invoice_url=invoice.hosted_invoice_url, provider=invoice.provider,
+        created_at=invoice.created_at, issued_at=invoice.issued_at, paid_at=invoice.paid_at,
+        lines=[_line_read(ln) for ln in lines])
+
+
+def _line_read(ln: InvoiceLine) -> InvoiceLineRead:
+    return InvoiceLineRead(id=ln.id, campaign_id=ln.campaign_id, campaign_name=ln.campaign_name,
+                           kind=ln.kind.value, period_start=revenue_service.from_ms(
+                               ln.started_from_ms),
+                           period_end=revenue_service.from_ms(ln.started_to_ms),
+                           plays=ln.plays, impressions=ln.impressions_milli / 1000,
+                           cpm_cents=ln.cpm_cents, amount_cents=ln.amount_cents,
+                           value_cents=ln.value_cents,
+                           budget_capped_cents=ln.budget_capped_cents)
 
 
 def list_invoices(*, session: Session, org_id: str | None, status: str | None = None,

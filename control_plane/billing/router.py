@@ -18,11 +18,10 @@ from sqlalchemy import select
 from control_plane.auth.dependencies import CurrentPrincipal, SuperAdmin
 from control_plane.billing import service as billing_service
 from control_plane.billing.dependencies import PaymentProviderDep
-from control_plane.billing.models import BillingCycle, Invoice, InvoiceLine, InvoiceStatus
+from control_plane.billing.models import BillingCycle, Invoice, InvoiceStatus
 from control_plane.billing.schemas import (
     CloseIn,
     CycleRead,
-    InvoiceLineRead,
     InvoicePage,
     InvoiceRead,
     ReconciliationRead,
@@ -30,8 +29,6 @@ from control_plane.billing.schemas import (
 )
 from control_plane.db import DbSession
 from control_plane.dependencies import JobQueueDep, SettingsDep
-from control_plane.errors import Forbidden
-from control_plane.revenue.service import from_ms
 
 router = APIRouter(prefix="/v1", tags=["billing"])
 InvoiceId = Annotated[str, Path(max_length=40)]
@@ -68,37 +65,11 @@ def close_cycle(body: CloseIn, session: DbSession, principal: SuperAdmin,
 
 
 def _invoice_read(session: DbSession, invoice: Invoice) -> InvoiceRead:
-    cycle = session.get(BillingCycle, invoice.cycle_id)
-    assert cycle is not None
-    lines = billing_service.lines_of(session=session, invoice_id=invoice.id)
-    return InvoiceRead(
-        id=invoice.id, org_id=invoice.org_id, cycle_id=invoice.cycle_id,
-        period_start=cycle.period_start, period_end=cycle.period_end,
-        currency=invoice.currency, status=invoice.status.value,
-        amount_cents=invoice.amount_cents, plays=invoice.plays,
-        impressions=invoice.impressions_milli / 1000, number=invoice.number,
-        hosted_invoice_url=invoice.hosted_invoice_url, provider=invoice.provider,
-        created_at=invoice.created_at, issued_at=invoice.issued_at, paid_at=invoice.paid_at,
-        lines=[_line_read(ln) for ln in lines])
-
-
-def _line_read(ln: InvoiceLine) -> InvoiceLineRead:
-    return InvoiceLineRead(id=ln.id, campaign_id=ln.campaign_id, campaign_name=ln.campaign_name,
-                           kind=ln.kind.value, period_start=from_ms(ln.started_from_ms),
-                           period_end=from_ms(ln.started_to_ms), plays=ln.plays,
-                           impressions=ln.impressions_milli / 1000, cpm_cents=ln.cpm_cents,
-                           amount_cents=ln.amount_cents, value_cents=ln.value_cents,
-                           budget_capped_cents=ln.budget_capped_cents)
+    return billing_service.invoice_read(session=session, invoice=invoice)
 
 
 def _org_of(principal: CurrentPrincipal) -> str | None:
-    """The org whose invoices the caller sees (None: all, for super-admins)."""
-    if principal.is_superadmin:
-        return None
-    if principal.org_id is None or principal.is_api_key:
-        raise Forbidden("invoices are read by a member of the org they bill",
-                        code="no_org")
-    return principal.org_id
+    return billing_service.reader_org(principal=principal)
 
 
 @router.get("/invoices", response_model=InvoicePage, summary="The caller's invoices")

@@ -33,9 +33,11 @@ from control_plane.billing.invoices import (
     apply_invoice_event,
     funding_charge,
     get_invoice,
+    invoice_read,
     lines_of,
     list_invoices,
     mark_paid,
+    reader_org,
 )
 from control_plane.billing.issuing import ISSUE_JOB, issue, issue_or_retry
 from control_plane.billing.models import BillingCycle
@@ -45,8 +47,9 @@ from control_plane.revenue import service as revenue_service
 
 __all__ = ["ISSUE_JOB", "CloseResult", "Reconciliation", "apply_invoice_event",
            "billed_until", "close", "closed_cycle", "cycles_in", "cycles_within", "due_period",
-           "funding_charge", "get_invoice", "issue", "issue_or_retry", "lines_of",
-           "list_invoices", "mark_paid", "period_of", "reconciliation", "trace"]
+           "funding_charge", "get_invoice", "invoice_read", "issue", "issue_or_retry",
+           "lines_of", "list_invoices", "mark_paid", "period_of", "reader_org",
+           "reconciliation", "trace"]
 
 # what the domains below billing ask of it (`control_plane.upcalls`)
 billed_until = revenue_service.billed_until.provide(closing.billed_until)

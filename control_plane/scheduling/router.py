@@ -6,8 +6,6 @@ what the next rebuild publishes.
 
 from __future__ import annotations
 
-import math
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Annotated
 
@@ -19,25 +17,15 @@ from control_plane.campaigns import service as campaigns_service
 from control_plane.campaigns.schemas import CampaignCreate
 from control_plane.db import DbSession, utcnow
 from control_plane.errors import Invalid
-from control_plane.moderation import service as moderation_service
+from control_plane.scheduling import preview as scheduling_preview
 from control_plane.scheduling import service as scheduling_service
-from control_plane.scheduling.audience import AudienceIndex
-from control_plane.scheduling.eligibility import eligibility
-from control_plane.scheduling.inputs import NO_PROFILE, Creative
-from control_plane.scheduling.inventory import Place, offers
-from control_plane.scheduling.plan import loop_count, plays
 from control_plane.scheduling.schemas import (
-    AreaRead,
     CampaignEligibility,
     Forecast,
-    OfferRead,
-    ReasonCount,
-    ScreenEligibility,
     Timeline,
     TimelineItem,
     TimelineWindow,
 )
-from control_plane.taxonomy import service as taxonomy
 from control_plane.venues import service as venues_service
 
 router = APIRouter(prefix="/v1", tags=["scheduling"])
@@ -80,82 +68,13 @@ def campaign_eligibility(campaign_id: Id, session: DbSession,
                          principal: CurrentPrincipal) -> CampaignEligibility:
     row = campaigns_service.get(session=session, campaign_id=campaign_id)
     authorize(principal, Resource.campaign, Action.read, owner_org_id=row.org_id)
-    campaign = scheduling_service.campaign_input(row, {}, approved_only=False)
-    world = scheduling_service.load(session, utcnow())
-    # the venues' own say too (manual moderation), as the schedule would judge it
-    excluded = moderation_service.exclusions(
-        session=session, venues={s.venue_id: s.venue for s in world.screens}.values(),
-        campaigns=[row])
-    exact = principal.is_superadmin
-    viewers = scheduling_service.viewers(session=session, screens=world.screens) \
-        if campaign.audience is not None else {}
-    audience = AudienceIndex()
-    verdicts = [(screen, eligibility(campaign, scheduling_service.screen_input(
-        screen, world.media, excluded.get(screen.venue_id),
-        viewers=viewers.get(screen.id, NO_PROFILE) if viewers else None), exact=exact,
-        audience=audience)) for screen in world.screens]
-    groups = offers((Place(s.venue_id, s.venue.venue_type_id, s.venue.lat, s.venue.lon,
-                           s.venue.timezone, s.venue.public_name), v) for s, v in verdicts)
-    return CampaignEligibility(
-        campaign_id=row.id, screens_total=len(verdicts),
-        eligible_screens=sum(v.eligible for _, v in verdicts),
-        inventory=[OfferRead(venue_type_id=o.venue_type_id, venue_type=o.venue_type,
-                             area=AreaRead(lat=o.lat, lon=o.lon, timezone=o.timezone),
-                             public_name=o.public_name, venues=o.venues, screens=o.screens,
-                             eligible_screens=o.eligible_screens,
-                             reasons=[ReasonCount(reason=r, screens=n)
-                                      for r, n in sorted(o.reasons.items(),
-                                                         key=lambda rn: (-rn[1], rn[0]))])
-                   for o in groups],
-        screens=[ScreenEligibility(screen_id=s.id, venue_id=s.venue_id,
-                                   venue_name=s.venue.name, eligible=v.eligible,
-                                   reasons=list(v.reasons)) for s, v in verdicts]
-        if exact else None)
-
-
-FORECAST_ID = "forecast:draft"
-FORECAST_CREATIVE_S = 10
+    return scheduling_preview.campaign_eligibility(session=session, campaign=row,
+                                                   exact=principal.is_superadmin)
 
 
 @router.post("/campaigns/forecast", response_model=Forecast,
              summary="Available impressions and expected spend for a draft, over the horizon")
 def forecast(body: CampaignCreate, session: DbSession, principal: CurrentPrincipal) -> Forecast:
     authorize(principal, Resource.campaign, Action.create)
-    taxonomy.check_categories([body.category])
-    for venue_type_id in body.targeting.venue_type_ids:
-        taxonomy.check_venue_type(venue_type_id)
-    now = utcnow()
-    row = campaigns_service.unsaved(campaign_id=FORECAST_ID, org_id=principal.org_id or "",
-                                    campaign_in=body)
-    draft = scheduling_service.campaign_input(row, {})
-    draft = replace(draft, creatives=(Creative("forecast", "forecast", FORECAST_CREATIVE_S),))
-    world, params, plans = scheduling_service.build(session, now, extra=[draft])
-    multipliers = {s.id: s.audience_multiplier for s in world.screens}
-    zones = {s.id: s.venue.timezone for s in world.screens}
-    eligible = [sid for sid, plan in plans.items() if FORECAST_ID not in plan.exclusions]
-    slots_per_play = -(-FORECAST_CREATIVE_S // params.slot_s)
-    available = planned_impressions = target_impressions = 0.0
-    planned = 0
-    audience = AudienceIndex()
-    for screen_id in eligible:
-        for window in plans[screen_id].windows:
-            if not (draft.start_at <= window.start and window.end <= draft.end_at):
-                continue
-            loops = loop_count(window, params.loop_s)
-            available += loops * (params.slots_per_loop // slots_per_play) \
-                * multipliers[screen_id]
-            mine = plays(window, params.loop_s).get(FORECAST_ID, 0)
-            planned += mine
-            impressions = mine * multipliers[screen_id]
-            planned_impressions += impressions
-            # of those, the ones seen by the audience it targets: × their share then
-            target_impressions += impressions if draft.audience is None or not mine else \
-                impressions * audience.mean_share(world.viewers.get(screen_id, NO_PROFILE),
-                                                  draft.audience, zones[screen_id],
-                                                  window.start, window.end)
-    spend = min(body.budget_cents, math.floor(planned_impressions * body.cpm_cents / 1000))
-    return Forecast(horizon_h=params.horizon_h, eligible_screens=len(eligible),
-                    available_impressions=available, planned_plays=planned,
-                    planned_impressions=planned_impressions,
-                    target_impressions=target_impressions, expected_spend_cents=spend,
-                    currency=body.currency)
+    return scheduling_preview.forecast(session=session, org_id=principal.org_id or "",
+                                       campaign_in=body)
