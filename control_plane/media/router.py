@@ -14,16 +14,14 @@ from control_plane.auth.dependencies import CurrentPrincipal, require_org_contex
 from control_plane.auth.policy import Action, Principal, Resource, authorize
 from control_plane.db import DbSession, utcnow
 from control_plane.dependencies import JobQueueDep, ObjectStoreDep, SettingsDep
-from control_plane.jobs.queue import JobQueue, latest_job
+from control_plane.jobs.queue import JobQueue
+from control_plane.media import handling as media_handling
 from control_plane.media import service as media_service
 from control_plane.media.exceptions import MediaNotFound
-from control_plane.media.models import Fit, Media, MediaStatus
+from control_plane.media.models import Fit, Media
 from control_plane.media.schemas import (
-    JobRead,
-    MediaError,
     MediaPage,
     MediaRead,
-    RenditionRead,
     UploadComplete,
     UploadCreate,
     UploadTicket,
@@ -34,26 +32,10 @@ from control_plane.storage.exceptions import ObjectNotFound
 
 router = APIRouter(prefix="/v1/media", tags=["media"])
 MediaId = Annotated[str, PathParam(max_length=40)]
-URL_TTL_S = 3600
 
 
 def _read(store: ObjectStore, session: DbSession, media: Media) -> MediaRead:
-    job = latest_job(session=session, subject=f"media:{media.id}")
-    return MediaRead(
-        id=media.id, org_id=media.org_id, sha256=media.sha256, kind=media.kind, mime=media.mime,
-        size_bytes=media.size_bytes, filename=media.filename, fit=Fit(media.fit),
-        status=MediaStatus(media.status),
-        error=MediaError(code=media.error_code, message=media.error_message or "")
-        if media.error_code else None,
-        metadata=media.info,
-        renditions=[RenditionRead(role=r.role, name=r.name, width=r.width, height=r.height,
-                                  mime=r.mime, size_bytes=r.size_bytes, sha256=r.sha256,
-                                  duration_ms=r.duration_ms,
-                                  url=store.signed_url(r.key, expires_in_s=URL_TTL_S))
-                    for r in media.renditions],
-        job=JobRead(id=job.id, status=job.status, attempts=job.attempts,
-                    last_error=job.last_error) if job else None,
-        created_at=media.created_at)
+    return media_handling.read(session=session, store=store, media=media)
 
 
 def _creator(principal: Principal = Depends(require_org_context)) -> Principal:
@@ -75,12 +57,6 @@ def _ingest(session: DbSession, principal: Principal, spooled: media_service.Spo
     return _read(store, session, media)
 
 
-def _spool_dir(settings: Settings) -> Path:
-    path: Path = settings.data_dir / "tmp"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 @router.post("", response_model=MediaRead, status_code=status.HTTP_201_CREATED,
              responses={200: {"description": "These bytes were uploaded before"}},
              summary="Upload an image or a video (multipart)")
@@ -88,11 +64,12 @@ def upload(response: Response, session: DbSession, principal: Creator,
            settings: SettingsDep, store: ObjectStoreDep, queue: JobQueueDep,
            file: Annotated[UploadFile, File(description="The image or video")],
            fit: Annotated[Fit, Form()] = Fit.letterbox) -> MediaRead:
-    with tempfile.TemporaryDirectory(dir=_spool_dir(settings)) as tmp:
-        spooled = media_service.spool(file.file, path=Path(tmp) / "upload",
-                                      limit=media_service.upload_limit(settings))
-        return _ingest(session, principal, spooled, file.filename or "", fit, response,
-                       settings=settings, store=store, queue=queue)
+    assert principal.org_id is not None
+    media, created = media_handling.receive(
+        session=session, store=store, queue=queue, settings=settings, org_id=principal.org_id,
+        user_id=principal.user_id, file=file.file, filename=file.filename or "", fit=fit)
+    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    return _read(store, session, media)
 
 
 @router.post("/uploads", response_model=UploadTicket, status_code=status.HTTP_201_CREATED,
@@ -117,7 +94,7 @@ def complete_upload(upload_id: Annotated[str, PathParam(max_length=40, pattern=r
                     queue: JobQueueDep) -> MediaRead:
     assert principal.org_id is not None
     key = f"uploads/{principal.org_id}/{upload_id}"
-    with tempfile.TemporaryDirectory(dir=_spool_dir(settings)) as tmp:
+    with tempfile.TemporaryDirectory(dir=media_handling.spool_dir(settings)) as tmp:
         try:
             chunks = store.iter_bytes(key)
         except ObjectNotFound as exc:
