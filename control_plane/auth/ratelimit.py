@@ -11,6 +11,7 @@ import time
 from collections import deque
 
 from control_plane.errors import RateLimited
+from control_plane.orgs.service import normalize_email
 
 
 class SlidingWindowLimiter:
@@ -88,3 +89,21 @@ def check_signup_rate(client: str, limiter: SlidingWindowLimiter,
     wait_s = limiter.hit(client)
     if wait_s is not None or taken_wait is not None:
         raise RateLimited.after(max(wait_s or 0.0, taken_wait or 0.0), "signup attempts")
+
+
+def check_reset_rate(client: str, email: str, client_limiter: SlidingWindowLimiter,
+                     email_limiter: SlidingWindowLimiter) -> None:
+    """429 once this client, or this address asked about, asked for too many password
+    resets (the API's and the pages'); the same whether or not the address has an account."""
+    wait_s = client_limiter.hit(client)
+    if wait_s is None:
+        wait_s = email_limiter.hit(normalize_email(email))
+    if wait_s is not None:
+        raise RateLimited.after(wait_s, "password reset requests")
+
+
+def check_invitation_rate(org_id: str, limiter: SlidingWindowLimiter) -> None:
+    """429 once the org sent too many invitations (the API's and the pages')."""
+    wait_s = limiter.hit(org_id)
+    if wait_s is not None:
+        raise RateLimited.after(wait_s, "invitations from this org")

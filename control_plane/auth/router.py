@@ -27,6 +27,7 @@ from control_plane.auth.policy import Action, Principal, Resource, authorize
 from control_plane.auth.ratelimit import (
     SlidingWindowLimiter,
     check_login_rate,
+    check_reset_rate,
     check_signup_rate,
     login_key,
 )
@@ -165,11 +166,7 @@ def resend_verification(principal: CurrentUser, session: DbSession,
 def request_password_reset(body: PasswordResetRequest, request: Request, session: DbSession,
                            client_limiter: ResetClientLimiter,
                            email_limiter: ResetEmailLimiter) -> Accepted:
-    wait_s = client_limiter.hit(_client(request))
-    if wait_s is None:
-        wait_s = email_limiter.hit(orgs_service.normalize_email(body.email))
-    if wait_s is not None:
-        raise RateLimited.after(wait_s, "password reset requests")
+    check_reset_rate(_client(request), body.email, client_limiter, email_limiter)
     auth_service.request_password_reset(session=session, email=body.email)
     return Accepted(status="accepted",
                     message="if an account has this address, a link to reset its password "

@@ -3,37 +3,16 @@ the code, read it, forget it (`phones.py`)."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 
 from control_plane.auth.dependencies import CurrentUser
 from control_plane.db import DbSession
 from control_plane.notifications import phones
-from control_plane.notifications.catalog import Channel
-from control_plane.notifications.channels.base import ChannelBackend
+from control_plane.notifications.dependencies import CodeLimiter, SmsBackend
 from control_plane.notifications.models import PhoneNumber
 from control_plane.notifications.schemas import PhoneConfirmIn, PhoneIn, PhoneRead
 
 router = APIRouter(prefix="/v1/me/phone", tags=["notifications"])
-
-
-async def get_sms_backend(request: Request) -> ChannelBackend:
-    """The app's SMS backend (made with the other channels in `app.py`)."""
-    backend: ChannelBackend = request.app.state.channels[Channel.sms]
-    return backend
-
-
-SmsBackend = Annotated[ChannelBackend, Depends(get_sms_backend)]
-
-
-async def _code_limits(request: Request) -> phones.CodeLimits:
-    """Confirmation codes asked for, per user and per number (counted in the database)."""
-    found: phones.CodeLimits = request.app.state.phone_code_limiter
-    return found
-
-
-CodeLimiter = Annotated[phones.CodeLimits, Depends(_code_limits)]
 
 
 def make_limiter() -> phones.CodeLimits:

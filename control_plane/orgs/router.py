@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Path, status
 
 from control_plane.auth.dependencies import CurrentUser, InvitationLimiter, Links
 from control_plane.auth.policy import Action, Principal, Resource, authorize
+from control_plane.auth.ratelimit import check_invitation_rate
 from control_plane.db import DbSession
-from control_plane.errors import RateLimited
 from control_plane.orgs import service as orgs_service
 from control_plane.orgs.dependencies import VisibleOrg, member_manager
 from control_plane.orgs.models import Invitation, Membership, Role
@@ -76,9 +76,7 @@ def _invitation_read(invitation: Invitation, email: str) -> InvitationRead:
 def add_member(org: VisibleOrg, body: MemberCreate, session: DbSession, links: Links,
                limiter: InvitationLimiter,
                principal: Principal = Depends(member_manager)) -> InvitationCreated:
-    wait_s = limiter.hit(org.id)
-    if wait_s is not None:
-        raise RateLimited.after(wait_s, "invitations from this org")
+    check_invitation_rate(org.id, limiter)
     invited = orgs_service.invite_member(
         session=session, org_id=org.id, email=body.email, role=body.role, name=body.name,
         invited_by=principal.user_id, token_of=links.invitation_token)
