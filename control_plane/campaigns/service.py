@@ -127,6 +127,16 @@ def names(*, session: Session, campaign_ids: Iterable[str]) -> dict[str, str]:
     return found
 
 
+def currencies(*, session: Session, campaign_ids: Iterable[str]) -> dict[str, str]:
+    """The currency each of these campaigns bills in, by id (unknown ids left out)."""
+    ids = list(set(campaign_ids))
+    found: dict[str, str] = {}
+    for i in range(0, len(ids), 1000):
+        found.update(session.execute(select(Campaign.id, Campaign.currency)
+                                     .where(Campaign.id.in_(ids[i:i + 1000]))).all())
+    return found
+
+
 def list_for(*, session: Session, org_id: str | None,
              status: str | None = None) -> list[Campaign]:
     """The org's campaigns (all when None), newest first, optionally in one stored status."""

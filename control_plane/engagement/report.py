@@ -45,11 +45,9 @@ class _Sums:
     impressions_milli: int = 0
 
     def row(self) -> dict[str, Any]:
-        rate = None if not self.impressions_milli \
-            else round(self.scans * 1_000_000 / self.impressions_milli, 4)
         return {"scans": self.scans, "unique_scanners": self.unique_scanners,
                 "impressions": self.impressions_milli / 1000,
-                "scans_per_1000_impressions": rate}
+                "scans_per_1000_impressions": _rate(self.scans, self.impressions_milli)}
 
 
 @dataclass
@@ -193,3 +191,82 @@ def engagement_report(*, session: Session, scope: reporting_service.Scope,
         row.update(merged[k].row())
         report.rows.append(row)
     return report
+
+
+
+SCAN_COLUMNS = ("scans", "unique_scanners", "scans_per_1000_impressions")
+NOT_BY_CREATIVE_NOTE = ("scans cannot be told apart by creative (a campaign has one link): "
+                        "leave creative out of group_by to see them, or ask "
+                        "/v1/reports/engagement")
+
+
+def add_to_delivery(*, session: Session, scope: reporting_service.Scope,
+                    report: reporting_service.Report, window_s: float,
+                    campaign_id: str | None = None) -> None:
+    """Put the scans of the report's period beside its impressions, row by row.
+
+    The scans are counted as `/v1/reports/engagement` counts them (attributed to the screens
+    that played before them), by campaign, and added to the row of their campaign's currency
+    and the report's other groups (screen, venue, hour, day). Scans no row explains (on a
+    screen and hour without plays of its own in the period, or unattributed) get a row of
+    their own with no plays, so the rows add up to the totals. A report by creative has none:
+    a campaign has one link for all its creatives.
+    """
+    groups = report.group_by
+    if "creative" in groups:
+        report.notes.append(NOT_BY_CREATIVE_NOTE)
+        return
+    asked = ["campaign", *(["screen"] if {"screen", "venue"} & set(groups) else []),
+             *(["hour"] if {"hour", "day"} & set(groups) else [])]
+    engagement = engagement_report(session=session, scope=scope, group_by=asked,
+                                   start=report.start, end=report.end, window_s=window_s,
+                                   campaign_id=campaign_id)
+    scanned = [row for row in engagement.rows if row["scans"] or row["unique_scanners"]]
+    currencies = campaigns_service.currencies(
+        session=session, campaign_ids={row["campaign_id"] for row in scanned})
+    venues = venues_service.venues_of(
+        session=session, screen_ids={row["screen_id"] for row in scanned if row.get("screen_id")}
+    ) if "venue" in groups else {}
+    venue_names = venues_service.venue_names(session=session, venue_ids=set(venues.values()))
+    dims = [f"{g}_id" if g in ("campaign", "screen", "venue") else g for g in groups]
+    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in scanned:
+        values = dict(row)
+        values["venue_id"] = venues.get(row.get("screen_id") or "")
+        values["venue_name"] = venue_names.get(values["venue_id"] or "")
+        values["day"] = row["hour"][:10] if "hour" in row else None
+        values["currency"] = currencies.get(row["campaign_id"])
+        key = (*(values.get(d) for d in dims), values["currency"])
+        found = merged.setdefault(key, {**values, "scans": 0, "unique_scanners": 0})
+        found["scans"] += row["scans"]
+        found["unique_scanners"] += row["unique_scanners"]
+    report.extra = SCAN_COLUMNS
+    for row in report.rows:
+        _put(row, merged.pop((*(row.get(d) for d in dims), row["currency"]), None))
+    zero = {m: 0 for m in report.metrics()} | {"seconds": 0.0, "impressions": 0.0}
+    names = report.columns()[:-len(SCAN_COLUMNS)]
+    for _, found in sorted(merged.items(), key=lambda kv: [str(v) for v in kv[0]]):
+        row = {name: found.get(name) for name in names} | zero
+        _put(row, found)
+        report.rows.append(row)
+    for currency in report.sums.keys() | {row["currency"] for row in report.rows}:
+        report.extra_totals[currency] = {"scans": 0, "unique_scanners": 0}
+    for row in report.rows:
+        totals = report.extra_totals[row["currency"]]
+        totals["scans"] += row["scans"]
+        totals["unique_scanners"] += row["unique_scanners"]
+    for currency, totals in report.extra_totals.items():
+        impressions = report.sums[currency].impressions_milli if currency in report.sums else 0
+        totals["scans_per_1000_impressions"] = _rate(totals["scans"], impressions)
+    if any(row.get("screen_id") is None for row in scanned) and "screen" in asked:
+        report.notes.append(UNATTRIBUTED_NOTE)
+
+
+def _put(row: dict[str, Any], found: dict[str, Any] | None) -> None:
+    row["scans"] = found["scans"] if found else 0
+    row["unique_scanners"] = found["unique_scanners"] if found else 0
+    row["scans_per_1000_impressions"] = _rate(row["scans"], round(row["impressions"] * 1000))
+
+
+def _rate(scans: int, impressions_milli: int) -> float | None:
+    return None if not impressions_milli else round(scans * 1_000_000 / impressions_milli, 4)

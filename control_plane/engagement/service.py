@@ -20,12 +20,12 @@ from control_plane.db import utcnow
 from control_plane.engagement import scans
 from control_plane.engagement.exceptions import TrackedLinkNotFound
 from control_plane.engagement.models import ScanHour, TrackedLink
-from control_plane.engagement.report import EngagementRows, engagement_report
+from control_plane.engagement.report import EngagementRows, add_to_delivery, engagement_report
 from control_plane.engagement.urls import check_landing_url
 from control_plane.jobs.queue import JobContext, registry
 
-__all__ = ["EngagementRows", "TrackedLink", "active_link", "disable", "engagement_report",
-           "get_link", "record_scan", "scan_totals", "set_link", "short_url"]
+__all__ = ["EngagementRows", "TrackedLink", "active_link", "add_to_delivery", "disable",
+           "engagement_report", "get_link", "record_scan", "scan_totals", "set_link", "short_url"]
 
 CODE_BYTES = 6  # 8 URL-safe characters, 48 random bits
 CODE_TRIES = 5

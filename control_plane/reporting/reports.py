@@ -74,6 +74,9 @@ class Report:
     notes: list[str] = field(default_factory=list)
     sums: dict[str | None, Sums] = field(default_factory=dict)  # per currency
     earnings: dict[str | None, int] = field(default_factory=dict)  # per currency (venues)
+    # measures another domain adds to the rows (engagement's scans), with their totals
+    extra: tuple[str, ...] = ()
+    extra_totals: dict[str | None, dict[str, Any]] = field(default_factory=dict)
 
     def totals(self) -> list[dict[str, Any]]:
         """The rows added up (exactly, in integers), per currency."""
@@ -86,6 +89,7 @@ class Report:
                 total["spend_cents"] = sums.spend_cents
             else:
                 total["earnings_cents"] = self.earnings.get(currency, 0)
+            total.update(self.extra_totals.get(currency, {}))
             out.append(total)
         return out
 
@@ -102,7 +106,7 @@ class Report:
                      "creative": ["creative_id"],
                      "screen": ["screen_id", "screen_name"],
                      "venue": ["venue_id", "venue_name"]}.get(group, [group])
-        return [*dims, "currency", *self.metrics()]
+        return [*dims, "currency", *self.metrics(), *self.extra]
 
     def csv_lines(self) -> Iterator[str]:
         """The report as CSV (RFC 4180, header first), a line at a time."""

@@ -21,7 +21,9 @@ from control_plane.auth.policy import Action, Resource, authorize
 from control_plane.db import DbSession, utcnow
 from control_plane.dependencies import SessionsDep, SettingsDep
 from control_plane.devices.dependencies import current_device
+from control_plane.engagement import service as engagement_service
 from control_plane.reporting import service as reporting_service
+from control_plane.reporting.audience_reports import wants_audience
 from control_plane.reporting.export import MAX_LIMIT
 from control_plane.reporting.schemas import BatchRead, DeliveryReport
 from control_plane.revenue import service as revenue_service
@@ -99,6 +101,10 @@ def delivery_report(
         latest_play=utcnow() + timedelta(seconds=settings.pop_clock_skew_s),
         shares=None if scope.sees_spend else revenue_service.timeline(session=session,
                                                                       settings=settings))
+    if not wants_audience(report.group_by):  # scans are not split by who
+        engagement_service.add_to_delivery(session=session, scope=scope, report=report,
+                                           window_s=settings.scan_attribution_window_s,
+                                           campaign_id=campaign_id)
     if format == "csv":
         name = f"delivery-{report.start:%Y%m%dT%H}-{report.end:%Y%m%dT%H}.csv"
         return StreamingResponse(report.csv_lines(), media_type="text/csv; charset=utf-8",

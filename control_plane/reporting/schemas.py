@@ -21,7 +21,10 @@ class DeliveryReport(BaseModel):
     notes: list[str] = Field(default_factory=list)
     rows: list[dict[str, Any]] = Field(description=(
         "Per group and currency: plays (every stored play), billable_plays, seconds played, "
-        "impressions, and spend_cents (advertisers, platform) or earnings_cents (venues)"))
+        "impressions, and spend_cents (advertisers, platform) or earnings_cents (venues); "
+        "grouped by campaign (with screen or hour, if at all): also scans, unique_scanners "
+        "and scans_per_1000_impressions of the campaigns' tracked links, attributed to the "
+        "screens that played them as in /v1/reports/engagement"))
     totals: list[dict[str, Any]] = Field(description="The rows added up, per currency")
 
 

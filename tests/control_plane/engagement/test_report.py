@@ -159,3 +159,74 @@ def test_largest_remainder_sums_exactly():
         split = attribution.largest_remainder(total, {"a": 2500, "b": 1000, "c": 7})
         assert sum(split.values()) == total
     assert attribution.largest_remainder(5, {"a": 0}) == {}
+
+
+def _delivery(net, headers, **params):
+    r = net.client.get("/v1/reports/delivery", headers=headers, params=params)
+    assert r.status_code == 200, r.text
+    return r
+
+
+def test_the_delivery_report_by_campaign_carries_the_scans_beside_impressions(scanned):
+    net, _side, h, _ = scanned
+    period = {"from": (h - timedelta(hours=2)).isoformat(),
+              "to": (h + timedelta(hours=1)).isoformat()}
+    engagement = _report(net.client, net.advertiser.headers, group_by="campaign,screen",
+                         **period)
+    body = _delivery(net, net.advertiser.headers, group_by="campaign,screen", **period).json()
+    rows = {row["screen_id"]: row for row in body["rows"]}
+    expected = {row["screen_id"]: row["scans"] for row in engagement["rows"]}
+    assert {s: rows[s]["scans"] for s in expected} == expected
+    # the unattributed scans get a row of their own, without plays
+    assert rows[None]["plays"] == 0 and rows[None]["scans"] == 2
+    assert rows[None]["currency"] == net.campaign["currency"]
+    assert sum(row["scans"] for row in body["rows"]) == 9
+    (total,) = body["totals"]
+    assert total["scans"] == 9 and total["unique_scanners"] == engagement["totals"][
+        "unique_scanners"]
+    front = rows[net.screen["id"]]
+    assert front["scans_per_1000_impressions"] == round(
+        front["scans"] * 1000 / front["impressions"], 4)
+    by_campaign = _delivery(net, net.advertiser.headers, group_by="campaign", **period).json()
+    (row,) = by_campaign["rows"]
+    assert row["scans"] == 9 and row["plays"] == 5
+
+
+def test_the_delivery_csv_has_the_scan_columns(scanned):
+    net, _, h, _ = scanned
+    r = _delivery(net, net.advertiser.headers, group_by="campaign,hour", format="csv",
+                  **{"from": (h - timedelta(hours=2)).isoformat(),
+                     "to": (h + timedelta(hours=1)).isoformat()})
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert {"scans", "unique_scanners", "scans_per_1000_impressions"} <= set(rows[0])
+    assert sum(int(row["scans"]) for row in rows) == 9
+    assert {row["hour"] for row in rows if int(row["scans"])} == {
+        h.isoformat().replace("+00:00", "Z"),
+        (h - timedelta(hours=2)).isoformat().replace("+00:00", "Z")}
+
+
+def test_a_delivery_report_by_day_or_venue_carries_the_scans_too(scanned):
+    net, _, h, _ = scanned
+    period = {"from": (h - timedelta(hours=2)).isoformat(),
+              "to": (h + timedelta(hours=1)).isoformat()}
+    for group_by in ("", "day", "venue", "screen,hour"):
+        body = _delivery(net, net.advertiser.headers, group_by=group_by, **period).json()
+        assert sum(row["scans"] for row in body["rows"]) == 9, group_by
+        assert body["totals"][0]["scans"] == 9
+
+
+def test_a_delivery_report_by_creative_says_where_the_scans_are(scanned):
+    net = scanned[0]
+    body = _delivery(net, net.advertiser.headers, group_by="campaign,creative").json()
+    assert "scans" not in body["rows"][0]
+    assert any("by creative" in note for note in body["notes"])
+
+
+def test_a_venue_sees_scans_only_on_its_own_screens(scanned):
+    net, _side, h, _ = scanned
+    period = {"from": (h - timedelta(hours=2)).isoformat(),
+              "to": (h + timedelta(hours=1)).isoformat()}
+    body = _delivery(net, net.venue_owner.headers, group_by="campaign,screen", **period).json()
+    assert None not in {row["screen_id"] for row in body["rows"]}  # never the unattributed
+    mine = _report(net.client, net.venue_owner.headers, group_by="campaign,screen", **period)
+    assert sum(row["scans"] for row in body["rows"]) == mine["totals"]["scans"]
