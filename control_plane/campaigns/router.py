@@ -48,6 +48,8 @@ def campaign_read(campaign: Campaign,
         submitted_at=campaign.submitted_at, reviewed_at=campaign.reviewed_at,
         created_at=campaign.created_at, plays=delivered.plays,
         billable_plays=delivered.billable_plays, impressions=delivered.impressions,
+        target_impressions=delivered.target_impressions
+        if (campaign.targeting or {}).get("audience") else None,
         spend_cents=delivered.spend_cents)
 
 

@@ -238,6 +238,13 @@ class CampaignRead(CampaignFields):
                                                "enough")
     impressions: float = Field(0.0, description="Billable plays × each screen's audience "
                                                 "multiplier at the time")
+    target_impressions: float | None = Field(
+        None, description="Of the impressions, those of the audience the campaign targets: "
+                          "each play's × the targeted segments' share of the viewers of the "
+                          "audience-profile daypart that counted it (none from a screen's "
+                          "flat multiplier: nothing says who watched), by the target in force "
+                          "when the play arrived. Null for a campaign without an audience "
+                          "target (all its impressions are its audience)")
     spend_cents: int = Field(0, description="What the impressions cost at the CPM, never more "
                                             "than the budget")
 

@@ -11,6 +11,11 @@ are asked for (the profile gives each apart, so they are taken as independent) â
 milli-impressions by largest remainder, so every row adds up exactly, and the rows add up to
 the total impressions of the same period in the plain report. The period is read as the plain
 report reads it (`reports.py`): whole UTC hours, whole days from the daily rollup.
+
+Target impressions (of a campaign with an audience target, those of its target, as counted at
+ingestion) are split the same way, but only over the cells the target covers: a row of 65+
+viewers holds none of an 18-34 target's. The rollups are read per targeting campaign where
+they hold target impressions (the others together), since each campaign covers its own cells.
 """
 
 from __future__ import annotations
@@ -21,9 +26,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, literal_column, select
 from sqlalchemy.orm import Session
 
+from control_plane.campaigns import service as campaigns_service
 from control_plane.errors import Invalid
 from control_plane.reporting.models import HOUSE, PopAudienceDaily, PopAudienceHourly
 from control_plane.reporting.reports import (
@@ -39,6 +45,9 @@ from control_plane.reporting.reports import (
     parts,
 )
 from control_plane.reporting.scope import Scope
+from control_plane.scheduling import service as scheduling_service
+from control_plane.scheduling.audience import cells as target_cells
+from control_plane.scheduling.inputs import AudienceTarget
 from control_plane.venues import service as venues_service
 
 AUDIENCE_GROUPS = frozenset({"age_band", "gender"})
@@ -46,7 +55,8 @@ WITH = ("campaign", "screen", "venue", "hour", "day")  # what audience rollups a
 UNKNOWN = "unknown"
 NOTE = ("impressions split by the audience profile in force when each play played (age and "
         "gender taken as independent); `unknown`: counted by a screen's flat multiplier, "
-        "with no profile to say who watched")
+        "with no profile to say who watched; target_impressions: of those, the ones of each "
+        "campaign's audience target (none for campaigns without one, nor `unknown`)")
 
 
 def wants_audience(group_by: Sequence[str]) -> bool:
@@ -58,15 +68,16 @@ def wants_audience(group_by: Sequence[str]) -> bool:
 class AudienceReport(Report):
     """A delivery report of impressions per group and audience."""
 
-    impressions: dict[str | None, int] | None = None  # milli, per currency
+    impressions: dict[str | None, list[int]] | None = None  # milli, target milli per currency
 
     def metrics(self) -> tuple[str, ...]:
-        return ("impressions",)
+        return ("impressions", "target_impressions")
 
     def totals(self) -> list[dict[str, Any]]:
-        return [{"currency": currency, "impressions": milli / 1000}
-                for currency, milli in sorted((self.impressions or {}).items(),
-                                              key=lambda kv: kv[0] or "")]
+        return [{"currency": currency, "impressions": milli / 1000,
+                 "target_impressions": target / 1000}
+                for currency, (milli, target) in sorted((self.impressions or {}).items(),
+                                                        key=lambda kv: kv[0] or "")]
 
 
 def split_exactly(amount: int, weights: dict[tuple[str, ...], float]) -> dict[tuple[str, ...],
@@ -98,12 +109,29 @@ def _weights(split: venues_service.Split | None,
     return cells
 
 
+def _target_weights(split: venues_service.Split, target: AudienceTarget,
+                    groups: Sequence[str]) -> dict[tuple[str, ...], float]:
+    """The weights of the cells asked for, counting only the viewers the target covers."""
+    asked = [g for g in groups if g in AUDIENCE_GROUPS]
+    out: dict[tuple[str, ...], float] = defaultdict(float)
+    for band, gender in sorted(target_cells(target)):
+        weight = split.age.get(band, 0.0) * split.gender.get(gender, 0.0)
+        if weight:
+            out[tuple(band if g == "age_band" else gender for g in asked)] += weight
+    return out
+
+
 def _query(table: Any, lo: int, hi: int, other: Sequence[str], scope: Scope,
            filters: Filters) -> Any:
     daily = table is PopAudienceDaily
     period = table.day if daily else table.hour
-    dims = [*dimensions(table, other, daily=daily), table.currency, table.audience_key]
-    query = select(*dims, func.sum(table.impressions_milli)).where(period >= lo, period < hi)
+    # the campaign of rows with target impressions (NULL: the others); literal, not bound, so
+    # that PostgreSQL sees the grouped expression as the selected one
+    targeting = case((table.target_impressions_milli > literal_column("0"), table.campaign_key))
+    dims = [*dimensions(table, other, daily=daily), table.currency, table.audience_key,
+            targeting]
+    query = select(*dims, func.sum(table.impressions_milli),
+                   func.sum(table.target_impressions_milli)).where(period >= lo, period < hi)
     return narrowed(query, table, scope, filters).group_by(*dims).limit(MAX_ROWS + 1)
 
 
@@ -126,25 +154,41 @@ def audience_report(*, session: Session, scope: Scope, group_by: Sequence[str],
     if latest_play is not None and end_hour > hour_of(latest_play):
         read_until = max(end_hour, -(-end_hour // 24) * 24)  # the rest of the day is empty
     found: dict[tuple[Any, ...], int] = defaultdict(int)  # (dims, currency, audience key)
+    # (dims, currency, audience key, targeting campaign)
+    targets: dict[tuple[Any, ...], int] = defaultdict(int)
     for table, lo, hi in parts(start_hour, read_until, "hour" in groups, PopAudienceHourly,
                                PopAudienceDaily):
         for got in session.connection().execute(_query(table, lo, hi, other, scope, filters)):
-            found[tuple(got[:-1])] += int(got[-1] or 0)
-        if len(found) > MAX_ROWS:
+            found[tuple(got[:-3])] += int(got[-2] or 0)
+            if got[-3] is not None:
+                targets[tuple(got[:-2])] += int(got[-1] or 0)
+        if len(found) + len(targets) > MAX_ROWS:
             raise Invalid(f"the report has more than {MAX_ROWS:,} rows; narrow the period "
                           "or group by less", code="report_too_large")
     splits = venues_service.audience_splits(session=session,
                                             audience_keys={k[-1] for k in found})
-    cells: dict[tuple[Any, ...], int] = defaultdict(int)  # (values in `groups` order, currency)
-    for key, milli in found.items():
-        dims, currency, audience_key = key[:-2], key[-2], key[-1]
-        for cell, part in split_exactly(milli, _weights(splits.get(audience_key),
-                                                        groups)).items():
+    aimed = {c.id: scheduling_service.audience_target((c.targeting or {}).get("audience"))
+             for c in campaigns_service.get_many(session=session,
+                                                 campaign_ids={k[-1] for k in targets})}
+    # (values in `groups` order, currency) -> [milli-impressions, target milli-impressions]
+    cells: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0])
+
+    def add(dims: Sequence[Any], currency: Any, pieces: dict[tuple[str, ...], int],
+            at: int) -> None:
+        for cell, part in pieces.items():
             values, dim_values, cell_values = [], iter(dims), iter(cell)
             for group in groups:
                 values.append(next(cell_values) if group in AUDIENCE_GROUPS
                               else next(dim_values))
-            cells[(*values, currency)] += part
+            cells[(*values, currency)][at] += part
+
+    for key, milli in found.items():
+        add(key[:-2], key[-2], split_exactly(milli, _weights(splits.get(key[-1]), groups)), 0)
+    for key, milli in targets.items():
+        split, target = splits.get(key[-2]), aimed.get(key[-1])
+        if split is not None and target is not None:  # else its target or profile is gone
+            add(key[:-3], key[-3], split_exactly(milli, _target_weights(split, target,
+                                                                        groups)), 1)
     if len(cells) > MAX_ROWS:
         raise Invalid(f"the report has more than {MAX_ROWS:,} rows; narrow the period or "
                       "group by less", code="report_too_large")
@@ -154,7 +198,7 @@ def audience_report(*, session: Session, scope: Scope, group_by: Sequence[str],
     names = names_of(session, groups, cells)  # type: ignore[arg-type]
     labels: dict[tuple[str, int], str] = {}
     assert report.impressions is not None
-    for key, milli in sorted(cells.items(), key=lambda kv: tuple(
+    for key, (milli, target_milli) in sorted(cells.items(), key=lambda kv: tuple(
             (v is None, v if v is not None else "") for v in kv[0])):
         row: dict[str, Any] = {}
         for group, value in zip(groups, key, strict=False):
@@ -168,7 +212,10 @@ def audience_report(*, session: Session, scope: Scope, group_by: Sequence[str],
                 row[f"{group}_name"] = names[group].get(value)
             else:
                 row[group] = value
-        row.update(currency=key[-1], impressions=milli / 1000)
+        row.update(currency=key[-1], impressions=milli / 1000,
+                   target_impressions=target_milli / 1000)
         report.rows.append(row)
-        report.impressions[key[-1]] = report.impressions.get(key[-1], 0) + milli
+        total = report.impressions.setdefault(key[-1], [0, 0])
+        total[0] += milli
+        total[1] += target_milli
     return report

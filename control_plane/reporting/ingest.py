@@ -7,7 +7,10 @@
 3. What the checks need is read once per batch (the screen and its audience history, the
    campaigns the records name, the scheduler's rules for them), and what each play counts for
    is decided then: billable when eligible, completed, and at least its expected length −
-   500 ms; impressions from the screen's multiplier in effect when it started.
+   500 ms; impressions from the screen's multiplier in effect when it started, or from the
+   daypart of its audience profile; of those, for a campaign with an audience target, the
+   target's share of that daypart's viewers are its target impressions (none from a flat
+   multiplier: nothing says who watched).
 4. The write phase (`writer.py`, `store.py`) is serialized, stores the plays that are new and
    adds them to the rollups in the same transaction, several batches of a process in one.
 
@@ -38,9 +41,11 @@ from control_plane.reporting.schemas import IngestPolicy
 from control_plane.reporting.store import Play, PlayRow, Terms
 from control_plane.reporting.turn import TURN
 from control_plane.scheduling import service as scheduling_service
+from control_plane.scheduling.audience import share
+from control_plane.scheduling.inputs import AudienceTarget, Split
 from control_plane.scheduling.playtime import PlayRules, epoch_ms
 from control_plane.venues import service as venues_service
-from control_plane.venues.service import Screen
+from control_plane.venues.service import CompiledProfile, Screen
 from shared.pop import PopBatch, PopReceipt, PopRecord, PopRejection, signed_message, verify
 
 BILLABLE_SHORTFALL_MS = 500  # a play counts when it ran its expected length minus this
@@ -120,12 +125,15 @@ class Batch:
         self._audience = [round(m * 1000) for _, m in history] \
             or [round(screen.audience_multiplier * 1000)]
         self._profiles = venues_service.audience_timeline(session=session, screen=screen)
+        self._shares: dict[tuple[str, int, str], float] = {}
         TURN.pause()
         named = {r.get("campaign_id") for r, _, _ in checked}
         campaigns: dict[str, Campaign] = {c.id: c for c in campaigns_service.get_many(
             session=session, campaign_ids=[cid for cid in named if cid is not None])}
         self.campaigns = {cid: Terms(str(c.org_id), str(c.currency), int(c.budget_cents),
-                                     int(c.cpm_cents)) for cid, c in campaigns.items()}
+                                     int(c.cpm_cents), scheduling_service.audience_target(
+                                         (c.targeting or {}).get("audience")))
+                          for cid, c in campaigns.items()}
         self.rules: PlayRules = scheduling_service.play_rules(
             session=session, screen=screen, campaigns=campaigns.values(),
             grace_s=policy.clock_skew_s)
@@ -191,7 +199,7 @@ class Batch:
             campaign_id, expected, duration = r.get("campaign_id"), r["expected_ms"], \
                 r["duration_ms"]
             flag, billable, impressions, advertiser, profile_id = None, False, 0, None, None
-            audience_key = ""
+            audience_key, target = "", 0
             if campaign_id is not None:
                 terms = campaigns.get(campaign_id)
                 advertiser = terms.org_id if terms is not None else None
@@ -208,15 +216,30 @@ class Batch:
                                                    0)]
                     else:
                         impressions, profile_id = counted, profile.id
-                        audience_key = f"{profile.id}:{profile.part_of_minute[minute]}"
+                        part = profile.part_of_minute[minute]
+                        audience_key = f"{profile.id}:{part}"
+                        if terms is not None and terms.audience is not None:
+                            target = round(impressions * self._share(
+                                profile, part, campaign_id, terms.audience))
             row = PlayRow(r["play_id"], digest, device_id, screen_id, campaign_id,
                           r["creative_id"], r["media_sha256"], started, ended, duration,
                           expected, r["completed"], r["clock_offset_ms"], billable, impressions,
                           0, flag, advertiser, venue_org_id, profile_id)
             plays.append(Play(r["play_id"], row, started // HOUR_MS, started // DAY_MS,
                               campaign_id or HOUSE, r["creative_id"], billable, impressions,
-                              duration, audience_key))
+                              duration, audience_key, target))
         return plays
+
+    def _share(self, profile: CompiledProfile, part: int, campaign_id: str,
+               target: AudienceTarget) -> float:
+        """The target's share of the viewers of a daypart of a profile, worked out once a
+        batch (its plays fall in a few dayparts)."""
+        key = (profile.id, part, campaign_id)
+        found = self._shares.get(key)
+        if found is None:
+            split = profile.splits[part]
+            found = self._shares[key] = share(Split(split.age, split.gender), target)
+        return found
 
 
 def ingest(*, session: Session, device: Device, batch: PopBatch, policy: IngestPolicy,

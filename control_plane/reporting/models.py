@@ -29,6 +29,9 @@ from control_plane.db import Base, UTCDateTime, utcnow
 # SQLite only numbers rows itself for an INTEGER PRIMARY KEY; BIGINT elsewhere
 SEQ_TYPE = BigInteger().with_variant(Integer(), "sqlite")
 HOUSE = ""  # the campaign key of house content in rollups (a key column cannot be NULL)
+TARGET_DOC = ("of the impressions, those of the campaign's audience target: each play's × the "
+              "target's share of the viewers of the profile daypart that counted it (0 for a "
+              "flat multiplier's, or without a target)")
 
 
 class PopBatchRecord(Base):
@@ -235,6 +238,9 @@ class _AudienceRollup:
     currency: Mapped[str | None] = mapped_column(String(3))
     billable_plays: Mapped[int] = mapped_column(BigInteger, default=0)
     impressions_milli: Mapped[int] = mapped_column(BigInteger, default=0)
+    target_impressions_milli: Mapped[int] = mapped_column(BigInteger, default=0,
+                                                          server_default="0",
+                                                          doc=TARGET_DOC)
 
     @declared_attr.directive
     @classmethod
@@ -270,6 +276,8 @@ class CampaignDelivery(_Totals, Base):
     __tablename__ = "campaign_delivery"
 
     campaign_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    target_impressions_milli: Mapped[int] = mapped_column(BigInteger, default=0,
+                                                          server_default="0", doc=TARGET_DOC)
     carry_micros: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

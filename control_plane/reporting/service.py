@@ -85,6 +85,10 @@ class Delivery:
     seconds: float = 0.0
     impressions: float = 0.0
     spend_cents: int = 0
+    # of the impressions, those of its audience target as it was when each play arrived (each
+    # play's × the target's share of the viewers of the profile daypart that counted it; none
+    # from a flat multiplier); 0 without a target: whether it has one is the campaign's to say
+    target_impressions: float = 0.0
 
 
 def ingest(*, session: Session, device: Device, batch: PopBatch, policy: IngestPolicy,
@@ -130,7 +134,8 @@ def delivery(*, session: Session, campaign_ids: Iterable[str]) -> dict[str, Deli
     return {row.campaign_id: Delivery(plays=row.plays, billable_plays=row.billable_plays,
                                       seconds=row.played_ms / 1000,
                                       impressions=row.impressions_milli / 1000,
-                                      spend_cents=row.spend_cents)
+                                      spend_cents=row.spend_cents,
+                                      target_impressions=row.target_impressions_milli / 1000)
             for row in _rows(session, campaign_ids)}
 
 

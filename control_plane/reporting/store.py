@@ -36,13 +36,17 @@ from control_plane.db import utcnow
 from control_plane.reporting.exceptions import IngestRaced
 from control_plane.reporting.models import PopScreen
 from control_plane.reporting.sums import TOTALS, Sums
+from control_plane.scheduling.inputs import AudienceTarget
 from control_plane.scheduling.playtime import PlayRules
 from shared.pop import PopBatch, PopRejection
 
 MICROS_PER_CENT = 1_000_000  # milli-impressions × CPM cents are millionths of a cent
 HOUR_MS, DAY_MS = 3_600_000, 86_400_000
 ADVISORY_LOCK_KEY = 0x706F70  # "pop": one ingest writes at a time (PostgreSQL)
-TOTALS_COLUMNS = ("campaign_id", *TOTALS, "carry_micros", "updated_at")
+# target impressions are kept by the audience rollups and the campaign totals only (a play's
+# target is a campaign's, so the screen, venue and creative rollups would only carry zeros)
+TARGET = "target_impressions_milli"
+TOTALS_COLUMNS = ("campaign_id", *TOTALS, TARGET, "carry_micros", "updated_at")
 SCREEN_COLUMNS = ("screen_id", "batches", "received", "last_batch_at")
 BATCH_COLUMNS = ("id", "batch_id", "device_id", "screen_id", "venue_org_id", "public_key",
                  "signature", "message_zlib", "records", "transport", "received_at")
@@ -55,7 +59,7 @@ CAMPAIGN_KEY = ("campaign_key", "creative_id")
 CAMPAIGN_COLUMNS = (*CAMPAIGN_KEY, "advertiser_org_id", "currency", *TOTALS)
 AUDIENCE_KEY = ("screen_id", "campaign_key", "audience_key")
 AUDIENCE_COLUMNS = (*AUDIENCE_KEY, "venue_id", "venue_org_id", "advertiser_org_id", "currency",
-                    "billable_plays", "impressions_milli")
+                    "billable_plays", "impressions_milli", TARGET)
 
 
 class PlayRow(NamedTuple):
@@ -107,6 +111,7 @@ class Play:
     impressions_milli: int
     duration_ms: int
     audience_key: str = ""  # "<profile id>:<daypart>" that counted it, "": the flat multiplier
+    target_milli: int = 0  # of its impressions, those of its campaign's audience target
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +122,7 @@ class Terms:
     currency: str
     budget_cents: int
     cpm_cents: int
+    audience: AudienceTarget | None = None  # whom it targets; None: whoever watches
 
 
 @dataclass
@@ -148,9 +154,11 @@ class Tally:
     daily: dict[tuple[int, str, str], Sums]
     totals: dict[str, Sums]
     per_hour: dict[tuple[int, str], int]  # plays per (hour, campaign key)
-    # billable (plays, milli-impressions) per (hour or day, campaign key, audience key)
+    # billable (plays, milli-impressions, target milli-impressions) per (hour or day,
+    # campaign key, audience key)
     audience_hourly: dict[tuple[int, str, str], list[int]]
     audience_daily: dict[tuple[int, str, str], list[int]]
+    targets: dict[str, int]  # target milli-impressions per campaign (absent: none)
 
     def copy(self) -> Tally:
         """A copy whose sums can be added to without changing these."""
@@ -158,7 +166,7 @@ class Tally:
                      {k: v.copy() for k, v in self.daily.items()},
                      {k: v.copy() for k, v in self.totals.items()}, dict(self.per_hour),
                      {k: list(v) for k, v in self.audience_hourly.items()},
-                     {k: list(v) for k, v in self.audience_daily.items()})
+                     {k: list(v) for k, v in self.audience_daily.items()}, dict(self.targets))
 
 
 class Checked(Protocol):
@@ -187,6 +195,7 @@ def tally(plays: Sequence[Play], campaigns: Mapping[str, object]) -> Tally:
     per_hour: dict[tuple[int, str], int] = {}
     audience_hourly: dict[tuple[int, str, str], list[int]] = {}
     audience_daily: dict[tuple[int, str, str], list[int]] = {}
+    targets: dict[str, int] = {}
     for p in plays:
         key, billable, ms, impressions = p.key, p.billable, p.duration_ms, p.impressions_milli
         h = hourly.get((p.hour, key, p.creative_id))
@@ -202,13 +211,17 @@ def tally(plays: Sequence[Play], campaigns: Mapping[str, object]) -> Tally:
             d.billable_plays += 1
             h.impressions_milli += impressions
             d.impressions_milli += impressions
+            target = p.target_milli
             for found, at in ((audience_hourly, p.hour), (audience_daily, p.day)):
                 sums = found.get((at, key, p.audience_key))
                 if sums is None:
-                    found[(at, key, p.audience_key)] = [1, impressions]
+                    found[(at, key, p.audience_key)] = [1, impressions, target]
                 else:
                     sums[0] += 1
                     sums[1] += impressions
+                    sums[2] += target
+            if target:
+                targets[key] = targets.get(key, 0) + target
         h.played_ms += ms
         d.played_ms += ms
         if key in campaigns:
@@ -220,7 +233,7 @@ def tally(plays: Sequence[Play], campaigns: Mapping[str, object]) -> Tally:
             t.played_ms += ms
             t.impressions_milli += impressions
         per_hour[(p.hour, key)] = per_hour.get((p.hour, key), 0) + 1
-    return Tally(hourly, daily, totals, per_hour, audience_hourly, audience_daily)
+    return Tally(hourly, daily, totals, per_hour, audience_hourly, audience_daily, targets)
 
 
 _STATEMENTS: dict[tuple[str, str, str], _Sql] = {}
@@ -278,10 +291,11 @@ class _Sql:
         self.audience = {
             table: (f"INSERT INTO {table} {values((period, *AUDIENCE_COLUMNS))} ON CONFLICT "
                     f"({period}, {', '.join(AUDIENCE_KEY)}) DO UPDATE SET "
-                    f"{adding(table, ('billable_plays', 'impressions_milli'))}")
+                    f"{adding(table, ('billable_plays', 'impressions_milli', TARGET))}")
             for table, period in (("pop_audience_hourly", "hour"), ("pop_audience_daily", "day"))}
+        summed = adding("campaign_delivery", (*TOTALS, TARGET))
         self.totals = (f"INSERT INTO campaign_delivery {values(TOTALS_COLUMNS)} ON CONFLICT "
-                       f"(campaign_id) DO UPDATE SET {adding('campaign_delivery', TOTALS)}, "
+                       f"(campaign_id) DO UPDATE SET {summed}, "
                        "carry_micros = excluded.carry_micros, updated_at = excluded.updated_at")
 
     def insert_plays(self, cursor: Any, rows: Sequence[Sequence[Any]]) -> None:
@@ -413,14 +427,14 @@ def _store(sql: _Sql, cursor: Any, batch: Checked, plays: Sequence[Play], counts
         if not found:
             continue
         rows = []
-        for (at, key, audience_key), (billable_plays, impressions) in found.items():
+        for (at, key, audience_key), added in found.items():
             campaign = batch.campaigns.get(key)
             rows.append((at, screen_id, key, audience_key, venue_id, venue_org_id,
                          campaign.org_id if campaign else None,
-                         campaign.currency if campaign else None, billable_plays,
-                         impressions))
+                         campaign.currency if campaign else None, *added))
         cursor.executemany(sql.audience[f"pop_audience_{period}"], rows)
     if counts.totals:
         now = sql.when(utcnow())
-        cursor.executemany(sql.totals, [(cid, *sums.values(), batch.carry.get(cid, 0), now)
+        cursor.executemany(sql.totals, [(cid, *sums.values(), counts.targets.get(cid, 0),
+                                         batch.carry.get(cid, 0), now)
                                         for cid, sums in counts.totals.items()])

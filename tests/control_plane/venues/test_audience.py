@@ -280,13 +280,15 @@ def test_delivery_by_age_band_and_gender_adds_up_exactly(network: Network):
     # 14 in thirds, in whole milli-impressions: 4.667 + 4.667 + 4.666; the flat ones unknown
     assert got == {"18-24": 4.667, "25-34": 4.667, "35-44": 4.666, "unknown": 5.0}
     assert sum(got.values()) == pytest.approx(total, abs=1e-9)
-    assert by_age["totals"] == [{"currency": "EUR", "impressions": total}]
+    assert by_age["totals"] == [{"currency": "EUR", "impressions": total,
+                                 "target_impressions": 0.0}]  # the campaign targets nobody
     both = client.get("/v1/reports/delivery", headers=owner.headers,
                       params={**period, "group_by": "hour,age_band,gender",
                               "format": "csv"})
     assert both.status_code == 200, both.text
     rows = list(csv.DictReader(io.StringIO(both.text)))
-    assert list(rows[0]) == ["hour", "age_band", "gender", "currency", "impressions"]
+    assert list(rows[0]) == ["hour", "age_band", "gender", "currency", "impressions",
+                             "target_impressions"]
     assert len([r for r in rows if r["age_band"] != "unknown"]) == 6  # 3 bands × 2 genders
     assert round(sum(float(r["impressions"]) for r in rows), 3) == pytest.approx(total)
     # scoped as today: another advertiser sees nothing of it
