@@ -22,9 +22,11 @@ class DeliveryReport(BaseModel):
     rows: list[dict[str, Any]] = Field(description=(
         "Per group and currency: plays (every stored play), billable_plays, seconds played, "
         "impressions, and spend_cents (advertisers, platform) or earnings_cents (venues); "
-        "grouped by campaign (with screen or hour, if at all): also scans, unique_scanners "
-        "and scans_per_1000_impressions of the campaigns' tracked links, attributed to the "
-        "screens that played them as in /v1/reports/engagement"))
+        "scans, unique_scanners and scans_per_1000_impressions of the campaigns' tracked "
+        "links, attributed to the screens that played them as in /v1/reports/engagement "
+        "(not by creative); grouped by age_band or gender: impressions split by the audience "
+        "profile in force at each play, and target_impressions (those of each campaign's "
+        "audience target)"))
     totals: list[dict[str, Any]] = Field(description="The rows added up, per currency")
 
 
