@@ -211,16 +211,43 @@ class ScreenState:
     agent_version: str | None
 
 
+def _status(online: bool, last_seen_at: datetime | None, heartbeat_interval_s: float,
+            now: datetime) -> str:
+    """Online while connected and heard from within one and a half heartbeats; offline else."""
+    fresh = last_seen_at is not None and (now - last_seen_at).total_seconds() <= \
+        OFFLINE_AFTER_INTERVALS * heartbeat_interval_s
+    return "online" if online and fresh else "offline"
+
+
 def screen_state(*, session: Session, screen_id: str, heartbeat_interval_s: float) -> ScreenState:
     """Online, offline or unpaired, with the last heartbeat's facts."""
     device = active_device(session=session, screen_id=screen_id)
     if device is None:
         return ScreenState("unpaired", None, None, None)
-    fresh = device.last_seen_at is not None and (
-        utcnow() - device.last_seen_at).total_seconds() <= \
-        OFFLINE_AFTER_INTERVALS * heartbeat_interval_s
-    return ScreenState("online" if device.online and fresh else "offline", device.last_seen_at,
+    return ScreenState(_status(device.online, device.last_seen_at, heartbeat_interval_s,
+                               utcnow()), device.last_seen_at,
                        device.health.get("now_playing"), device.agent_version or None)
+
+
+@dataclass(frozen=True, slots=True)
+class Liveness:
+    """A paired screen's status (online or offline) as `screen_state` says it, without the
+    last heartbeat's details."""
+
+    status: str
+    last_seen_at: datetime | None
+    agent_version: str | None
+
+
+def liveness(*, session: Session, heartbeat_interval_s: float) -> dict[str, Liveness]:
+    """Every paired screen's liveness, by screen id, in one query (unpaired screens are
+    absent): the fleet's status at a glance."""
+    now = utcnow()
+    return {screen_id: Liveness(_status(online, seen, heartbeat_interval_s, now), seen,
+                                version or None)
+            for screen_id, online, seen, version in session.execute(
+                select(Device.screen_id, Device.online, Device.last_seen_at,
+                       Device.agent_version).where(Device.status == DeviceStatus.active))}
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import random
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, cast
 
 from huey import Huey, RedisHuey, SqliteHuey
@@ -280,3 +281,26 @@ def latest_job(*, session: Session, subject: str) -> Job | None:
     """The newest job about `subject` (e.g. "media:med_x"), if any."""
     return session.scalar(select(Job).where(Job.subject == subject)
                           .order_by(Job.created_at.desc(), Job.id.desc()).limit(1))
+
+
+@dataclass(frozen=True)
+class QueueHealth:
+    """How the queue stands: jobs by status, how long the oldest waiting one has waited, when
+    a job last finished, and the latest jobs that failed for good."""
+
+    by_status: dict[str, int]
+    oldest_waiting_at: datetime | None
+    last_finished_at: datetime | None
+    failures: list[Job]
+
+
+def health(*, session: Session, failures: int = 10) -> QueueHealth:
+    """The queue's health, read from the `jobs` table (whichever backend carries the ids)."""
+    by_status = {str(status): int(count) for status, count in session.execute(
+        select(Job.status, func.count()).group_by(Job.status))}
+    waiting = (JobStatus.queued, JobStatus.retrying)
+    oldest = session.scalar(select(func.min(Job.created_at)).where(Job.status.in_(waiting)))
+    finished = session.scalar(select(func.max(Job.finished_at)))
+    failed = list(session.scalars(select(Job).where(Job.status == JobStatus.failed)
+                                  .order_by(Job.finished_at.desc(), Job.id).limit(failures)))
+    return QueueHealth(by_status, oldest, finished, failed)

@@ -17,7 +17,7 @@ from typing import Any, BinaryIO
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from control_plane import events
 from control_plane.jobs.queue import JobQueue
@@ -132,9 +132,14 @@ def get_media(*, session: Session, media_id: str) -> Media:
     return media
 
 
-def get_many(*, session: Session, media_ids: Iterable[str]) -> list[Media]:
-    """The media among these ids that exist."""
-    return list(session.scalars(select(Media).where(Media.id.in_(media_ids))))
+def get_many(*, session: Session, media_ids: Iterable[str],
+             with_renditions: bool = False) -> list[Media]:
+    """The media among these ids that exist (`with_renditions`: their renditions read in one
+    more query, not one per media)."""
+    query = select(Media).where(Media.id.in_(list(media_ids)))
+    if with_renditions:
+        query = query.options(selectinload(Media.renditions))
+    return list(session.scalars(query))
 
 
 def video_lengths_ms(*, session: Session, media_ids: Iterable[str]) -> dict[str, int]:

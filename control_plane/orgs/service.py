@@ -80,6 +80,44 @@ def list_orgs(*, session: Session) -> list[Org]:
     return list(session.scalars(select(Org).order_by(Org.created_at, Org.id)))
 
 
+def find_orgs(*, session: Session, text: str | None = None, limit: int = 200) -> list[Org]:
+    """Orgs whose name contains `text` (case-insensitive; all without), oldest first, at most
+    `limit` (super-admins only)."""
+    query = select(Org).order_by(Org.created_at, Org.id).limit(limit)
+    if text:
+        query = query.where(Org.name.icontains(text, autoescape=True))
+    return list(session.scalars(query))
+
+
+def org_names(*, session: Session, org_ids: list[str]) -> dict[str, str]:
+    """The names of these orgs, by id (unknown ids left out)."""
+    ids = sorted(set(org_ids))
+    found: dict[str, str] = {}
+    for i in range(0, len(ids), 1000):
+        found.update(session.execute(select(Org.id, Org.name)
+                                     .where(Org.id.in_(ids[i:i + 1000]))).all())
+    return found
+
+
+def member_counts(*, session: Session, org_ids: list[str]) -> dict[str, int]:
+    """How many members each of these orgs has (orgs without any left out)."""
+    if not org_ids:
+        return {}
+    return {org_id: int(count) for org_id, count in session.execute(
+        select(Membership.org_id, func.count()).where(Membership.org_id.in_(org_ids))
+        .group_by(Membership.org_id))}
+
+
+def find_users(*, session: Session, text: str | None = None, limit: int = 100) -> list[User]:
+    """Users whose email or name contains `text` (case-insensitive; the newest without), at
+    most `limit`, with their memberships and orgs (super-admins only)."""
+    query = select(User).options(selectinload(User.memberships).selectinload(Membership.org))
+    if text:
+        query = query.where(User.email.icontains(text, autoescape=True)
+                            | User.name.icontains(text, autoescape=True))
+    return list(session.scalars(query.order_by(User.created_at.desc(), User.id).limit(limit)))
+
+
 def get_membership(*, session: Session, org_id: str, user_id: str) -> Membership | None:
     """The user's membership of the org, if any."""
     return session.scalar(select(Membership).where(Membership.org_id == org_id,
