@@ -7,7 +7,6 @@ import contextlib
 import logging
 import os
 import signal
-import subprocess
 import sys
 import threading
 from datetime import datetime, timedelta
@@ -24,6 +23,8 @@ from control_plane.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+
+    from control_plane.demo_run import Processes
 
 app = typer.Typer(help="ADSBIN: digital out-of-home advertising for small venues.",
                   no_args_is_help=True, add_completion=False)
@@ -174,41 +175,36 @@ def serve(
     settings = get_settings()
     console.print(f"[bold green]ADSBIN[/]: the dashboard on {settings.public_url}/  "
                   f"(listening on {host}:{port}; API docs: {settings.public_url}/docs)")
-    stop = threading.Event()
-    agents: list[subprocess.Popen[bytes]] = []
+    from control_plane import demo_run
+
+    processes = demo_run.Processes()  # the demo's player agent: stopped with the server
     if demo:
-        threading.Thread(target=_demo, args=(f"http://{host}:{port}", settings.data_dir, stop,
-                                             agents), daemon=True, name="demo").start()
+        threading.Thread(target=_demo, args=(f"http://{host}:{port}", settings.data_dir,
+                                             processes), daemon=True, name="demo").start()
     # uvicorn shuts down on SIGTERM and then raises it again: with Python's default handler
     # that ends the process at once, past the `finally` that stops the demo's agent
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
     finally:
-        stop.set()
-        for agent in agents:
-            agent.terminate()
-            agent.wait(timeout=30)
+        processes.stop()
 
 
 def _exit_on_sigterm(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
-def _demo(url: str, data_dir: Path, stop: threading.Event,
-          agents: list[subprocess.Popen[bytes]]) -> None:
+def _demo(url: str, data_dir: Path, processes: Processes) -> None:
     from control_plane import demo_run
 
     def say(message: str) -> None:
         console.print(f"[green]demo:[/] {message}")
 
     try:
-        agent = demo_run.run(url, data_dir, stop, say=say)
+        demo_run.run(url, data_dir, processes, say=say)
     except (demo_run.DemoError, httpx.HTTPError) as exc:
-        err.print(f"[bold red]demo:[/] {exc}")
-        return
-    if agent is not None:
-        agents.append(agent)
+        if not processes.stopped:
+            err.print(f"[bold red]demo:[/] {exc}")
 
 
 @app.command()

@@ -160,24 +160,60 @@ def pair(http: httpx.Client, technician: dict[str, str], screen: dict[str, Any],
     return f"paired with code {code}"
 
 
-def run(base_url: str, data_dir: Path, stop: threading.Event,
+class Processes:
+    """The processes the demo starts, stopped together however the server ends.
+
+    `adsbin serve --demo` sets the demo up in a thread while the server runs; the server may be
+    stopped (Ctrl-C, SIGTERM from `make`) at any moment of it, even while the agent it just
+    started is still pairing. So the agent is registered the moment it starts, under a lock
+    that `stop` takes too: nothing starts after `stop`, and `stop` ends all that started.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: list[subprocess.Popen[bytes]] = []
+        self.stopped = False
+
+    def start(self, make: Callable[[], subprocess.Popen[bytes]]
+              ) -> subprocess.Popen[bytes] | None:
+        """The process `make` starts, kept to be stopped; None once stopping has begun."""
+        with self._lock:
+            if self.stopped:
+                return None
+            process = make()
+            self._running.append(process)
+            return process
+
+    def stop(self, timeout_s: float = 30) -> None:
+        """Stop every process started (SIGTERM, then SIGKILL after `timeout_s`)."""
+        with self._lock:
+            self.stopped = True
+            running, self._running = self._running, []
+        for process in running:
+            if process.poll() is None:
+                process.terminate()
+        for process in running:
+            try:
+                process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=timeout_s)
+
+
+def run(base_url: str, data_dir: Path, processes: Processes,
         say: Callable[[str], None] = print) -> subprocess.Popen[bytes] | None:
-    """Set the demo up against the running API; the agent process (stop it on exit)."""
+    """Set the demo up against the running API; the agent process (`processes` stops it)."""
     with httpx.Client(base_url=base_url, timeout=30) as http:
         _until("the API", lambda: _answers(http), 60)
         screen = ensure_screen(http, _token(http, "venue@demo.example.com"))
         ensure_campaign(http, _token(http, "advertiser@demo.example.com"),
                         _token(http, "admin@demo.example.com"))
-        if stop.is_set():
-            return None
         state_dir = data_dir / "agent"
-        agent = start_agent(base_url, state_dir, data_dir / "agent.log")
-        try:
-            how = pair(http, _token(http, "tech@demo.example.com"), screen, state_dir, agent)
-        except BaseException:
-            agent.terminate()  # never leave an agent behind the caller cannot stop
-            agent.wait(timeout=30)
-            raise
+        agent = processes.start(lambda: start_agent(base_url, state_dir,
+                                                    data_dir / "agent.log"))
+        if agent is None:
+            return None
+        how = pair(http, _token(http, "tech@demo.example.com"), screen, state_dir, agent)
     say(f"player agent on screen '{screen['name']}' ({how}); log {data_dir / 'agent.log'}; "
         f"state: adsbin agent status --state-dir {state_dir}")
     return agent

@@ -4,7 +4,6 @@ campaign and a real player agent paired to the screen, through the public API â€
 from __future__ import annotations
 
 import json
-import threading
 
 import httpx
 import pytest
@@ -26,7 +25,7 @@ def test_the_demo_plays_its_campaign_on_a_paired_agent_and_is_idempotent(setting
         seed_demo(session=session)
     said: list[str] = []
     with serve_app(app, port) as url:
-        agent = demo_run.run(url, settings.data_dir, threading.Event(), say=said.append)
+        agent = demo_run.run(url, settings.data_dir, demo_run.Processes(), say=said.append)
         try:
             status = settings.data_dir / "agent" / "status.json"
             playing = until(lambda: status.exists() and (json.loads(status.read_text())
@@ -36,7 +35,7 @@ def test_the_demo_plays_its_campaign_on_a_paired_agent_and_is_idempotent(setting
         finally:
             agent.terminate()
             assert agent.wait(timeout=30) == 0
-        again = demo_run.run(url, settings.data_dir, threading.Event(), say=said.append)
+        again = demo_run.run(url, settings.data_dir, demo_run.Processes(), say=said.append)
         try:
             assert "already paired" in said[1]  # a second make run finds everything in place
             busy = demo_run.start_agent(url, settings.data_dir / "agent", tmp_path / "2nd.log")
