@@ -55,8 +55,19 @@ def test_two_videos_and_an_image_play_in_order_for_their_lengths(tmp_path):
     player = VlcPlayer(headless=True)
     cache, programme, journal, playback = rig(tmp_path, player)
     programme.adopt(cached_playlist(cache, make_files(tmp_path)))
+    thread = threading.Thread(target=playback.run, daemon=True)
+    thread.start()
     try:
-        run_for(playback, 9.0)
+        # stop one second into the 2 s picture after five plays: a stop at a fixed time could
+        # land where an item ends by itself, and that item rightly says it completed
+        deadline = time.monotonic() + 30
+        while not (playback.plays >= 5 and (playback.now_playing or {}).get(
+                "creative_id") == "cr_2") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(1.0)
+        playback.stop()
+        thread.join(timeout=15)
+        assert not thread.is_alive()
     finally:
         player.close()
     records = journal.next_batch(100).records
