@@ -27,6 +27,14 @@ format: bootstrap
 	@$(BIN)/ruff check --fix .
 	@$(BIN)/ruff format .
 
+# the typed clients' generated files, from the app's OpenAPI document (shared/api_client/
+# generate.py): shared/openapi.json, shared/api_client/models.py, shared/typescript/api.d.ts.
+# The app is built on a throwaway data dir, so that var/ is left alone
+types: bootstrap
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  ADSBIN_DATA_DIR="$$tmp" ADSBIN_DATABASE_URL= \
+	  $(BIN)/python -m shared.api_client.generate --app control_plane.app:create_app
+
 bench: bootstrap
 	@for b in bench/bench_*.py; do [ -e "$$b" ] && $(BIN)/python "$$b"; done; true
 

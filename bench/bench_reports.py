@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -40,10 +41,6 @@ from control_plane.orgs.models import Org, Role
 from control_plane.settings import Settings
 from control_plane.venues.models import AudienceProfile, Screen, Venue
 
-PLAYS = 10_000_000
-DAYS, OPEN_H = 30, 16
-VENUE_ORGS, VENUES_PER_ORG, SCREENS_PER_VENUE = 10, 10, 4
-ADVERTISERS, CAMPAIGNS_PER_ADVERTISER = 20, 5
 PASSWORD = "bench password 1"  # a throwaway login in a temporary database
 AUDIENCE = ("screen_id", "campaign_key", "audience_key", "venue_id", "venue_org_id",
             "advertiser_org_id", "currency", "billable_plays", "impressions_milli")
@@ -55,26 +52,48 @@ HOURLY = ("hour", "screen_id", "campaign_key", "creative_id", "venue_id", "venue
           "impressions_milli", "spend_cents")
 
 
-def seed(url: str, now: datetime) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Fleet:
+    """The shape of a data set: how many of each, and how the plays spread over them."""
+
+    plays: int = 10_000_000
+    days: int = 30
+    open_h: int = 16  # hours a day a venue is open (and its screens play)
+    venue_orgs: int = 10
+    venues_per_org: int = 10
+    screens_per_venue: int = 4
+    advertisers: int = 20
+    campaigns_per_advertiser: int = 5
+    campaigns_per_venue: int = 6  # the campaigns a venue's screens play, house content aside
+
+    @property
+    def screens(self) -> int:
+        return self.venue_orgs * self.venues_per_org * self.screens_per_venue
+
+
+REPORTS = Fleet()  # this benchmark's; bench_dashboard.py has a larger fleet of its own
+
+
+def seed(url: str, now: datetime, fleet: Fleet = REPORTS) -> dict[str, Any]:
     """Orgs, venues, screens, campaigns and the logins that will ask for reports."""
     sessions = make_sessionmaker(make_engine(url))
     rng = random.Random(7)
     with sessions() as session:
         orgs_service.ensure_superuser(session=session, email="root@bench.example.com",
                                       password=PASSWORD)
-        venue_orgs = [Org(name=f"venues {i}", kind="venue") for i in range(VENUE_ORGS)]
-        advertisers = [Org(name=f"brand {i}", kind="advertiser") for i in range(ADVERTISERS)]
+        venue_orgs = [Org(name=f"venues {i}", kind="venue") for i in range(fleet.venue_orgs)]
+        advertisers = [Org(name=f"brand {i}", kind="advertiser") for i in range(fleet.advertisers)]
         session.add_all(venue_orgs + advertisers)
         session.flush()
         screens = []
         for org in venue_orgs:
-            for v in range(VENUES_PER_ORG):
+            for v in range(fleet.venues_per_org):
                 venue = Venue(org_id=org.id, name=f"{org.name} venue {v}", lat=48.8, lon=2.3,
                               timezone="UTC", venue_type_id=1, opening_hours={},
                               blocked_categories=[], house_media_ids=[], moderation="auto")
                 session.add(venue)
                 session.flush()
-                for s in range(SCREENS_PER_VENUE):
+                for s in range(fleet.screens_per_venue):
                     screen = Screen(venue_id=venue.id, org_id=org.id, name=f"screen {s}",
                                     width_px=1920, height_px=1080,
                                     audience_multiplier=round(rng.uniform(0.5, 4), 2))
@@ -87,9 +106,9 @@ def seed(url: str, now: datetime) -> dict[str, Any]:
                           status="ready", info={})
             session.add(media)
             session.flush()
-            for c in range(CAMPAIGNS_PER_ADVERTISER):
+            for c in range(fleet.campaigns_per_advertiser):
                 campaign = Campaign(org_id=org.id, name=f"{org.name} campaign {c}",
-                                    category="1010", start_at=now - timedelta(days=DAYS + 1),
+                                    category="1010", start_at=now - timedelta(days=fleet.days + 1),
                                     end_at=now + timedelta(days=10), dayparts=[], targeting={},
                                     budget_cents=10**12, cpm_cents=rng.randint(200, 1500),
                                     currency=rng.choice(("EUR", "EUR", "USD")),
@@ -113,7 +132,7 @@ def seed(url: str, now: datetime) -> dict[str, Any]:
                           {"weekdays": list(WEEKDAYS), "start": "14:00", "end": "24:00",
                            "viewers_per_hour": 90}],
                 age=_split(rng, AGES), gender=_split(rng, SEXES),
-                effective_from=now - timedelta(days=DAYS + 2))
+                effective_from=now - timedelta(days=fleet.days + 2))
             session.add(profile)
             session.flush()
             profiles[venue_id] = profile.id
@@ -140,25 +159,27 @@ def _split(rng: random.Random, names: tuple[str, ...]) -> dict[str, float]:
     return dict(zip(names, shares, strict=True))
 
 
-def rollup_rows(world: dict[str, Any], now: datetime) -> Iterator[tuple[Any, ...]]:
+def rollup_rows(world: dict[str, Any], now: datetime,
+                fleet: Fleet = REPORTS) -> Iterator[tuple[Any, ...]]:
     """The hourly rollup of 10M plays: every screen, its open hours, its few campaigns."""
     rng = random.Random(11)
-    first_hour = int(now.timestamp()) // 3600 - DAYS * 24
-    screen_hours = len(world["screens"]) * DAYS * OPEN_H
-    per_screen_hour = PLAYS / screen_hours
-    left = PLAYS
-    campaigns = world["campaigns"]
+    days, open_h = fleet.days, fleet.open_h
+    first_hour = int(now.timestamp()) // 3600 - days * 24
+    screen_hours = len(world["screens"]) * days * open_h
+    per_screen_hour = fleet.plays / screen_hours
+    left = fleet.plays
+    campaigns, per_venue = world["campaigns"], fleet.campaigns_per_venue
     venue_campaigns: dict[str, list[Any]] = {}
     venue_opens: dict[str, int] = {}
     for i, (screen_id, venue_id, venue_org, multiplier) in enumerate(world["screens"]):
         # a venue's screens are eligible for the same campaigns, and open the same hours
-        mine = venue_campaigns.setdefault(venue_id, rng.sample(campaigns, 6))
+        mine = venue_campaigns.setdefault(venue_id, rng.sample(campaigns, per_venue))
         opens = venue_opens.setdefault(venue_id, rng.randrange(24))
-        for day in range(DAYS):
-            for h in range(OPEN_H):
+        for day in range(days):
+            for h in range(open_h):
                 hour = first_hour + day * 24 + (opens + h) % 24
                 budget = round(per_screen_hour * rng.uniform(0.8, 1.2))
-                last = i == len(world["screens"]) - 1 and day == DAYS - 1 and h == OPEN_H - 1
+                last = i == len(world["screens"]) - 1 and day == days - 1 and h == open_h - 1
                 budget = left if last else min(budget, left)
                 left -= budget
                 house = budget // 5
@@ -177,8 +198,10 @@ def rollup_rows(world: dict[str, Any], now: datetime) -> Iterator[tuple[Any, ...
                            impressions * cpm // 1_000_000)
 
 
-def load(url: str, world: dict[str, Any], now: datetime) -> int:
-    """Write the hourly and daily rollups; how many plays they add up to."""
+def load(url: str, world: dict[str, Any], now: datetime, fleet: Fleet = REPORTS,
+         print_every: int = 1) -> int:
+    """Write the hourly and daily rollups; how many plays they add up to (a line of progress
+    every `print_every` chunks of 50,000 rows)."""
     engine = make_engine(url)
     connection = engine.raw_connection()
     cursor = connection.cursor()
@@ -196,7 +219,7 @@ def load(url: str, world: dict[str, Any], now: datetime) -> int:
     plays = written = 0
     insert = f"INSERT INTO pop_hourly ({', '.join(HOURLY)}) VALUES ({', '.join([mark] * 13)})"
     t0 = time.perf_counter()
-    for row in rollup_rows(world, now):
+    for row in rollup_rows(world, now, fleet):
         plays += row[8]
         venue_key = (row[4], row[2], row[3], row[5], row[6], row[7])
         for table, key in ((daily, (row[0] // 24, *row[1:8])),
@@ -220,8 +243,9 @@ def load(url: str, world: dict[str, Any], now: datetime) -> int:
         chunk.append(row)
         if len(chunk) == 50_000:
             written += _flush(cursor, connection, insert, chunk, sqlite)
-            print(f"  hourly rollup rows: {written:,} ({plays:,} plays, "
-                  f"{time.perf_counter() - t0:.0f} s)", flush=True)
+            if written % (50_000 * print_every) == 0:
+                print(f"  hourly rollup rows: {written:,} ({plays:,} plays, "
+                      f"{time.perf_counter() - t0:.0f} s)", flush=True)
     written += _flush(cursor, connection, insert, chunk, sqlite)
     day_insert = insert.replace("pop_hourly", "pop_daily").replace("(hour,", "(day,")
     _flush(cursor, connection, day_insert, [(*k, *v) for k, v in daily.items()], sqlite)
@@ -277,7 +301,7 @@ def run(kind: str, tmp: Path, repeat: int) -> list[tuple[str, float, float, int]
         print(f"[{kind}] seeding the fleet and 10M plays of rollups…", flush=True)
         world = seed(url, now)
         plays = load(url, world, now)
-        assert plays == PLAYS, plays
+        assert plays == REPORTS.plays, plays
         settings = Settings(data_dir=tmp / f"{kind}-data", database_url=url,
                             _env_file=None)  # type: ignore[call-arg]
         with serve(settings, 1) as base, httpx.Client(base_url=base, timeout=60) as http:
@@ -294,7 +318,7 @@ def run(kind: str, tmp: Path, repeat: int) -> list[tuple[str, float, float, int]
             midnight = now.replace(hour=0)
             # "the last 30 days" and "the last 7 days", as a dashboard asks: from a midnight
             # until now (no `to`)
-            month = {"from": (midnight - timedelta(days=DAYS - 1)).isoformat()}
+            month = {"from": (midnight - timedelta(days=REPORTS.days - 1)).isoformat()}
             week = {"from": (midnight - timedelta(days=6)).isoformat()}
             two_days = {"from": (now - timedelta(hours=48)).isoformat(), "to": now.isoformat()}
             queries = [
@@ -321,11 +345,11 @@ def run(kind: str, tmp: Path, repeat: int) -> list[tuple[str, float, float, int]
                  {"group_by": "screen,age_band", **week}),
             ]
             total = http.get("/v1/reports/delivery", headers=root, params={
-                "from": (now - timedelta(days=DAYS + 1)).isoformat(),
+                "from": (now - timedelta(days=REPORTS.days + 1)).isoformat(),
                 "to": now.isoformat()}).json()
-            assert sum(t["plays"] for t in total["totals"]) == PLAYS, total["totals"]
+            assert sum(t["plays"] for t in total["totals"]) == REPORTS.plays, total["totals"]
             by_age = http.get("/v1/reports/delivery", headers=root, params={
-                "from": (now - timedelta(days=DAYS + 1)).isoformat(), "to": now.isoformat(),
+                "from": (now - timedelta(days=REPORTS.days + 1)).isoformat(), "to": now.isoformat(),
                 "group_by": "age_band"}).json()
             assert round(sum(t["impressions"] for t in by_age["totals"]), 3) == round(
                 sum(t["impressions"] for t in total["totals"]), 3), "audience ≠ impressions"
