@@ -10,9 +10,10 @@ another org answers 404. The pages the account emails link to (`/account/verify-
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import re
+from typing import Any
 
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 
 from control_plane.auth import service as auth_service
@@ -55,7 +56,8 @@ from control_plane.orgs.service import Org, Role
 from control_plane.settings import Settings
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
-Id = Annotated[str, Path(max_length=40)]
+# an object's id in a path: one that cannot be an id answers 404 as an unknown one does
+ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
 CHANNELS = ("email", "sms", "push")
 INVITE_FIELDS = ("email", "role", "name")
 
@@ -73,6 +75,12 @@ def _page(request: Request, template: str, principal: Principal | None,
                                                              Action.read)}
     return render(request, template, {**context, "manages": manages}, principal=principal,
                   status_code=status_code)
+
+
+def _known(value: str, what: str) -> str:
+    if not ID.fullmatch(value):
+        raise NotFound(f"{what} not found", code=f"{what.replace(' ', '_')}_not_found")
+    return value
 
 
 def _user_id(principal: Principal) -> str:
@@ -142,10 +150,10 @@ def save_preferences(form: Posted, principal: User, session: DbSession) -> Respo
 
 
 @router.post("/account/notifications/{notification_id}/read")
-def read_notification(notification_id: Id, _form: Posted, principal: User,
+def read_notification(notification_id: str, _form: Posted, principal: User,
                       session: DbSession) -> Response:
     notifications_service.mark_read(session=session, user_id=_user_id(principal),
-                                    notification_id=notification_id)
+                                    notification_id=_known(notification_id, "notification"))
     return redirect("/account/notifications")
 
 
@@ -204,11 +212,11 @@ def push_subscribe(body: PushSubscriptionIn, principal: MaybeUser, session: DbSe
 
 
 @router.post("/account/push/{subscription_id}/remove")
-def push_unsubscribe(subscription_id: Id, _form: Posted, principal: User,
+def push_unsubscribe(subscription_id: str, _form: Posted, principal: User,
                      session: DbSession) -> Response:
     """Stop pushing to one of my browsers."""
     push_service.unsubscribe(session=session, user_id=_user_id(principal),
-                             subscription_id=subscription_id)
+                             subscription_id=_known(subscription_id, "push subscription"))
     return redirect("/account/notifications#push")
 
 
@@ -259,7 +267,6 @@ def invite(request: Request, form: Posted, principal: User, session: DbSession, 
     org = _managed_org(principal, session)
     data = form_dict(form, *INVITE_FIELDS)
     body, errors = validate(MemberCreate, data, INVITE_FIELDS)
-    status_code = 422
     if body is not None:
         try:
             check_invitation_rate(org.id, limiter)
@@ -269,15 +276,19 @@ def invite(request: Request, form: Posted, principal: User, session: DbSession, 
                                        token_of=links.invitation_token)
             return redirect("/account/members?invited=1")
         except AppError as exc:
-            errors, status_code = FormErrors(email=exc.message), exc.status_code
+            answer = _members_page(request, principal, session, org, values=data,
+                                   errors=FormErrors(email=exc.message),
+                                   status_code=exc.status_code)
+            answer.headers.update(exc.headers or {})  # Retry-After, past the limit
+            return answer
     return _members_page(request, principal, session, org, errors=errors, values=data,
-                         status_code=status_code)
+                         status_code=422)
 
 
 @router.post("/account/members/{user_id}/role")
-def change_role(request: Request, user_id: Id, form: Posted, principal: User,
+def change_role(request: Request, user_id: str, form: Posted, principal: User,
                 session: DbSession) -> Response:
-    org = _managed_org(principal, session)
+    org, user_id = _managed_org(principal, session), _known(user_id, "member")
     body, errors = validate(MemberUpdate, form_dict(form, "role"), ("role",))
     status_code = 422
     if body is not None:
@@ -294,9 +305,9 @@ def change_role(request: Request, user_id: Id, form: Posted, principal: User,
 
 
 @router.post("/account/members/{user_id}/remove")
-def remove_member(request: Request, user_id: Id, _form: Posted, principal: User,
+def remove_member(request: Request, user_id: str, _form: Posted, principal: User,
                   session: DbSession) -> Response:
-    org = _managed_org(principal, session)
+    org, user_id = _managed_org(principal, session), _known(user_id, "member")
     try:
         orgs_service.remove_member(session=session, org_id=org.id, user_id=user_id)
     except AppError as exc:
@@ -310,11 +321,12 @@ def remove_member(request: Request, user_id: Id, _form: Posted, principal: User,
 
 
 @router.post("/account/invitations/{invitation_id}/withdraw")
-def withdraw_invitation(invitation_id: Id, _form: Posted, principal: User,
+def withdraw_invitation(invitation_id: str, _form: Posted, principal: User,
                         session: DbSession) -> Response:
     """Withdraw a pending invitation: its link stops working."""
     org = _managed_org(principal, session)
-    orgs_service.revoke_invitation(session=session, org_id=org.id, invitation_id=invitation_id)
+    orgs_service.revoke_invitation(session=session, org_id=org.id,
+                                   invitation_id=_known(invitation_id, "invitation"))
     return redirect("/account/members?withdrawn=1")
 
 
@@ -366,9 +378,9 @@ def create_api_key(request: Request, form: Posted, principal: User,
 
 
 @router.post("/account/api-keys/{key_id}/revoke")
-def revoke_api_key(key_id: Id, _form: Posted, principal: User, session: DbSession) -> Response:
+def revoke_api_key(key_id: str, _form: Posted, principal: User, session: DbSession) -> Response:
     """Revoke a key: refused from now on."""
-    api_key = auth_service.get_api_key(session=session, key_id=key_id)
+    api_key = auth_service.get_api_key(session=session, key_id=_known(key_id, "api key"))
     if api_key is None:
         raise NotFound("api key not found", code="api_key_not_found")
     authorize(principal, Resource.api_key, Action.delete, owner_org_id=api_key.org_id)

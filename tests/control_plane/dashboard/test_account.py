@@ -403,3 +403,14 @@ def test_forgot_password_answers_the_same_whoever_asks(client: TestClient) -> No
         assert "email" in errors_of(limited.text)
     assert set(answers) == {"/account/forgot-password?sent=1"}
     assert "If an account has this address" in client.get(answers[0]).text
+
+
+def test_an_id_that_cannot_be_one_answers_not_found(client: TestClient) -> None:
+    sign_up(client, "venue", email="wes@example.com")
+    csrf = csrf_of(client.get("/account").text)
+    for bad in ("a%00b", "x" * 41, "%E2%80%AE", "..%2f"):
+        for path in (f"/account/api-keys/{bad}/revoke", f"/account/members/{bad}/role",
+                     f"/account/members/{bad}/remove", f"/account/invitations/{bad}/withdraw",
+                     f"/account/notifications/{bad}/read", f"/account/push/{bad}/remove"):
+            answer = client.post(path, data={"csrf": csrf, "role": "admin"})
+            assert answer.status_code == 404, (path, answer.status_code)
