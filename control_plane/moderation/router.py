@@ -40,6 +40,9 @@ def _decide(item_id: str, body: DecisionBody, decision: str, request: Request,
             session: DbSession, principal: Principal) -> DecisionRead:
     venue_id, _, creative_id = item_id.partition("~")
     venue = venues_service.get_venue(session=session, venue_id=venue_id)
+    # another org's venue answers as a venue that does not exist (venue_not_found), not with
+    # a code of its own that would tell a real id from a made-up one
+    authorize(principal, Resource.venue, Action.read, owner_org_id=venue.org_id)
     authorize(principal, Resource.moderation, Action.manage, owner_org_id=venue.org_id)
     creative = campaigns_service.get_creative(session=session, creative_id=creative_id)
     if creative is None:

@@ -121,3 +121,24 @@ def test_house_content_fills_unsold_slots(client, app):
     items = {i.creative_id for w in playlist.timeline for i in w.loop}
     assert items == {f"house:{house}"}
     assert [m.sha256 for m in playlist.media] == ["c" * 64]
+
+
+def test_another_orgs_venue_is_answered_as_one_that_does_not_exist(client, app):
+    """Deciding on an item of another org's venue answers exactly as a made-up venue id does,
+    so the answer does not tell a real venue id from a guess (it said moderation_not_found)."""
+    owner = signup(client, "venue")
+    venue = client.post("/v1/venues", headers=owner.headers, json={
+        "name": "Bar", "lat": 0, "lon": 0, "timezone": "UTC", "venue_type_id": 1,
+        "opening_hours": ALWAYS}).json()
+    advertiser = signup(client, "advertiser")
+    _, creative = approved_campaign(app, advertiser.org_id,
+                                    ready_media(app, advertiser.org_id, "e"))
+    stranger = signup(client, "venue")
+    for path in (f"{venue['id']}~{creative}", f"ven_zzzzzzzzzzzz~{creative}"):
+        for decision, body in (("approve", {}), ("reject", {"reason": "no"})):
+            r = client.post(f"/v1/moderation/{path}/{decision}", headers=stranger.headers,
+                            json=body)
+            assert r.status_code == 404 and error_code(r) == "venue_not_found", r.text
+    r = client.post(f"/v1/moderation/{venue['id']}~{creative}/approve", headers=owner.headers,
+                    json={})
+    assert r.status_code == 200, r.text
