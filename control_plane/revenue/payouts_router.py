@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
 from control_plane.auth.dependencies import CurrentUser, SuperAdmin, require_verified_email
+from control_plane.auth.policy import Action, Resource, authorize
 from control_plane.db import DbSession
 from control_plane.dependencies import SettingsDep
 from control_plane.errors import Forbidden
@@ -104,6 +105,7 @@ def list_payouts(session: DbSession, principal: CurrentUser) -> PayoutPage:
     if principal.is_superadmin:
         org_id = None
     elif principal.org_kind == "venue" and principal.org_id is not None:
+        authorize(principal, Resource.payout, Action.read)  # its admins and members
         org_id = principal.org_id
     else:
         raise Forbidden("payouts are read by venue orgs and super-admins", code="forbidden")

@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from control_plane.auth.dependencies import CurrentPrincipal, CurrentUser, SuperAdmin
+from control_plane.auth.policy import Action, Resource, authorize
 from control_plane.db import DbSession
 from control_plane.dependencies import SettingsDep
 from control_plane.errors import Forbidden, Invalid
@@ -39,6 +40,7 @@ def get_policy(session: DbSession, principal: CurrentUser,
     if principal.org_kind != "venue" or principal.org_id is None:
         raise Forbidden("the revenue-share policy is read by venue orgs and super-admins",
                         code="forbidden")
+    authorize(principal, Resource.revenue_policy, Action.read)  # its admins and members
     return revenue_service.policy_page(session=session, settings=settings,
                                        venue_org_id=principal.org_id)
 
@@ -94,6 +96,8 @@ def statements(session: DbSession, principal: CurrentPrincipal, period_start: Aw
     if principal.is_superadmin:
         org_id = None
     elif principal.org_kind == "venue" and principal.org_id is not None:
+        # its admins and members: not its technicians, nor its API keys (analytics only)
+        authorize(principal, Resource.payout, Action.read)
         org_id = principal.org_id
     else:
         raise Forbidden("statements are read by venue orgs and super-admins",
