@@ -34,6 +34,7 @@ from control_plane.venues import service as venues_service
 
 FLEET_PAGE_SIZE = 100
 FLEET_STATUSES = ("online", "offline", "unpaired")
+FLEET_ORGS_MAX = 10_000  # orgs a text may match by name
 OVERRIDE_LINES_MAX = 10_000
 
 
@@ -57,7 +58,7 @@ class Fleet:
     rows: list[FleetRow]
     matched: int  # screens matching both filters
     counts: dict[str, int]  # by status, of the screens matching the text
-    total: int  # screens of the network
+    total: int  # screens matching the text (all without one)
     page: int
     pages: int
 
@@ -70,29 +71,38 @@ class Fleet:
 def fleet(*, session: Session, heartbeat_interval_s: float, status: str | None,
           text: str | None, page: int) -> Fleet:
     """Every screen's status, filtered by status and by a text in its org's, venue's or own
-    name: three queries (screens with their venues, devices, org names), whatever the size."""
-    listings = venues_service.screen_listings(session=session)
-    alive = devices_service.liveness(session=session, heartbeat_interval_s=heartbeat_interval_s)
-    orgs = orgs_service.org_names(session=session, org_ids=list({s.org_id for s in listings}))
-    wanted = (text or "").strip().casefold()
+    name. The filters and counts read only ids and online flags, judged by the database (one
+    query each, whatever the fleet's size); the page's hundred rows are then read in full."""
+    text = (text or "").strip() or None
+    org_ids = [o.id for o in orgs_service.find_orgs(session=session, text=text,
+                                                    limit=FLEET_ORGS_MAX)] if text else []
+    ids = venues_service.find_screens(session=session, text=text, org_ids=org_ids)
+    online = devices_service.online_by_screen(session=session,
+                                              heartbeat_interval_s=heartbeat_interval_s)
+    statuses = [_status(online.get(i)) for i in ids]
+    counts = Counter(statuses)
+    if status is not None:
+        ids = [i for i, s in zip(ids, statuses, strict=True) if s == status]
+    pages = max(1, math.ceil(len(ids) / FLEET_PAGE_SIZE))
+    page = min(page, pages)
+    shown = ids[(page - 1) * FLEET_PAGE_SIZE:page * FLEET_PAGE_SIZE]
+    listings = venues_service.screen_listings(session=session, screen_ids=shown)
+    alive = devices_service.liveness(session=session, heartbeat_interval_s=heartbeat_interval_s,
+                                     screen_ids=shown)
+    names = orgs_service.org_names(session=session, org_ids=[s.org_id for s in listings])
     rows = []
     for screen in listings:
-        org_name = orgs.get(screen.org_id, "")
-        if wanted and not any(wanted in value.casefold() for value in (
-                org_name, screen.venue_name, screen.name, screen.id)):
-            continue
         found = alive.get(screen.id)
-        rows.append(FleetRow(screen, org_name, found.status if found else "unpaired",
+        rows.append(FleetRow(screen, names.get(screen.org_id, ""),
+                             _status(online.get(screen.id)),
                              found.last_seen_at if found else None,
                              found.agent_version if found else None))
-    counts = Counter(row.status for row in rows)
-    if status is not None:
-        rows = [row for row in rows if row.status == status]
-    pages = max(1, math.ceil(len(rows) / FLEET_PAGE_SIZE))
-    page = min(page, pages)
-    start = (page - 1) * FLEET_PAGE_SIZE
-    return Fleet(rows[start:start + FLEET_PAGE_SIZE], len(rows),
-                 {s: counts.get(s, 0) for s in FLEET_STATUSES}, len(listings), page, pages)
+    return Fleet(rows, len(ids), {s: counts.get(s, 0) for s in FLEET_STATUSES},
+                 len(statuses), page, pages)
+
+
+def _status(online: bool | None) -> str:
+    return "unpaired" if online is None else "online" if online else "offline"
 
 
 # --- the system -----------------------------------------------------------------------------

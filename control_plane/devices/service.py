@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.orm import Session
 
 from control_plane import events
@@ -239,15 +239,31 @@ class Liveness:
     agent_version: str | None
 
 
-def liveness(*, session: Session, heartbeat_interval_s: float) -> dict[str, Liveness]:
-    """Every paired screen's liveness, by screen id, in one query (unpaired screens are
-    absent): the fleet's status at a glance."""
+def liveness(*, session: Session, heartbeat_interval_s: float,
+             screen_ids: list[str]) -> dict[str, Liveness]:
+    """The liveness of these screens, by screen id, in one query (unpaired screens are
+    absent)."""
     now = utcnow()
-    return {screen_id: Liveness(_status(online, seen, heartbeat_interval_s, now), seen,
-                                version or None)
-            for screen_id, online, seen, version in session.execute(
-                select(Device.screen_id, Device.online, Device.last_seen_at,
-                       Device.agent_version).where(Device.status == DeviceStatus.active))}
+    found: dict[str, Liveness] = {}
+    for i in range(0, len(screen_ids), 1000):
+        found.update((screen_id, Liveness(_status(online, seen, heartbeat_interval_s, now), seen,
+                                          version or None))
+                     for screen_id, online, seen, version in session.execute(
+                         select(Device.screen_id, Device.online, Device.last_seen_at,
+                                Device.agent_version)
+                         .where(Device.status == DeviceStatus.active,
+                                Device.screen_id.in_(screen_ids[i:i + 1000]))))
+    return found
+
+
+def online_by_screen(*, session: Session, heartbeat_interval_s: float) -> dict[str, bool]:
+    """Whether each paired screen is online (as `screen_state` says it), by screen id, judged
+    by the database in one query: the whole fleet's status without reading its timestamps
+    (unpaired screens are absent)."""
+    cutoff = utcnow() - timedelta(seconds=OFFLINE_AFTER_INTERVALS * heartbeat_interval_s)
+    return {screen_id: bool(online) for screen_id, online in session.execute(
+        select(Device.screen_id, and_(Device.online.is_(True), Device.last_seen_at >= cutoff))
+        .where(Device.status == DeviceStatus.active))}
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import false, select
 from sqlalchemy.orm import Session, joinedload
 
 from control_plane import events
@@ -148,12 +148,30 @@ class ScreenListing(NamedTuple):
     height_px: int
 
 
-def screen_listings(*, session: Session) -> list[ScreenListing]:
-    """Every screen of the network with its venue's name, in one query, by venue and name."""
-    return [ScreenListing(*row) for row in session.execute(
-        select(Screen.id, Screen.name, Screen.venue_id, Venue.name, Screen.org_id,
-               Screen.width_px, Screen.height_px).join(Venue, Venue.id == Screen.venue_id)
-        .order_by(Venue.name, Screen.venue_id, Screen.name, Screen.id))]
+def find_screens(*, session: Session, text: str | None = None,
+                 org_ids: Iterable[str] = ()) -> list[str]:
+    """Ids of every screen, by venue name and screen name; with `text`, of those whose id is
+    it, whose own or venue's name contains it (case-insensitive), or whose org is among
+    `org_ids`."""
+    query = select(Screen.id).join(Venue, Venue.id == Screen.venue_id) \
+        .order_by(Venue.name, Screen.venue_id, Screen.name, Screen.id)
+    if text:
+        orgs = list(org_ids)
+        query = query.where((Screen.id == text) | Screen.name.icontains(text, autoescape=True)
+                            | Venue.name.icontains(text, autoescape=True)
+                            | (Screen.org_id.in_(orgs) if orgs else false()))
+    return list(session.scalars(query))
+
+
+def screen_listings(*, session: Session, screen_ids: list[str]) -> list[ScreenListing]:
+    """These screens with their venue's name, in the order of `screen_ids` (those that exist)."""
+    found: dict[str, ScreenListing] = {}
+    for i in range(0, len(screen_ids), 1000):
+        found.update((row[0], ScreenListing(*row)) for row in session.execute(
+            select(Screen.id, Screen.name, Screen.venue_id, Venue.name, Screen.org_id,
+                   Screen.width_px, Screen.height_px).join(Venue, Venue.id == Screen.venue_id)
+            .where(Screen.id.in_(screen_ids[i:i + 1000]))))
+    return [found[i] for i in screen_ids if i in found]
 
 
 def list_screens(*, session: Session, venue_id: str) -> list[Screen]:
