@@ -16,11 +16,13 @@ from sqlalchemy.orm import Session
 from control_plane.db import utcnow
 from control_plane.devices.exceptions import CommandFinished, CommandNotFound
 from control_plane.devices.models import Command
+from control_plane.devices.schemas import CommandRead
 from control_plane.storage.base import ObjectStore
 from shared.device import Command as CommandMessage
 from shared.device import CommandAck, CommandType
 
 UPLOAD_URL_TTL_S = 600
+SCREENSHOT_URL_TTL_S = 3600
 FINAL = ("acked", "failed", "expired")
 
 
@@ -113,3 +115,22 @@ def latest_screenshot(*, session: Session, screen_id: str) -> Command | None:
     return session.scalar(select(Command).where(
         Command.screen_id == screen_id, Command.type == "screenshot", Command.status == "acked")
         .order_by(Command.finished_at.desc(), Command.id.desc()).limit(1))
+
+
+def read(command: Command, store: ObjectStore) -> CommandRead:
+    """The API shape of a command (an acked screenshot with a signed URL of its picture)."""
+    url = (store.signed_url(command.screenshot_key, expires_in_s=SCREENSHOT_URL_TTL_S)
+           if command.screenshot_key and command.status == "acked" else None)
+    return CommandRead(id=command.id, screen_id=command.screen_id, type=command.type,
+                       status=command.status, created_at=command.created_at,
+                       expires_at=command.expires_at, delivered_at=command.delivered_at,
+                       finished_at=command.finished_at, result=command.result,
+                       details=command.details, screenshot_url=url)
+
+
+def recent(*, session: Session, screen_id: str, limit: int = 10) -> list[Command]:
+    """The screen's latest commands, newest first (each expired first if due)."""
+    commands = session.scalars(select(Command).where(Command.screen_id == screen_id)
+                               .order_by(Command.created_at.desc(), Command.id.desc())
+                               .limit(limit)).all()
+    return [expire_due(session, c) for c in commands]

@@ -11,13 +11,10 @@ from control_plane.auth.policy import Action, Resource, authorize
 from control_plane.db import DbSession
 from control_plane.dependencies import ObjectStoreDep, SettingsDep
 from control_plane.devices import commands as commands_service
-from control_plane.devices import service as devices_service
 from control_plane.devices.dependencies import Bridge, CurrentDevice
-from control_plane.devices.exceptions import CommandNotFound, NotPaired
-from control_plane.devices.messaging import publish_command
-from control_plane.devices.models import Command
+from control_plane.devices.exceptions import CommandNotFound
+from control_plane.devices.messaging import send_command
 from control_plane.devices.schemas import AckBody, CommandCreate, CommandRead
-from control_plane.storage.base import ObjectStore
 from control_plane.venues import service as venues_service
 from shared.device import Command as CommandMessage
 from shared.device import CommandAck
@@ -25,35 +22,17 @@ from shared.device import CommandAck
 screens_api = APIRouter(prefix="/v1/screens", tags=["venues"])
 device_api = APIRouter(prefix="/v1/device", tags=["device"])
 Id = Annotated[str, Path(max_length=64)]
-SCREENSHOT_URL_TTL_S = 3600
-
-
-def command_read(command: Command, store: ObjectStore) -> CommandRead:
-    """The API shape of a command."""
-    url = (store.signed_url(command.screenshot_key, expires_in_s=SCREENSHOT_URL_TTL_S)
-           if command.screenshot_key and command.status == "acked" else None)
-    return CommandRead(id=command.id, screen_id=command.screen_id, type=command.type,
-                       status=command.status, created_at=command.created_at,
-                       expires_at=command.expires_at, delivered_at=command.delivered_at,
-                       finished_at=command.finished_at, result=command.result,
-                       details=command.details, screenshot_url=url)
-
-
 @screens_api.post("/{screen_id}/commands", response_model=CommandRead,
                   status_code=status.HTTP_201_CREATED, summary="Send a command to a screen")
 def send(screen_id: Id, body: CommandCreate, session: DbSession, principal: CurrentPrincipal,
          settings: SettingsDep, store: ObjectStoreDep, bridge: Bridge) -> CommandRead:
     screen = venues_service.get_screen(session=session, screen_id=screen_id)
     authorize(principal, Resource.screen, Action.manage, owner_org_id=screen.org_id)
-    device = devices_service.active_device(session=session, screen_id=screen.id)
-    if device is None:
-        raise NotPaired("this screen has no paired device to command")
-    command = commands_service.create(
-        session=session, screen_id=screen.id, device_id=device.id, type=body.type,
-        ttl_s=body.ttl_s or settings.command_ttl_s, user_id=principal.user_id)
-    published = publish_command(bridge, screen.id,
-                                commands_service.message(command, store, screen.name))
-    return command_read(command, store).model_copy(update={"published": published})
+    command, published = send_command(
+        session=session, bridge=bridge, store=store, screen_id=screen.id,
+        screen_name=screen.name, type=body.type, ttl_s=body.ttl_s or settings.command_ttl_s,
+        user_id=principal.user_id)
+    return commands_service.read(command, store).model_copy(update={"published": published})
 
 
 @screens_api.get("/{screen_id}/commands/{command_id}", response_model=CommandRead,
@@ -65,7 +44,7 @@ def get_command(screen_id: Id, command_id: Id, session: DbSession,
     command = commands_service.get(session=session, command_id=command_id)
     if command.screen_id != screen.id:
         raise CommandNotFound("command not found")
-    return command_read(command, store)
+    return commands_service.read(command, store)
 
 
 @device_api.get("/commands", response_model=list[CommandMessage],
@@ -85,4 +64,4 @@ def ack(command_id: Id, body: AckBody, device: CurrentDevice, session: DbSession
         session=session, device_id=device.id, store=store,
         ack=CommandAck(command_id=command_id, status=body.status,
                        result=body.result, details=body.details))
-    return command_read(command, store)
+    return commands_service.read(command, store)

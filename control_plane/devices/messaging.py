@@ -17,6 +17,8 @@ from control_plane.devices import commands as commands_service
 from control_plane.devices import service as devices_service
 from control_plane.devices.accounts import BrokerAccounts, ExternalBroker
 from control_plane.devices.bridge import MqttBridge
+from control_plane.devices.exceptions import NotPaired
+from control_plane.devices.models import Command as CommandRow
 from control_plane.devices.service import Device
 from control_plane.errors import AppError
 from control_plane.ports import MqttPublisher
@@ -24,7 +26,7 @@ from control_plane.settings import Settings
 from control_plane.storage.base import ObjectStore
 from control_plane.upcalls import NotProvided, Upcall
 from shared import topics
-from shared.device import Command, CommandAck, Heartbeat
+from shared.device import Command, CommandAck, CommandType, Heartbeat
 from shared.mqtt import ClientState
 from shared.pop import PopBatch, PopReceipt
 
@@ -145,3 +147,18 @@ def publish_command(bridge: MqttPublisher | None, screen_id: str, command: Comma
         return False
     return bridge.publish(topics.commands(screen_id),
                           command.model_dump_json(by_alias=True), qos=1)
+
+
+def send_command(*, session: Session, bridge: MqttPublisher | None, store: ObjectStore,
+                 screen_id: str, screen_name: str, type: CommandType, ttl_s: int,
+                 user_id: str | None) -> tuple[CommandRow, bool]:
+    """Queue a command for the screen's paired device and publish it; the command and whether
+    the broker took it at once (devices also poll over HTTP). `NotPaired` without a device."""
+    device = devices_service.active_device(session=session, screen_id=screen_id)
+    if device is None:
+        raise NotPaired("this screen has no paired device to command")
+    command = commands_service.create(session=session, screen_id=screen_id, device_id=device.id,
+                                      type=type, ttl_s=ttl_s, user_id=user_id)
+    published = publish_command(bridge, screen_id,
+                                commands_service.message(command, store, screen_name))
+    return command, published

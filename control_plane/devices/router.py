@@ -25,7 +25,6 @@ from control_plane.devices.dependencies import (
     OperatorPairingLimiter,
     PairingRequestLimiter,
 )
-from control_plane.devices.exceptions import PairingCodeExpired, PairingCodeUnknown, PairingCodeUsed
 from control_plane.devices.schemas import ClaimRequest, ClaimResult
 from control_plane.errors import Forbidden, RateLimited
 from control_plane.venues import service as venues_service
@@ -134,18 +133,10 @@ def pair(screen_id: Id, body: ClaimRequest, request: Request, session: DbSession
          per_screen: ClaimScreenLimiter) -> ClaimResult:
     screen = venues_service.get_screen(session=session, screen_id=screen_id)
     authorize(principal, Resource.screen, Action.manage, owner_org_id=screen.org_id)
-    # only wrong guesses count: a technician pairing a room of screens is not a brute force
-    limits = ((per_client, _client(request), "failed pairing attempts from here"),
-              (per_screen, screen.id, "failed pairing attempts for this screen"))
-    for limiter, key, what in limits:
-        _refuse_if_waiting(limiter.wait_s(key), what)
-    try:
-        device = devices_service.claim(session=session, code=body.code, screen_id=screen.id,
-                                       org_id=screen.org_id, user_id=principal.user_id)
-    except (PairingCodeUnknown, PairingCodeExpired, PairingCodeUsed):
-        for limiter, key, _ in limits:
-            limiter.hit(key)
-        raise
+    device = devices_service.claim_limited(
+        session=session, code=body.code, screen_id=screen.id, org_id=screen.org_id,
+        user_id=principal.user_id, client=_client(request), per_client=per_client,
+        per_screen=per_screen)
     return ClaimResult(screen_id=screen.id, device_id=device.id, display=device.display,
                        agent_version=device.agent_version)
 

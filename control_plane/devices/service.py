@@ -18,6 +18,7 @@ from sqlalchemy import and_, select, update
 from sqlalchemy.orm import Session
 
 from control_plane import events
+from control_plane.auth.ratelimit import SlidingWindowLimiter
 from control_plane.db import utcnow
 from control_plane.devices.accounts import BrokerAccounts
 from control_plane.devices.exceptions import (
@@ -30,7 +31,7 @@ from control_plane.devices.exceptions import (
 )
 from control_plane.devices.models import Device as Device
 from control_plane.devices.models import DeviceStatus, Pairing
-from control_plane.errors import Unauthenticated
+from control_plane.errors import RateLimited, Unauthenticated
 from shared.device import Heartbeat, MqttCredentials, PairingRequest, PairingStatus
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, no 1/I
@@ -177,6 +178,26 @@ def _seen(session: Session, device: Device) -> None:
                                                  away_since=device.last_seen_at))
     device.online = True
     device.last_seen_at = now
+
+
+def claim_limited(*, session: Session, code: str, screen_id: str, org_id: str,
+                  user_id: str | None, client: str, per_client: SlidingWindowLimiter,
+                  per_screen: SlidingWindowLimiter) -> Device:
+    """`claim`, refused (`RateLimited`) while this client or this screen has made too many
+    wrong guesses; only wrong guesses count, so pairing a room of screens is no brute force."""
+    limits = ((per_client, client, "failed pairing attempts from here"),
+              (per_screen, screen_id, "failed pairing attempts for this screen"))
+    for limiter, key, what in limits:
+        wait_s = limiter.wait_s(key)
+        if wait_s is not None:
+            raise RateLimited.after(wait_s, what)
+    try:
+        return claim(session=session, code=code, screen_id=screen_id, org_id=org_id,
+                     user_id=user_id)
+    except (PairingCodeUnknown, PairingCodeExpired, PairingCodeUsed):
+        for limiter, key, _ in limits:
+            limiter.hit(key)
+        raise
 
 
 def record_heartbeat(*, session: Session, device: Device, heartbeat: Heartbeat) -> None:

@@ -8,13 +8,10 @@ from fastapi import APIRouter, Depends, Path, Request
 
 from control_plane.auth.dependencies import require_org_context
 from control_plane.auth.policy import Action, Principal, Resource, authorize
-from control_plane.campaigns import service as campaigns_service
 from control_plane.db import DbSession
 from control_plane.dependencies import ObjectStoreDep
-from control_plane.errors import Invalid, NotFound
 from control_plane.moderation import service as moderation_service
 from control_plane.moderation.schemas import DecisionBody, DecisionRead, ModerationQueue
-from control_plane.venues import service as venues_service
 
 router = APIRouter(prefix="/v1/moderation", tags=["moderation"])
 
@@ -38,23 +35,9 @@ def moderation_queue(session: DbSession, store: ObjectStoreDep,
 
 def _decide(item_id: str, body: DecisionBody, decision: str, request: Request,
             session: DbSession, principal: Principal) -> DecisionRead:
-    venue_id, _, creative_id = item_id.partition("~")
-    venue = venues_service.get_venue(session=session, venue_id=venue_id)
-    # another org's venue answers as a venue that does not exist (venue_not_found), not with
-    # a code of its own that would tell a real id from a made-up one
-    authorize(principal, Resource.venue, Action.read, owner_org_id=venue.org_id)
-    authorize(principal, Resource.moderation, Action.manage, owner_org_id=venue.org_id)
-    creative = campaigns_service.get_creative(session=session, creative_id=creative_id)
-    if creative is None:
-        raise NotFound("no such item", code="moderation_item_not_found")
-    if decision == "rejected" and not body.reason:
-        raise Invalid("say why you reject it: the advertiser sees the reason",
-                      code="reason_required")
-    campaign = campaigns_service.get(session=session, campaign_id=creative.campaign_id)
-    subject = creative.id if body.scope == "creative" else campaign.org_id
-    row = moderation_service.decide(session=session, venue_id=venue.id, scope=body.scope,
-                                    subject_id=subject, decision=decision, reason=body.reason,
-                                    user_id=principal.user_id)
+    row = moderation_service.decide_item(session=session, principal=principal, item_id=item_id,
+                                         decision=decision, scope=body.scope,
+                                         reason=body.reason)
     return DecisionRead(venue_id=row.venue_id, scope=row.scope, subject_id=row.subject_id,
                         decision=row.decision, reason=row.reason)
 

@@ -15,8 +15,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from control_plane import events
+from control_plane.auth.policy import Action, Principal, Resource, authorize
+from control_plane.campaigns import service as campaigns_service
 from control_plane.campaigns.service import Campaign, Creative, ReviewStatus
 from control_plane.db import utcnow
+from control_plane.errors import Invalid, NotFound
 from control_plane.media.schemas import RenditionRead
 from control_plane.media.service import Media
 from control_plane.moderation.models import ModerationDecision
@@ -91,6 +94,28 @@ def decide(*, session: Session, venue_id: str, scope: str, subject_id: str, deci
                                                     reason=reason))
     session.commit()
     return row
+
+
+def decide_item(*, session: Session, principal: Principal, item_id: str, decision: str,
+                scope: str, reason: str | None) -> ModerationDecision:
+    """Approve or reject a queue item ("venue~creative") for this ad, or every ad of its
+    advertiser (`scope`), as `principal`; a rejection says why. Committed."""
+    venue_id, _, creative_id = item_id.partition("~")
+    venue = venues_service.get_venue(session=session, venue_id=venue_id)
+    # another org's venue answers as a venue that does not exist (venue_not_found), not with
+    # a code of its own that would tell a real id from a made-up one
+    authorize(principal, Resource.venue, Action.read, owner_org_id=venue.org_id)
+    authorize(principal, Resource.moderation, Action.manage, owner_org_id=venue.org_id)
+    creative = campaigns_service.get_creative(session=session, creative_id=creative_id)
+    if creative is None:
+        raise NotFound("no such item", code="moderation_item_not_found")
+    if decision == "rejected" and not reason:
+        raise Invalid("say why you reject it: the advertiser sees the reason",
+                      code="reason_required")
+    campaign = campaigns_service.get(session=session, campaign_id=creative.campaign_id)
+    subject = creative.id if scope == "creative" else campaign.org_id
+    return decide(session=session, venue_id=venue.id, scope=scope, subject_id=subject,
+                  decision=decision, reason=reason, user_id=principal.user_id)
 
 
 def queue(*, session: Session, org_id: str, store: ObjectStore,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -17,6 +18,7 @@ from control_plane.campaigns import service as campaigns_service
 from control_plane.campaigns.schemas import CampaignCreate
 from control_plane.campaigns.service import Campaign as CampaignRow
 from control_plane.db import utcnow
+from control_plane.errors import Invalid
 from control_plane.scheduling import service as scheduling_service
 from control_plane.scheduling.audience import AudienceIndex
 from control_plane.scheduling.eligibility import eligibility
@@ -30,6 +32,9 @@ from control_plane.scheduling.schemas import (
     OfferRead,
     ReasonCount,
     ScreenEligibility,
+    Timeline,
+    TimelineItem,
+    TimelineWindow,
 )
 from control_plane.taxonomy import service as taxonomy
 
@@ -115,3 +120,24 @@ def forecast(*, session: Session, org_id: str, campaign_in: CampaignCreate) -> F
                     planned_impressions=planned_impressions,
                     target_impressions=target_impressions, expected_spend_cents=spend,
                     currency=body.currency)
+
+
+def timeline(*, session: Session, screen_id: str, start: datetime | None = None,
+             end: datetime | None = None) -> Timeline:
+    """What the screen plays between `start` (now) and `end` (a day later), and why: each
+    window's loop and explanation, and the campaigns ruled out with their reasons."""
+    now = utcnow()
+    start, end = start or now, end or now + timedelta(hours=24)
+    if start.tzinfo is None or end.tzinfo is None or end <= start:
+        raise Invalid("from and to are RFC 3339 times with a zone, from before to")
+    _, _, plans = scheduling_service.build(session, now)
+    plan = plans[screen_id]
+    return Timeline(
+        screen_id=screen_id,
+        windows=[TimelineWindow(start=w.start, end=w.end, explain=list(w.explain),
+                                loop=[TimelineItem(kind=i.kind, campaign_id=i.campaign_id,
+                                                   creative_id=i.creative_id,
+                                                   duration_s=i.duration_s, slots=i.slots)
+                                      for i in w.loop])
+                 for w in plan.windows if w.end > start and w.start < end],
+        exclusions={k: list(v) for k, v in sorted(plan.exclusions.items())})

@@ -6,7 +6,7 @@ what the next rebuild publishes.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
@@ -15,16 +15,12 @@ from control_plane.auth.dependencies import CurrentPrincipal
 from control_plane.auth.policy import Action, Resource, authorize
 from control_plane.campaigns import service as campaigns_service
 from control_plane.campaigns.schemas import CampaignCreate
-from control_plane.db import DbSession, utcnow
-from control_plane.errors import Invalid
+from control_plane.db import DbSession
 from control_plane.scheduling import preview as scheduling_preview
-from control_plane.scheduling import service as scheduling_service
 from control_plane.scheduling.schemas import (
     CampaignEligibility,
     Forecast,
     Timeline,
-    TimelineItem,
-    TimelineWindow,
 )
 from control_plane.venues import service as venues_service
 
@@ -39,21 +35,8 @@ def timeline(screen_id: Id, session: DbSession, principal: CurrentPrincipal,
              end: Annotated[datetime | None, Query(alias="to")] = None) -> Timeline:
     screen = venues_service.get_screen(session=session, screen_id=screen_id)
     authorize(principal, Resource.screen, Action.read, owner_org_id=screen.org_id)
-    now = utcnow()
-    start, end = start or now, end or now + timedelta(hours=24)
-    if start.tzinfo is None or end.tzinfo is None or end <= start:
-        raise Invalid("from and to are RFC 3339 times with a zone, from before to")
-    _, _, plans = scheduling_service.build(session, now)
-    plan = plans[screen.id]
-    return Timeline(
-        screen_id=screen.id,
-        windows=[TimelineWindow(start=w.start, end=w.end, explain=list(w.explain),
-                                loop=[TimelineItem(kind=i.kind, campaign_id=i.campaign_id,
-                                                   creative_id=i.creative_id,
-                                                   duration_s=i.duration_s, slots=i.slots)
-                                      for i in w.loop])
-                 for w in plan.windows if w.end > start and w.start < end],
-        exclusions={k: list(v) for k, v in sorted(plan.exclusions.items())})
+    return scheduling_preview.timeline(session=session, screen_id=screen.id, start=start,
+                                       end=end)
 
 
 @router.get("/campaigns/{campaign_id}/eligibility", response_model=CampaignEligibility,
