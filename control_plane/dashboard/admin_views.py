@@ -74,6 +74,8 @@ def fleet(*, session: Session, heartbeat_interval_s: float, status: str | None,
     name. The filters and counts read only ids and online flags, judged by the database (one
     query each, whatever the fleet's size); the page's hundred rows are then read in full."""
     text = (text or "").strip() or None
+    if text is None and status is None:
+        return _whole_fleet(session, heartbeat_interval_s, page)
     org_ids = [o.id for o in orgs_service.find_orgs(session=session, text=text,
                                                     limit=FLEET_ORGS_MAX)] if text else []
     ids = venues_service.find_screens(session=session, text=text, org_ids=org_ids)
@@ -86,19 +88,38 @@ def fleet(*, session: Session, heartbeat_interval_s: float, status: str | None,
     pages = max(1, math.ceil(len(ids) / FLEET_PAGE_SIZE))
     page = min(page, pages)
     shown = ids[(page - 1) * FLEET_PAGE_SIZE:page * FLEET_PAGE_SIZE]
-    listings = venues_service.screen_listings(session=session, screen_ids=shown)
+    return Fleet(_rows(session, heartbeat_interval_s, shown), len(ids),
+                 {s: counts.get(s, 0) for s in FLEET_STATUSES}, len(statuses), page, pages)
+
+
+def _whole_fleet(session: Session, heartbeat_interval_s: float, page: int) -> Fleet:
+    """The fleet unfiltered (its first page is the page people land on): counted by the
+    database, and only the page's ids read."""
+    total = venues_service.screen_count(session=session)
+    counts = devices_service.paired_counts(session=session,
+                                           heartbeat_interval_s=heartbeat_interval_s)
+    counts["unpaired"] = max(0, total - counts["online"] - counts["offline"])
+    pages = max(1, math.ceil(total / FLEET_PAGE_SIZE))
+    page = min(page, pages)
+    shown = venues_service.find_screens(session=session, offset=(page - 1) * FLEET_PAGE_SIZE,
+                                        limit=FLEET_PAGE_SIZE)
+    return Fleet(_rows(session, heartbeat_interval_s, shown), total, counts, total, page, pages)
+
+
+def _rows(session: Session, heartbeat_interval_s: float, screen_ids: list[str]
+          ) -> list[FleetRow]:
+    listings = venues_service.screen_listings(session=session, screen_ids=screen_ids)
     alive = devices_service.liveness(session=session, heartbeat_interval_s=heartbeat_interval_s,
-                                     screen_ids=shown)
+                                     screen_ids=screen_ids)
     names = orgs_service.org_names(session=session, org_ids=[s.org_id for s in listings])
     rows = []
     for screen in listings:
         found = alive.get(screen.id)
         rows.append(FleetRow(screen, names.get(screen.org_id, ""),
-                             _status(online.get(screen.id)),
+                             found.status if found else "unpaired",
                              found.last_seen_at if found else None,
                              found.agent_version if found else None))
-    return Fleet(rows, len(ids), {s: counts.get(s, 0) for s in FLEET_STATUSES},
-                 len(statuses), page, pages)
+    return rows
 
 
 def _status(online: bool | None) -> str:

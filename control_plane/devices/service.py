@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import ColumnElement, and_, case, func, select, update
 from sqlalchemy.orm import Session
 
 from control_plane import events
@@ -277,13 +277,26 @@ def liveness(*, session: Session, heartbeat_interval_s: float,
     return found
 
 
+def paired_counts(*, session: Session, heartbeat_interval_s: float) -> dict[str, int]:
+    """How many paired screens are online and offline (as `screen_state` says it), counted by
+    the database."""
+    paired, online = session.execute(
+        select(func.count(), func.sum(case((_online(heartbeat_interval_s), 1), else_=0)))
+        .where(Device.status == DeviceStatus.active)).one()
+    return {"online": int(online or 0), "offline": int(paired or 0) - int(online or 0)}
+
+
+def _online(heartbeat_interval_s: float) -> ColumnElement[bool]:
+    cutoff = utcnow() - timedelta(seconds=OFFLINE_AFTER_INTERVALS * heartbeat_interval_s)
+    return and_(Device.online.is_(True), Device.last_seen_at >= cutoff)
+
+
 def online_by_screen(*, session: Session, heartbeat_interval_s: float) -> dict[str, bool]:
     """Whether each paired screen is online (as `screen_state` says it), by screen id, judged
     by the database in one query: the whole fleet's status without reading its timestamps
     (unpaired screens are absent)."""
-    cutoff = utcnow() - timedelta(seconds=OFFLINE_AFTER_INTERVALS * heartbeat_interval_s)
     return {screen_id: bool(online) for screen_id, online in session.execute(
-        select(Device.screen_id, and_(Device.online.is_(True), Device.last_seen_at >= cutoff))
+        select(Device.screen_id, _online(heartbeat_interval_s))
         .where(Device.status == DeviceStatus.active))}
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import false, select
+from sqlalchemy import false, func, select
 from sqlalchemy.orm import Session, joinedload
 
 from control_plane import events
@@ -148,13 +148,19 @@ class ScreenListing(NamedTuple):
     height_px: int
 
 
-def find_screens(*, session: Session, text: str | None = None,
-                 org_ids: Iterable[str] = ()) -> list[str]:
+def screen_count(*, session: Session) -> int:
+    """How many screens the network has."""
+    return int(session.scalar(select(func.count()).select_from(Screen)) or 0)
+
+
+def find_screens(*, session: Session, text: str | None = None, org_ids: Iterable[str] = (),
+                 offset: int = 0, limit: int | None = None) -> list[str]:
     """Ids of every screen, by venue name and screen name; with `text`, of those whose id is
     it, whose own or venue's name contains it (case-insensitive), or whose org is among
-    `org_ids`."""
+    `org_ids`; `limit` of them from `offset`."""
     query = select(Screen.id).join(Venue, Venue.id == Screen.venue_id) \
-        .order_by(Venue.name, Screen.venue_id, Screen.name, Screen.id)
+        .order_by(Venue.name, Screen.venue_id, Screen.name, Screen.id).offset(offset) \
+        .limit(limit)
     if text:
         orgs = list(org_ids)
         query = query.where((Screen.id == text) | Screen.name.icontains(text, autoescape=True)
