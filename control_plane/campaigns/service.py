@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from control_plane import events
 from control_plane.campaigns.exceptions import CampaignNotFound, InvalidTransition
@@ -139,8 +139,10 @@ def currencies(*, session: Session, campaign_ids: Iterable[str]) -> dict[str, st
 
 def list_for(*, session: Session, org_id: str | None,
              status: str | None = None) -> list[Campaign]:
-    """The org's campaigns (all when None), newest first, optionally in one stored status."""
-    query = select(Campaign).order_by(Campaign.created_at.desc(), Campaign.id)
+    """The org's campaigns (all when None), newest first, optionally in one stored status;
+    with their creatives, loaded in one more query (not one per campaign when read)."""
+    query = select(Campaign).options(selectinload(Campaign.creatives)) \
+        .order_by(Campaign.created_at.desc(), Campaign.id)
     if org_id is not None:
         query = query.where(Campaign.org_id == org_id)
     if status is not None:
