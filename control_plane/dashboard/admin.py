@@ -24,8 +24,9 @@ from control_plane.campaigns.schemas import ReviewNote
 from control_plane.dashboard import admin_views as views
 from control_plane.dashboard.session import Posted, User
 from control_plane.dashboard.web import FormErrors, PageRoute, redirect, render, validate
-from control_plane.db import DbSession
+from control_plane.db import DbSession, utcnow
 from control_plane.dependencies import ObjectStoreDep, SettingsDep
+from control_plane.devices.accounts import BrokerAccounts
 from control_plane.devices.dependencies import Bridge, Broker
 from control_plane.errors import AppError
 from control_plane.jobs import queue as jobs
@@ -33,6 +34,7 @@ from control_plane.media import service as media_service
 from control_plane.notifications.catalog import Channel
 from control_plane.notifications.channels.base import ChannelBackend
 from control_plane.orgs import service as orgs_service
+from control_plane.ports import MqttPublisher
 from control_plane.revenue import payouts
 from control_plane.revenue import service as revenue_service
 from control_plane.revenue.schemas import PolicyIn
@@ -203,21 +205,34 @@ def fleet(request: Request, principal: Admin, session: DbSession, settings: Sett
 
 # --- the system -----------------------------------------------------------------------------
 
+def _checks(session: Session, settings: Settings, broker: BrokerAccounts,
+            bridge: MqttPublisher | None) -> dict[str, Any]:
+    health = jobs.health(session=session)
+    embedded = settings.mqtt_url is None and settings.run_broker
+    return {"health": health, "checked_at": utcnow(), "checks": [
+        views.database(session), *views.queue(health=health, settings=settings),
+        views.broker(broker_url=getattr(broker, "url", ""), embedded=embedded, bridge=bridge)]}
+
+
 @router.get("/admin/system")
 def system(request: Request, principal: Admin, session: DbSession, settings: SettingsDep,
            payments: PaymentProviderDep, channels: Channels, broker: Broker,
            bridge: Bridge) -> Response:
     """Which providers run offline, and how the database, queue, workers and broker stand."""
-    health = jobs.health(session=session)
-    embedded = settings.mqtt_url is None and settings.run_broker
-    checks = [views.database(session), *views.queue(health=health, settings=settings),
-              views.broker(broker_url=getattr(broker, "url", ""), embedded=embedded,
-                           bridge=bridge)]
     return render(request, "admin/system.html", {
         "title": "System", "providers": views.providers(payments, channels),
-        "checks": checks, "health": health, "storage": settings.storage_url.split(":", 1)[0],
+        **_checks(session, settings, broker, bridge),
+        "storage": settings.storage_url.split(":", 1)[0],
         "transcoder": "Coconut (hosted)" if settings.coconut_api_key else "ffmpeg, local"},
         principal=principal)
+
+
+@router.get("/admin/system/health")
+def system_health(request: Request, principal: Admin, session: DbSession,
+                  settings: SettingsDep, broker: Broker, bridge: Bridge) -> Response:
+    """The health table alone, which the system page fetches again every 10 s."""
+    return render(request, "admin/_health.html", _checks(session, settings, broker, bridge),
+                  principal=principal)
 
 
 # --- the revenue-share policy, billing and payouts --------------------------------------------

@@ -145,7 +145,7 @@ def test_review_posts_without_the_form_token_are_refused(market: Market) -> None
 def test_nobody_but_a_superadmin_opens_an_admin_page(client: TestClient, app: Any) -> None:
     assert client.get("/admin/review", follow_redirects=False).status_code == 303  # sign in
     sign_up(client, "venue", email="vera@example.com", org_name="Vera's Bar")
-    for path in (*PAGES, "/admin/orgs/org_x", "/admin/review/cmp_x"):
+    for path in (*PAGES, "/admin/orgs/org_x", "/admin/review/cmp_x", "/admin/system/health"):
         answer = client.get(path)
         assert answer.status_code == 403, path
         assert "super-admins" in answer.text
@@ -245,6 +245,10 @@ def test_the_system_page_says_which_providers_run_offline(client: TestClient,
     assert "ADSBIN_RESEND_API_KEY" in page
     assert re.search(r"Database</td><td><span class=\"state health-ok\">", page)
     assert "Job queue" in page and "Broker" in page and "No bridge in this process" in page
+    assert 'hx-get="/admin/system/health" hx-trigger="every 10s"' in page
+    fragment = client.get("/admin/system/health", headers={"HX-Request": "true"})
+    assert fragment.status_code == 200 and "Job queue" in fragment.text
+    assert "<html" not in fragment.text and "Payments" not in fragment.text
 
 
 def policy(client: TestClient) -> dict[str, Any]:
