@@ -31,6 +31,7 @@ from control_plane.dashboard import admin as dashboard_admin
 from control_plane.dashboard import advertiser as dashboard_advertiser
 from control_plane.dashboard import auth_pages as dashboard_auth
 from control_plane.dashboard import home as dashboard_home
+from control_plane.dashboard import screen_pages as dashboard_screen_pages
 from control_plane.dashboard import venue_owner as dashboard_venue_owner
 from control_plane.dashboard.session import Sessions as DashboardSessions
 from control_plane.dashboard.web import HERE as DASHBOARD_DIR
@@ -201,7 +202,7 @@ def _errors_and_limits(app: FastAPI, settings: Settings) -> None:
 
 
 DASHBOARD_PAGES = (dashboard_home, dashboard_auth, dashboard_account, dashboard_advertiser,
-                   dashboard_venue_owner, dashboard_admin)
+                   dashboard_venue_owner, dashboard_screen_pages, dashboard_admin)
 
 
 def _routers(app: FastAPI) -> None:
