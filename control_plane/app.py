@@ -198,7 +198,10 @@ def _errors_and_limits(app: FastAPI, settings: Settings) -> None:
                            "/v1/storage/": settings.max_upload_bytes,
                            # multipart framing adds a little to the largest file allowed
                            "/v1/media": max(settings.max_image_bytes,
-                                            settings.max_video_bytes) + 1_048_576})
+                                            settings.max_video_bytes) + 1_048_576,
+                           # the dashboard's upload (`dashboard/advertiser.py`), the same
+                           "/media/upload": max(settings.max_image_bytes,
+                                                settings.max_video_bytes) + 1_048_576})
 
 
 DASHBOARD_PAGES = (dashboard_home, dashboard_auth, dashboard_account, dashboard_advertiser,

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from control_plane.jobs.queue import JobQueue, latest_job
 from control_plane.media import service as media_service
-from control_plane.media.models import Fit, Media, MediaStatus
+from control_plane.media.models import Fit as Fit  # for the pages that take a fit
+from control_plane.media.models import Media, MediaStatus
 from control_plane.media.schemas import JobRead, MediaError, MediaRead, RenditionRead
 from control_plane.settings import Settings
 from control_plane.storage.base import ObjectStore
