@@ -282,3 +282,43 @@ def test_a_bar_chart_has_a_title_axes_and_its_table():
     escaped = str(charts.bars("<b>", [charts.Bar("<i>", 1)]))
     assert "<b>" not in escaped and "<i>" not in escaped
     assert charts.nice_ceiling(0) == 1 and charts.nice_ceiling(1234) == 2000
+
+
+def test_a_draft_is_changed_through_its_form_and_a_bad_change_changes_nothing(net: Network):
+    made = net.client.post("/v1/campaigns", headers=net.advertiser.headers, json={
+        "name": "Draft one", "category": "1003", "currency": "EUR", "budget_cents": 10_000,
+        "cpm_cents": 500, "start_at": "2030-01-01T00:00:00Z", "end_at": "2030-02-01T00:00:00Z"})
+    url = f"/campaigns/{made.json()['id']}"
+    pages = browser(net)
+    form = pages.get(f"{url}/edit")
+    assert form.status_code == 200 and 'value="Draft one"' in form.text
+    assert 'value="100.00"' in form.text  # the budget, in EUR
+    fields = {"name": "Draft two", "category": "1003", "start_at": "2030-01-01T00:00",
+              "end_at": "2030-02-01T00:00", "budget": "250", "cpm": "5.00", "pacing": "asap"}
+    bad = post_form(pages, f"{url}/edit", {**fields, "cpm": "-1"}, from_page=f"{url}/edit")
+    assert bad.status_code == 422 and 'id="e-cpm"' in bad.text
+    assert net.client.get(f"/v1{url}", headers=net.advertiser.headers).json()["name"] == \
+        "Draft one"
+    saved = post_form(pages, f"{url}/edit", fields, from_page=f"{url}/edit")
+    assert saved.status_code == 303
+    body = net.client.get(f"/v1{url}", headers=net.advertiser.headers).json()
+    assert body["name"] == "Draft two" and body["budget_cents"] == 25_000
+    assert body["pacing"] == "asap" and body["currency"] == "EUR"
+
+    no_creative = post_form(pages, f"{url}/creatives", {"media_id": ""}, from_page=url)
+    assert no_creative.status_code == 422 and 'id="e-media_id"' in no_creative.text
+    media_id = net.campaign["creatives"][0]["media_id"]
+    added = post_form(pages, f"{url}/creatives", {"media_id": media_id, "duration_s": "10"},
+                      from_page=url)
+    assert added.status_code == 303
+    assert len(net.client.get(f"/v1{url}", headers=net.advertiser.headers)
+               .json()["creatives"]) == 1
+
+
+def test_an_upload_without_the_form_token_is_refused(net: Network, tmp_path):
+    pages = browser(net)
+    pages.get("/media")
+    with media_samples.png(tmp_path).open("rb") as f:
+        answer = pages.post("/media/upload", files={"file": ("x.png", f, "image/png")})
+    assert answer.status_code == 403
+    assert len(net.client.get("/v1/media", headers=net.advertiser.headers).json()["items"]) == 1
