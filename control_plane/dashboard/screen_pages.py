@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from control_plane.auth.policy import Action, Principal, Resource, allowed, authorize
 from control_plane.dashboard.session import Posted, User
-from control_plane.dashboard.venue_access import can, org_of, screen_of, state_of
+from control_plane.dashboard.venue_access import can, org_of, screen_of, state_of, venue_of
 from control_plane.dashboard.web import FormErrors, PageRoute, form_dict, redirect, render, validate
 from control_plane.db import DbSession
 from control_plane.dependencies import ObjectStoreDep, SettingsDep
@@ -31,6 +31,7 @@ from control_plane.settings import Settings
 from control_plane.storage.base import ObjectStore
 from control_plane.venues import audience as venues_audience
 from control_plane.venues import service as venues_service
+from control_plane.venues.schemas import ScreenCreate
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 Id = Annotated[str, Path(max_length=40)]
@@ -38,6 +39,9 @@ COMMANDS = (("screenshot", "Take a screenshot"), ("resync", "Fetch the schedule 
             ("identify", "Show its name on screen"), ("clear_cache", "Clear the cache"),
             ("reboot", "Restart the player"))
 RECENT_COMMANDS = 8
+NEW = "new"  # the pairing form's choice of a screen it adds
+NEW_SCREEN_FIELDS = ("name", "width_px", "height_px")
+PAIR_FIELDS = ("screen_id", "code", "new_venue_id", "new_name", "new_width_px", "new_height_px")
 
 
 def _live(session: Session, settings: Settings, store: ObjectStore,
@@ -141,11 +145,29 @@ def _pairable(session: Session, principal: Principal,
 def _pair_page(request: Request, principal: Principal, session: Session, settings: Settings,
                values: dict[str, str], errors: FormErrors | None = None,
                status_code: int = 200) -> Response:
+    can_add = allowed(principal, Resource.screen, Action.create)
+    venues = venues_service.list_venues(session=session, org_id=org_of(principal)) \
+        if can_add else []
     return render(request, "venue/pair.html", {
         "title": "Pair a screen", "screens": _pairable(session, principal, settings),
-        "values": values, "errors": errors or FormErrors(),
-        "can_add": allowed(principal, Resource.screen, Action.create)}, principal=principal,
+        "values": values, "errors": errors or FormErrors(), "can_add": can_add,
+        "venues": [(v.id, v.name) for v in venues]}, principal=principal,
         status_code=status_code)
+
+
+def _new_screen(session: Session, principal: Principal, values: dict[str, str]
+                ) -> tuple[venues_service.Screen | None, FormErrors]:
+    """The screen the pairing form adds (`new_*` fields), as `POST /v1/venues/{id}/screens`
+    adds it; or the errors by field."""
+    if not values["new_venue_id"]:
+        return None, FormErrors(new_venue_id="Choose the venue of the new screen")
+    venue = venue_of(session, principal, values["new_venue_id"])
+    authorize(principal, Resource.screen, Action.create, owner_org_id=venue.org_id)
+    data = {name: values[f"new_{name}"] for name in NEW_SCREEN_FIELDS if values[f"new_{name}"]}
+    body, errors = validate(ScreenCreate, data, NEW_SCREEN_FIELDS)
+    if body is None:
+        return None, FormErrors({f"new_{k}" if k else k: v for k, v in errors.items()})
+    return venues_service.create_screen(session=session, venue=venue, screen_in=body), errors
 
 
 @router.get("/pair")
@@ -163,13 +185,17 @@ def pair(request: Request, form: Posted, principal: User, session: DbSession,
     """Claim the code for the chosen screen as `POST /v1/screens/{id}/pair` does (the same
     limits on wrong guesses); then the screen's page."""
     authorize(principal, Resource.screen, Action.manage)
-    values = {"screen_id": str(form.get("screen_id") or "")[:40],
-              "code": str(form.get("code") or "").strip()[:40]}
+    values = {name: str(form.get(name) or "").strip()[:40] for name in PAIR_FIELDS}
     body, errors = validate(ClaimRequest, form_dict(values, "code"), ("code",))
     if not values["screen_id"]:
         errors["screen_id"] = "Choose the screen the code is shown on"
     if body is None or errors:
         return _pair_page(request, principal, session, settings, values, errors, 422)
+    if values["screen_id"] == NEW:
+        made, errors = _new_screen(session, principal, values)
+        if made is None:
+            return _pair_page(request, principal, session, settings, values, errors, 422)
+        values["screen_id"] = made.id  # shown again chosen if the code is refused
     screen = screen_of(session, principal, values["screen_id"], Action.manage)
     try:
         devices_service.claim_limited(

@@ -328,3 +328,29 @@ def test_earnings_and_the_payout_setup(client: TestClient, app: Any) -> None:
     other = _browser(app, unverified.email)
     answer = post_form(other, "/earnings/payouts", {}, from_page="/earnings")
     assert answer.status_code == 403 and "confirm your email" in answer.text.lower()
+
+
+def test_pairing_a_screen_added_on_the_pairing_page(client: TestClient, app: Any) -> None:
+    owner, browser, venue, _ = _venue_org(client, app)
+    screens = f"/v1/venues/{venue['id']}/screens"
+    page = browser.get("/pair")
+    assert '<option value="new"' in page.text and 'id="f-new_venue_id"' in page.text
+    ticket = ask_code(client)
+    new = {"screen_id": "new", "code": ticket["code"], "new_venue_id": venue["id"],
+           "new_name": "Window", "new_width_px": "1080", "new_height_px": "1920"}
+    for bad, field in (({"new_width_px": "10"}, "new_width_px"),
+                       ({"new_name": ""}, "new_name"), ({"new_venue_id": ""}, "new_venue_id")):
+        answer = post_form(browser, "/pair", {**new, **bad})
+        assert answer.status_code == 422 and f'id="e-{field}"' in answer.text, field
+    assert len(client.get(screens, headers=owner.headers).json()["items"]) == 1
+    answer = post_form(browser, "/pair", new)
+    assert answer.status_code == 303
+    made = [s for s in client.get(screens, headers=owner.headers).json()["items"]
+            if s["name"] == "Window"]
+    assert len(made) == 1 and made[0]["status"] != "unpaired"
+    assert answer.headers["location"] == f"/screens/{made[0]['id']}?paired=1"
+    # a technician pairs, but adds no screen
+    tech = _technician(app, owner.org_id)
+    assert '<option value="new"' not in tech.get("/pair").text
+    assert post_form(tech, "/pair", {**new, "code": ask_code(client)["code"]},
+                     from_page="/pair").status_code == 403
