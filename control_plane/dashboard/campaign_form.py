@@ -21,7 +21,8 @@ from control_plane.campaigns.service import Campaign
 from control_plane.dashboard.web import FormErrors, validate
 from control_plane.taxonomy import service as taxonomy
 
-DAYPARTS = 3
+DAYPARTS = 3  # empty rows a form shows
+MAX_DAYPARTS = 50  # as many as a campaign may have (`CampaignFields.dayparts`)
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 CURRENCIES = ("EUR", "USD", "GBP", "CHF", "CAD", "AUD")
 FIELDS = ("name", "category", "start_at", "end_at", "dayparts", "venue_type_ids", "lat", "lon",
@@ -60,10 +61,12 @@ def read(form: FormData) -> Values:
     """The posted form as the values to show again."""
     values = Values(text={name: _text(form, name) for name in (*FIELDS, "duration_s")
                           if name != "dayparts" and name != "venue_type_ids"})
-    for i in range(DAYPARTS):
+    for i in range(MAX_DAYPARTS):  # a draft made through the API may have more than three
         days = [d for d in form.getlist(f"daypart-{i}-days") if d in WEEKDAYS]
-        values.dayparts.append({"weekdays": days, "start": _text(form, f"daypart-{i}-start"),
-                                "end": _text(form, f"daypart-{i}-end")})
+        part = {"weekdays": days, "start": _text(form, f"daypart-{i}-start"),
+                "end": _text(form, f"daypart-{i}-end")}
+        if i < DAYPARTS or days or part["start"] or part["end"]:
+            values.dayparts.append(part)
     for raw in form.getlist("venue_type_ids")[:200]:
         if isinstance(raw, str) and raw.strip().isdigit():
             values.venue_type_ids.append(int(raw))
@@ -77,9 +80,9 @@ def _cents(text: str) -> int | str | None:
         return None
     try:
         amount = Decimal(text.replace(",", "").replace(" ", ""))
-    except InvalidOperation:
-        return text
-    if not amount.is_finite() or amount != amount.quantize(Decimal("0.01")):
+        if not amount.is_finite() or amount != amount.quantize(Decimal("0.01")):
+            return text
+    except InvalidOperation:  # not a number, or one too large to have cents ("1e400")
         return text
     return int(amount * 100)
 
@@ -144,7 +147,7 @@ def of(campaign: Campaign) -> Values:
         "max_plays_per_hour": str(campaign.max_plays_per_hour or ""),
         "share_of_voice": str(campaign.share_of_voice or ""),
         **{k: str(geo[k]) for k in ("lat", "lon", "radius_km") if k in geo}})
-    values.dayparts = [dict(p) for p in campaign.dayparts][:DAYPARTS]
+    values.dayparts = [dict(p) for p in campaign.dayparts][:MAX_DAYPARTS]
     values.dayparts += [{"weekdays": [], "start": "", "end": ""}
                         for _ in range(DAYPARTS - len(values.dayparts))]
     values.venue_type_ids = list(targeting.get("venue_type_ids") or [])

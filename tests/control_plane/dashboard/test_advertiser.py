@@ -140,6 +140,9 @@ def test_a_bad_wizard_form_shows_its_errors_and_saves_nothing(net: Network):
         **wizard_fields("", start_at=flight()["end_at"], end_at=flight()["start_at"]),
         "step": "forecast"})
     assert backwards.status_code == 422 and 'id="e-end_at"' in backwards.text
+    huge = post_form(pages, "/campaigns/new", {**wizard_fields("", budget="1e400"),
+                                               "step": "forecast"})
+    assert huge.status_code == 422 and 'id="e-budget"' in huge.text
     assert len(campaigns_of(net, net.advertiser)) == before
 
 
