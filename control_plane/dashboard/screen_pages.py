@@ -22,7 +22,12 @@ from control_plane.db import DbSession
 from control_plane.dependencies import ObjectStoreDep, SettingsDep
 from control_plane.devices import commands as commands_service
 from control_plane.devices import service as devices_service
-from control_plane.devices.dependencies import Bridge, ClaimClientLimiter, ClaimScreenLimiter
+from control_plane.devices.dependencies import (
+    Bridge,
+    Broker,
+    ClaimClientLimiter,
+    ClaimScreenLimiter,
+)
 from control_plane.devices.messaging import send_command
 from control_plane.devices.schemas import ClaimRequest, CommandCreate
 from control_plane.errors import AppError
@@ -112,6 +117,21 @@ def screen_command(request: Request, screen_id: Id, form: Posted, principal: Use
     if request.headers.get("hx-request"):
         return render(request, "venue/_live.html", _live(session, settings, store, screen),
                       principal=principal)
+    return redirect(f"/screens/{screen.id}")
+
+
+@router.post("/screens/{screen_id}/unpair")
+def screen_unpair(request: Request, screen_id: Id, form: Posted, principal: User,
+                  session: DbSession, settings: SettingsDep, store: ObjectStoreDep,
+                  broker: Broker) -> Response:
+    """Unpair as `DELETE /v1/screens/{id}/device` does: the player's token and broker login
+    stop working now, and the screen waits for a new code."""
+    screen = screen_of(session, principal, screen_id, Action.manage)
+    try:
+        devices_service.unpair(session=session, screen_id=screen.id, broker=broker)
+    except AppError as exc:
+        return _screen_page(request, principal, session, settings, store, screen,
+                            command_error=exc.message, status_code=exc.status_code)
     return redirect(f"/screens/{screen.id}")
 
 

@@ -260,6 +260,17 @@ def test_a_technician_pairs_and_sees_diagnostics_but_changes_no_venue(client: Te
     assert page.status_code == 200 and "0.9.4" in page.text and "2.0 GB" in page.text
     assert "Take a screenshot" in page.text
 
+    # unpairing: the player's token stops working, the screen waits for a new code
+    path = f"/screens/{screen['id']}"
+    assert tech.post(path + "/unpair", data={}, follow_redirects=False).status_code == 403
+    assert post_form(tech, path + "/unpair", {}, from_page=path).status_code == 303
+    assert "state-unpaired" in tech.get(path + "/live").text
+    assert client.post("/v1/device/heartbeat", headers=bearer(creds["device_token"]), json={
+        "schema": "adsbin.heartbeat/v1", "sent_at": "2026-12-07T10:00:00Z",
+        "agent_version": "0.9.4"}).status_code == 401
+    again = post_form(tech, path + "/unpair", {}, from_page=path)
+    assert again.status_code == 404 and "no paired device" in again.text
+
 
 def test_the_moderation_queue_approve_and_block(client: TestClient, app: Any) -> None:
     owner, browser, venue, _ = _venue_org(client, app, moderation="manual", name="Quiet café")
