@@ -9,6 +9,8 @@ code as `POST /v1/screens/{id}/pair` does, under the same limits on wrong guesse
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -32,6 +34,7 @@ from control_plane.devices.messaging import send_command
 from control_plane.devices.schemas import ClaimRequest, CommandCreate
 from control_plane.errors import AppError
 from control_plane.scheduling import preview as scheduling_preview
+from control_plane.scheduling.schemas import Timeline
 from control_plane.settings import Settings
 from control_plane.storage.base import ObjectStore
 from control_plane.venues import audience as venues_audience
@@ -135,6 +138,36 @@ def screen_unpair(request: Request, screen_id: Id, form: Posted, principal: User
     return redirect(f"/screens/{screen.id}")
 
 
+@dataclass
+class TimelineRow:
+    """Windows in a row that play the same loop for the same reasons, shown as one."""
+
+    start: datetime
+    end: datetime
+    loop: list[tuple[str, str | None, int, int]]  # kind, campaign, seconds, times in the loop
+    explain: list[str]
+
+
+def _rows(timeline: Timeline) -> list[TimelineRow]:
+    """The timeline's windows with each loop's repeats counted and like windows merged."""
+    rows: list[TimelineRow] = []
+    for window in timeline.windows:
+        loop: list[tuple[str, str | None, int, int]] = []
+        for item in window.loop:
+            key = (item.kind, item.campaign_id, item.duration_s)
+            if loop and loop[-1][:3] == key:
+                loop[-1] = (*key, loop[-1][3] + item.slots)
+            else:
+                loop.append((*key, item.slots))
+        last = rows[-1] if rows else None
+        if last and last.end == window.start and last.loop == loop \
+                and last.explain == window.explain:
+            last.end = window.end
+        else:
+            rows.append(TimelineRow(window.start, window.end, loop, list(window.explain)))
+    return rows
+
+
 @router.get("/screens/{screen_id}/timeline")
 def screen_timeline(request: Request, screen_id: Id, principal: User,
                     session: DbSession) -> Response:
@@ -143,7 +176,7 @@ def screen_timeline(request: Request, screen_id: Id, principal: User,
     screen = screen_of(session, principal, screen_id)
     timeline = scheduling_preview.timeline(session=session, screen_id=screen.id)
     context = {"title": f"What plays on {screen.name}", "screen": screen,
-               "timeline": timeline}
+               "timeline": timeline, "rows": _rows(timeline)}
     if request.headers.get("hx-request"):
         return render(request, "venue/_timeline.html", context, principal=principal)
     return render(request, "venue/timeline.html", context, principal=principal)

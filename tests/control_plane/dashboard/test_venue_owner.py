@@ -143,7 +143,8 @@ def test_a_venue_owner_adds_a_venue_changes_it_and_adds_a_screen(client: TestCli
 
 def test_pairing_then_live_status_a_command_and_its_acknowledgement(client: TestClient,
                                                                     app: Any) -> None:
-    _, browser, _, screen = _venue_org(client, app)
+    owner, browser, _, screen = _venue_org(client, app)
+    owner_token = owner.token
     page = browser.get("/pair")
     assert page.status_code == 200 and "Gym — Screen (not paired)" in page.text
     ticket = ask_code(client)
@@ -207,6 +208,10 @@ def test_pairing_then_live_status_a_command_and_its_acknowledgement(client: Test
     timeline = browser.get(path + "/timeline", headers={"HX-Request": "true"})
     assert timeline.status_code == 200 and "<html" not in timeline.text
     assert "The next 24 hours" in timeline.text
+    # windows in a row that play alike are shown as one row, a loop's repeats counted
+    windows = client.get(f"/v1/screens/{screen['id']}/timeline",
+                         headers=bearer(owner_token)).json()["windows"]
+    assert len(windows) > 1 and timeline.text.count("<tr>") - 1 < len(windows)
     assert browser.get(path + "/timeline").status_code == 200
 
 
