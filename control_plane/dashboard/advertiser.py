@@ -37,6 +37,7 @@ from control_plane.media.schemas import MediaRead
 from control_plane.reporting import service as reporting_service
 from control_plane.scheduling import preview as scheduling_preview
 from control_plane.storage.base import ObjectStore
+from control_plane.taxonomy.demographics import AGE_BANDS, GENDERS
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 STATES = ("draft", "pending_review", "approved", "active", "completed", "rejected", "paused")
@@ -148,6 +149,7 @@ def _wizard(request: Request, principal: Principal, session: DbSession, store: O
         "chosen": next((m for m in items if m.id == chosen), None),
         "categories": campaign_form.categories(), "venue_types": campaign_form.venue_types(),
         "currencies": campaign_form.CURRENCIES, "weekdays": campaign_form.WEEKDAYS,
+        "age_bands": AGE_BANDS, "genders": GENDERS,
         "forecast": forecast, "upload_path": UPLOAD_PATH, "edit": None},
         principal=principal, status_code=status_code)
 
@@ -377,6 +379,7 @@ def _edit_page(request: Request, principal: Principal, session: DbSession, store
         "upload_errors": FormErrors(), "items": [], "chosen": None,
         "categories": campaign_form.categories(), "venue_types": campaign_form.venue_types(),
         "currencies": (campaign.currency,), "weekdays": campaign_form.WEEKDAYS,
+        "age_bands": AGE_BANDS, "genders": GENDERS,
         "forecast": None, "upload_path": UPLOAD_PATH, "edit": campaign},
         principal=principal, status_code=status_code)
 

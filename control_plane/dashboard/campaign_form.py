@@ -5,11 +5,14 @@ stored campaign turned back into the form's values.
 What a person types differs from the API's body only where a form must: money as "250.00"
 rather than cents, a flight as two local times read in UTC (a `datetime-local` input has no
 zone), dayparts as up to `DAYPARTS` rows of weekday boxes and times, the geo radius as three
-plain numbers (a map would need tiles from the internet).
+plain numbers (a map would need tiles from the internet), the audience as one segment of age
+bands and genders with a minimum share in per cent (more segments, made through the API, are
+kept as they are).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -20,6 +23,7 @@ from control_plane.campaigns.schemas import CampaignCreate, Weekday
 from control_plane.campaigns.service import Campaign
 from control_plane.dashboard.web import FormErrors, validate
 from control_plane.taxonomy import service as taxonomy
+from control_plane.taxonomy.demographics import AGE_BANDS, GENDERS
 
 DAYPARTS = 3  # empty rows a form shows
 MAX_DAYPARTS = 50  # as many as a campaign may have (`CampaignFields.dayparts`)
@@ -27,7 +31,7 @@ WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun"
 CURRENCIES = ("EUR", "USD", "GBP", "CHF", "CAD", "AUD")
 FIELDS = ("name", "category", "start_at", "end_at", "dayparts", "venue_type_ids", "lat", "lon",
           "radius_km", "budget", "cpm", "currency", "pacing", "max_plays_per_hour",
-          "share_of_voice")
+          "share_of_voice", "audience")
 _RENAMED = {"budget_cents": "budget", "cpm_cents": "cpm"}
 MAX_TEXT = 200
 
@@ -39,6 +43,9 @@ class Values:
     text: dict[str, str] = field(default_factory=dict)
     dayparts: list[dict[str, Any]] = field(default_factory=list)
     venue_type_ids: list[int] = field(default_factory=list)
+    audience_ages: list[str] = field(default_factory=list)
+    audience_genders: list[str] = field(default_factory=list)
+    audience_more: str = ""  # the segments after the first, as JSON (the form shows one)
 
     def get(self, name: str, default: str = "") -> str:
         """A field's text."""
@@ -59,8 +66,13 @@ def _text(form: FormData, name: str) -> str:
 
 def read(form: FormData) -> Values:
     """The posted form as the values to show again."""
-    values = Values(text={name: _text(form, name) for name in (*FIELDS, "duration_s")
-                          if name != "dayparts" and name != "venue_type_ids"})
+    values = Values(text={name: _text(form, name)
+                          for name in (*FIELDS, "duration_s", "audience_min_share")
+                          if name not in ("dayparts", "venue_type_ids", "audience")})
+    values.audience_ages = [b for b in AGE_BANDS if b in form.getlist("audience_ages")]
+    values.audience_genders = [g for g in GENDERS if g in form.getlist("audience_genders")]
+    more = form.get("audience_more")
+    values.audience_more = more[:20_000] if isinstance(more, str) else ""
     for i in range(MAX_DAYPARTS):  # a draft made through the API may have more than three
         days = [d for d in form.getlist(f"daypart-{i}-days") if d in WEEKDAYS]
         part = {"weekdays": days, "start": _text(form, f"daypart-{i}-start"),
@@ -115,8 +127,30 @@ def body(values: Values) -> dict[str, Any]:
     geo = {k: text[k] for k in ("lat", "lon", "radius_km") if text.get(k)}
     if geo:
         targeting["geo"] = geo
+    audience = _audience(values)
+    if audience is not None:
+        targeting["audience"] = audience
     data["targeting"] = targeting
     return data
+
+
+def _audience(values: Values) -> dict[str, Any] | None:
+    """The audience target the form stands for; None when nothing of it is filled in."""
+    share = values.text.get("audience_min_share", "")
+    try:
+        more = json.loads(values.audience_more) if values.audience_more else []
+    except ValueError:
+        more = []
+    more = more if isinstance(more, list) else []
+    if not (values.audience_ages or values.audience_genders or share or more):
+        return None
+    segments = [{"age_bands": values.audience_ages, "genders": values.audience_genders},
+                *more] if values.audience_ages or values.audience_genders or not more else more
+    try:
+        min_share: Any = float(Decimal(share) / 100) if share else None
+    except (InvalidOperation, ValueError):
+        min_share = share  # not a number: the schema says so
+    return {"segments": segments, "min_share": min_share}
 
 
 def check(values: Values) -> tuple[CampaignCreate | None, FormErrors]:
@@ -151,6 +185,14 @@ def of(campaign: Campaign) -> Values:
     values.dayparts += [{"weekdays": [], "start": "", "end": ""}
                         for _ in range(DAYPARTS - len(values.dayparts))]
     values.venue_type_ids = list(targeting.get("venue_type_ids") or [])
+    audience = targeting.get("audience") or {}
+    segments = list(audience.get("segments") or [])
+    if segments:
+        values.audience_ages = list(segments[0].get("age_bands") or [])
+        values.audience_genders = list(segments[0].get("genders") or [])
+        values.audience_more = json.dumps(segments[1:]) if segments[1:] else ""
+    if audience.get("min_share") is not None:
+        values.text["audience_min_share"] = f"{float(audience['min_share']) * 100:g}"
     return values
 
 

@@ -325,3 +325,30 @@ def test_an_upload_without_the_form_token_is_refused(net: Network, tmp_path):
         answer = pages.post("/media/upload", files={"file": ("x.png", f, "image/png")})
     assert answer.status_code == 403
     assert len(net.client.get("/v1/media", headers=net.advertiser.headers).json()["items"]) == 1
+
+
+def test_the_wizard_targets_an_audience_and_says_what_is_wrong_with_one(net: Network, tmp_path):
+    pages = browser(net)
+    media_id = upload(pages, tmp_path).headers["location"].split("media=")[1]
+    ready(pages, media_id)
+    fields = {**wizard_fields(media_id), "audience_ages": ["25-34", "35-44"],
+              "audience_genders": ["female"], "audience_min_share": "30", "step": "create"}
+    before = len(campaigns_of(net, net.advertiser))
+    for bad, said in (({"audience_ages": []}, "no bands"),
+                      ({"audience_min_share": "0"}, "greater than 0"),
+                      ({"audience_min_share": "lots"}, "number")):
+        answer = post_form(pages, "/campaigns/new", {**fields, **bad})
+        assert answer.status_code == 422, bad
+        assert 'id="e-audience"' in answer.text and said in answer.text.lower(), bad
+    assert len(campaigns_of(net, net.advertiser)) == before  # nothing saved
+    saved = post_form(pages, "/campaigns/new", fields)
+    assert saved.status_code == 303, saved.text
+    campaign_id = saved.headers["location"].split("/")[2].split("?")[0]
+    body = net.client.get(f"/v1/campaigns/{campaign_id}", headers=net.advertiser.headers).json()
+    assert body["targeting"]["audience"] == {
+        "segments": [{"age_bands": ["25-34", "35-44"], "genders": ["female"]}],
+        "min_share": 0.3}
+    page = pages.get(f"/campaigns/{campaign_id}").text
+    assert "25-34, 35-44 year-olds (female): at least 30 % of viewers" in page
+    edit = pages.get(f"/campaigns/{campaign_id}/edit").text  # the form shows it back
+    assert re.search(r'value="25-34" checked', edit) and 'value="30"' in edit
