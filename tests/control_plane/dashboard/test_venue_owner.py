@@ -19,9 +19,12 @@ from control_plane.scheduling import preview
 from tests.control_plane.dashboard.pages import csrf_of, post_form, sign_in, sign_up
 from tests.control_plane.devices.test_pairing import SCREEN, ask_code
 from tests.control_plane.moderation.test_moderation import approved_campaign, ready_media
+from tests.control_plane.reporting.conftest import network
+from tests.control_plane.revenue.test_payouts import EARNED_PER_120, bill, period
 from tests.helpers import PASSWORD, Account, bearer, signup
 
 pytestmark = pytest.mark.usefixtures("clean_db")
+__all__ = ["network"]  # the proof-of-play network of the reporting tests (a fixture)
 ALWAYS = {d: [["00:00", "24:00"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
 VENUE_FORM = {"name": "Corner bar", "address": "1 rue de la Paix, Paris", "lat": "48.8566",
               "lon": "2.3522", "timezone": "Europe/Paris", "venue_type_id": "1",
@@ -370,3 +373,14 @@ def test_pairing_a_screen_added_on_the_pairing_page(client: TestClient, app: Any
     assert '<option value="new"' not in tech.get("/pair").text
     assert post_form(tech, "/pair", {**new, "code": ask_code(client)["code"]},
                      from_page="/pair").status_code == 403
+
+
+def test_earnings_show_a_closed_periods_statement(network: Any) -> None:
+    """Plays billed through the API (a closed period, its invoice) show on /earnings."""
+    bill(network, period(4))
+    browser = _browser(network.app, network.venue_owner.email)
+    page = browser.get("/earnings")
+    assert page.status_code == 200
+    earned = f"{EARNED_PER_120 / 100:,.2f} EUR"
+    assert earned in page.text and ">Gym</a>" in page.text and network.screen["id"] in page.text
+    assert "Nothing yet in the closed periods" not in page.text
