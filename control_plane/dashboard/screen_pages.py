@@ -115,6 +115,10 @@ def screen_command(request: Request, screen_id: Id, form: Posted, principal: Use
                      screen_name=screen.name, type=body.type,
                      ttl_s=body.ttl_s or settings.command_ttl_s, user_id=principal.user_id)
     except AppError as exc:
+        if request.headers.get("hx-request"):  # htmx swaps only a 2xx: the refusal in it
+            return render(request, "venue/_live.html", {
+                **_live(session, settings, store, screen), "live_error": exc.message},
+                principal=principal)
         return _screen_page(request, principal, session, settings, store, screen,
                             command_error=exc.message, status_code=exc.status_code)
     if request.headers.get("hx-request"):

@@ -278,6 +278,14 @@ def test_a_technician_pairs_and_sees_diagnostics_but_changes_no_venue(client: Te
         "agent_version": "0.9.4"}).status_code == 401
     again = post_form(tech, path + "/unpair", {}, from_page=path)
     assert again.status_code == 404 and "no paired device" in again.text
+    # a command to an unpaired screen: refused, said on the page (in the fragment for htmx)
+    refused = post_form(tech, path + "/commands", {"type": "identify"}, from_page=path)
+    assert refused.status_code == 404 and refused.text.count("no paired device to command") == 1
+    token = csrf_of(tech.get(path).text)
+    refused = tech.post(path + "/commands", data={"type": "identify"},
+                        headers={"HX-Request": "true", "X-CSRF-Token": token})
+    assert refused.status_code == 200 and "<html" not in refused.text
+    assert "no paired device to command" in refused.text
 
 
 def test_the_moderation_queue_approve_and_block(client: TestClient, app: Any) -> None:
