@@ -95,7 +95,8 @@ def list_campaigns(session: DbSession, principal: CurrentPrincipal,
     authorize(principal, Resource.campaign, Action.read)
     org_id = None if principal.is_superadmin else principal.org_id
     stored = CampaignStatus.approved if state in _READ_FROM_FLIGHT else state
-    campaigns = campaigns_service.list_for(session=session, org_id=org_id, status=stored)
+    campaigns = campaigns_service.list_for(session=session, org_id=org_id, status=stored,
+                                           with_creatives=True)
     if state in _READ_FROM_FLIGHT:
         now = utcnow()
         campaigns = [c for c in campaigns if campaigns_service.state(c, now) == state]

@@ -137,12 +137,13 @@ def currencies(*, session: Session, campaign_ids: Iterable[str]) -> dict[str, st
     return found
 
 
-def list_for(*, session: Session, org_id: str | None,
-             status: str | None = None) -> list[Campaign]:
+def list_for(*, session: Session, org_id: str | None, status: str | None = None,
+             with_creatives: bool = False) -> list[Campaign]:
     """The org's campaigns (all when None), newest first, optionally in one stored status;
-    with their creatives, loaded in one more query (not one per campaign when read)."""
-    query = select(Campaign).options(selectinload(Campaign.creatives)) \
-        .order_by(Campaign.created_at.desc(), Campaign.id)
+    `with_creatives`: their creatives read too, in one more query (not one per campaign)."""
+    query = select(Campaign).order_by(Campaign.created_at.desc(), Campaign.id)
+    if with_creatives:  # a list that shows no creative is spared reading them all
+        query = query.options(selectinload(Campaign.creatives))
     if org_id is not None:
         query = query.where(Campaign.org_id == org_id)
     if status is not None:
