@@ -90,8 +90,8 @@ PAGES = (
           f"{REPORT}screen&campaign_id={{campaign}}")),
     Page("/campaigns/new", "advertiser", ("/v1/media", "/v1/venue-types", "/v1/ad-categories")),
     Page("/campaigns/{campaign}/edit", "advertiser", ("/v1/campaigns/{campaign}", "/v1/media")),
-    Page("/campaigns/{campaign}/delivery.csv", "advertiser",
-         (f"{REPORT}day,screen&format=csv&campaign_id={{campaign}}",)),
+    Page("/campaigns/{campaign}/delivery.csv?group_by=screen", "advertiser",
+         (f"{REPORT}screen&format=csv&campaign_id={{campaign}}",)),
     Page("/media", "advertiser", ("/v1/media",)),
     Page("/media/{media}", "advertiser", ("/v1/media/{media}",)),
     Page("/media/{media}/previews", "advertiser", ("/v1/media/{media}",)),
@@ -369,11 +369,12 @@ def main() -> None:
     for kind, rows in tables.items():
         print(f"\n{kind}: {fleet.screens:,} screens, {fleet.plays:,} plays, "
               f"{args.repeat} requests of each")
-        print(f"{'page':<40} {'p50 ms':>7} {'p95 ms':>7} {'KB':>5} | {'JSON twin':>9} "
+        width = max([40, *(len(f"{t.page.path} ({t.page.role})") for t in rows)])
+        print(f"{'page':<{width}} {'p50 ms':>7} {'p95 ms':>7} {'KB':>5} | {'JSON twin':>9} "
               f"{'p50 ms':>7} {'p95 ms':>7} | goal p95 ≤ {GOAL_S * 1000:.0f} ms")
         for t in rows:
             met = "met" if t.p95 <= GOAL_S else "MISSED"
-            print(f"{t.page.path + ' (' + t.page.role + ')':<40} {_ms(t.p50)} {_ms(t.p95)} "
+            print(f"{t.page.path + ' (' + t.page.role + ')':<{width}} {_ms(t.p50)} {_ms(t.p95)} "
                   f"{t.kb:>5.0f} | {t.calls:>3} calls {_ms(t.twin_p50)} "
                   f"{_ms(t.twin_p95)} | {met}")
     print(f"\nA twin's sample: its JSON requests one after another. {os.cpu_count()} cores, "
