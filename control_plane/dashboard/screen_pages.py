@@ -18,7 +18,14 @@ from sqlalchemy.orm import Session
 
 from control_plane.auth.policy import Action, Principal, Resource, allowed, authorize
 from control_plane.dashboard.session import Posted, User
-from control_plane.dashboard.venue_access import can, org_of, screen_of, state_of, venue_of
+from control_plane.dashboard.venue_access import (
+    can,
+    org_of,
+    screen_of,
+    state_of,
+    statuses,
+    venue_of,
+)
 from control_plane.dashboard.web import FormErrors, PageRoute, form_dict, redirect, render, validate
 from control_plane.db import DbSession
 from control_plane.dependencies import ObjectStoreDep, SettingsDep
@@ -191,11 +198,12 @@ def screen_timeline(request: Request, screen_id: Id, principal: User,
 def _pairable(session: Session, principal: Principal,
               settings: Settings) -> list[tuple[Any, Any, str]]:
     """The org's screens a user may pair: (venue, screen, status), unpaired ones first."""
-    rows = []
-    for venue in venues_service.list_venues(session=session, org_id=org_of(principal)):
-        for screen in venues_service.list_screens(session=session, venue_id=venue.id):
-            if can(principal, Resource.screen, Action.manage, screen.org_id):
-                rows.append((venue, screen, state_of(session, settings, screen.id).status))
+    pairs = [(venue, screen)
+             for venue in venues_service.list_venues(session=session, org_id=org_of(principal))
+             for screen in venues_service.list_screens(session=session, venue_id=venue.id)
+             if can(principal, Resource.screen, Action.manage, screen.org_id)]
+    status = statuses(session, settings, [screen.id for _, screen in pairs])
+    rows = [(venue, screen, status[screen.id]) for venue, screen in pairs]
     return sorted(rows, key=lambda r: (r[2] != "unpaired", r[0].name, r[1].name))
 
 

@@ -43,6 +43,15 @@ def state_of(session: Session, settings: Settings, screen_id: str) -> devices_se
                                         heartbeat_interval_s=settings.heartbeat_interval_s)
 
 
+def statuses(session: Session, settings: Settings, screen_ids: list[str]) -> dict[str, str]:
+    """Each screen's status as `state_of` says it (online, offline or unpaired), in one query
+    for all of them."""
+    found = devices_service.liveness(session=session, screen_ids=screen_ids,
+                                     heartbeat_interval_s=settings.heartbeat_interval_s)
+    return {screen_id: found[screen_id].status if screen_id in found else "unpaired"
+            for screen_id in screen_ids}
+
+
 def can(principal: Principal, resource: Resource, action: Action, org_id: str) -> bool:
     """Whether a button is offered: the API would let this user do `action` on the object."""
     try:

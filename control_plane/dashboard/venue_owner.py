@@ -23,7 +23,7 @@ from control_plane.auth.dependencies import require_verified_email
 from control_plane.auth.policy import Action, Principal, Resource, allowed, authorize
 from control_plane.dashboard import venue_forms
 from control_plane.dashboard.session import Posted, User
-from control_plane.dashboard.venue_access import can, org_of, state_of, venue_of
+from control_plane.dashboard.venue_access import can, org_of, state_of, statuses, venue_of
 from control_plane.dashboard.web import FormErrors, PageRoute, form_dict, redirect, render, validate
 from control_plane.db import DbSession, utcnow
 from control_plane.dependencies import ObjectStoreDep, SettingsDep
@@ -56,11 +56,11 @@ def venues(request: Request, principal: User, session: DbSession,
     authorize(principal, Resource.venue, Action.read)
     org_id = None if principal.is_superadmin else org_of(principal)
     found = venues_service.list_venues(session=session, org_id=org_id)
-    rows = []
-    for venue in found:
-        screens = venues_service.list_screens(session=session, venue_id=venue.id)
-        online = sum(1 for s in screens if state_of(session, settings, s.id).status == "online")
-        rows.append((venue, len(screens), online))
+    screens = {venue.id: venues_service.list_screens(session=session, venue_id=venue.id)
+               for venue in found}
+    status = statuses(session, settings, [s.id for listed in screens.values() for s in listed])
+    rows = [(venue, len(screens[venue.id]),
+             sum(1 for s in screens[venue.id] if status[s.id] == "online")) for venue in found]
     return render(request, "venue/venues.html", {
         "title": "Venues", "rows": rows,
         "can_create": allowed(principal, Resource.venue, Action.create)}, principal=principal)
