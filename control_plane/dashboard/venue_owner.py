@@ -19,7 +19,6 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy.orm import Session
 
-from control_plane.auth.dependencies import require_verified_email
 from control_plane.auth.policy import Action, Principal, Resource, allowed, authorize
 from control_plane.dashboard import venue_forms
 from control_plane.dashboard.session import Posted, User
@@ -31,11 +30,9 @@ from control_plane.errors import AppError
 from control_plane.media import service as media_service
 from control_plane.moderation import service as moderation_service
 from control_plane.moderation.schemas import DecisionBody
-from control_plane.orgs import service as orgs_service
 from control_plane.revenue import payouts
 from control_plane.revenue import service as revenue_service
-from control_plane.revenue.dependencies import PaymentProviderDep
-from control_plane.revenue.exceptions import NotAVenueAdmin
+from control_plane.revenue.dependencies import PaymentProviderDep, check_payout_admin
 from control_plane.settings import Settings
 from control_plane.storage.base import ObjectStore
 from control_plane.venues import service as venues_service
@@ -271,12 +268,9 @@ def payout_setup(request: Request, _form: Posted, principal: User, session: DbSe
                  settings: SettingsDep, provider: PaymentProviderDep) -> Response:
     """Where the org's admin sets up payouts (as `POST /v1/payouts/onboarding-link`): a link to
     the provider's onboarding, followed by the user."""
-    if principal.org_kind != "venue" or principal.role != "admin" or principal.org_id is None:
-        raise NotAVenueAdmin("payouts are set up by an admin of a venue org")
-    require_verified_email(principal)
-    user = orgs_service.get_user(session=session, user_id=principal.user_id or "")
-    url = payouts.onboarding_link(session=session, provider=provider, settings=settings,
-                                  org_id=principal.org_id, email=user.email if user else None)
+    url = payouts.onboarding_link_for(session=session, provider=provider, settings=settings,
+                                      org_id=check_payout_admin(principal),
+                                      user_id=principal.user_id)
     return render(request, "venue/onboarding.html", {"title": "Set up payouts", "url": url},
                   principal=principal)
 

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from control_plane import events
 from control_plane.db import utcnow
 from control_plane.jobs.queue import JobContext, registry
+from control_plane.orgs import service as orgs_service
 from control_plane.payments.base import PaymentProvider, idempotency_key
 from control_plane.payments.exceptions import ProviderRefused, ProviderUnavailable
 from control_plane.revenue.exceptions import CycleNotClosed
@@ -74,6 +75,14 @@ def closed_cycle(*, session: Session, start_ms: int, end_ms: int) -> tuple[str, 
 def connect_account(*, session: Session, org_id: str) -> ConnectAccount | None:
     """A venue org's connected account, if it has one."""
     return session.get(ConnectAccount, org_id)
+
+
+def onboarding_link_for(*, session: Session, provider: PaymentProvider, settings: Settings,
+                        org_id: str, user_id: str | None) -> str:
+    """`onboarding_link` for the org, its account opened with the asking user's address."""
+    user = orgs_service.get_user(session=session, user_id=user_id) if user_id else None
+    return onboarding_link(session=session, provider=provider, settings=settings, org_id=org_id,
+                           email=user.email if user else None)
 
 
 def onboarding_link(*, session: Session, provider: PaymentProvider, settings: Settings,

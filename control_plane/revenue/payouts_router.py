@@ -9,15 +9,13 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
-from control_plane.auth.dependencies import CurrentUser, SuperAdmin, require_verified_email
+from control_plane.auth.dependencies import CurrentUser, SuperAdmin
 from control_plane.auth.policy import Action, Resource, authorize
 from control_plane.db import DbSession
 from control_plane.dependencies import SettingsDep
 from control_plane.errors import Forbidden
-from control_plane.orgs import service as orgs_service
 from control_plane.revenue import payouts
-from control_plane.revenue.dependencies import PaymentProviderDep
-from control_plane.revenue.exceptions import NotAVenueAdmin
+from control_plane.revenue.dependencies import PaymentProviderDep, check_payout_admin
 from control_plane.revenue.models import Payout
 from control_plane.revenue.schemas import (
     OnboardingLink,
@@ -49,13 +47,10 @@ def _read(session: Session, payout: Payout) -> PayoutRead:
              responses={403: {"description": "not_a_venue_admin, email_not_verified"}})
 def onboarding_link(session: DbSession, principal: CurrentUser, settings: SettingsDep,
                     provider: PaymentProviderDep) -> OnboardingLink:
-    if principal.org_kind != "venue" or principal.role != "admin" or principal.org_id is None:
-        raise NotAVenueAdmin("payouts are set up by an admin of a venue org")
-    require_verified_email(principal)
-    user = orgs_service.get_user(session=session, user_id=principal.user_id or "")
-    url = payouts.onboarding_link(session=session, provider=provider, settings=settings,
-                                  org_id=principal.org_id, email=user.email if user else None)
-    account = payouts.connect_account(session=session, org_id=principal.org_id)
+    org_id = check_payout_admin(principal)
+    url = payouts.onboarding_link_for(session=session, provider=provider, settings=settings,
+                                      org_id=org_id, user_id=principal.user_id)
+    account = payouts.connect_account(session=session, org_id=org_id)
     assert account is not None  # onboarding_link made it
     return OnboardingLink(url=url, account_id=account.account_id,
                           payouts_enabled=account.payouts_enabled)
