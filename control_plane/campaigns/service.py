@@ -119,22 +119,21 @@ def get_many(*, session: Session, campaign_ids: Iterable[str]) -> list[Campaign]
 
 def names(*, session: Session, campaign_ids: Iterable[str]) -> dict[str, str]:
     """The names of these campaigns, by id (unknown ids left out)."""
+    return _column_of(session, Campaign.name, campaign_ids)
+
+
+def _column_of(session: Session, column: Any, campaign_ids: Iterable[str]) -> dict[str, str]:
     ids = list(set(campaign_ids))
     found: dict[str, str] = {}
     for i in range(0, len(ids), 1000):
-        found.update(session.execute(select(Campaign.id, Campaign.name)
+        found.update(session.execute(select(Campaign.id, column)
                                      .where(Campaign.id.in_(ids[i:i + 1000]))).all())
     return found
 
 
 def currencies(*, session: Session, campaign_ids: Iterable[str]) -> dict[str, str]:
     """The currency each of these campaigns bills in, by id (unknown ids left out)."""
-    ids = list(set(campaign_ids))
-    found: dict[str, str] = {}
-    for i in range(0, len(ids), 1000):
-        found.update(session.execute(select(Campaign.id, Campaign.currency)
-                                     .where(Campaign.id.in_(ids[i:i + 1000]))).all())
-    return found
+    return _column_of(session, Campaign.currency, campaign_ids)
 
 
 def list_for(*, session: Session, org_id: str | None, status: str | None = None,
