@@ -41,9 +41,8 @@ def home(request: Request, principal: MaybeUser, session: DbSession) -> Response
     if principal.org_kind == "venue":
         venues = venues_service.list_venues(session=session, org_id=principal.org_id)
         context["venues"] = len(venues)
-        context["screens"] = sum(len(venues_service.list_screens(session=session,
-                                                                venue_id=v.id))
-                                 for v in venues)
+        context["screens"] = len(venues_service.find_screens(
+            session=session, org_ids=[principal.org_id or ""]))  # one query, not one a venue
     return render(request, "home.html", context, principal=principal)
 
 
