@@ -6,7 +6,7 @@ PORT  ?= 8000
 # one test process per core; a file's tests stay together so its session fixtures are built once
 PYTEST_ARGS ?= -n auto --dist loadfile
 
-.PHONY: run test bootstrap lint format bench screenshots clean
+.PHONY: run test test-long bootstrap lint format bench screenshots clean
 
 bootstrap:
 	@bash .ci/bootstrap
@@ -17,7 +17,11 @@ run: bootstrap
 	@$(BIN)/adsbin serve --host $(HOST) --port $(PORT) --demo
 
 test: bootstrap lint
-	@$(BIN)/pytest $(PYTEST_ARGS)
+	@$(BIN)/pytest $(PYTEST_ARGS) -m "not long"
+
+# the long versions: a fleet of simulated units, fault loops, fuzzing at length
+test-long: bootstrap
+	@$(BIN)/pytest $(PYTEST_ARGS) -m long
 
 lint: bootstrap
 	@$(BIN)/ruff check .
