@@ -20,6 +20,7 @@ from control_plane.campaigns import service as campaigns_service
 from control_plane.campaigns.service import Campaign, Creative, ReviewStatus
 from control_plane.db import utcnow
 from control_plane.errors import Invalid, NotFound
+from control_plane.media import service as media_service
 from control_plane.media.schemas import RenditionRead
 from control_plane.media.service import Media
 from control_plane.moderation.models import ModerationDecision
@@ -27,6 +28,7 @@ from control_plane.moderation.schemas import CategoryRead, QueueItem
 from control_plane.orgs import service as orgs_service
 from control_plane.scheduling import service as scheduling_service
 from control_plane.scheduling.eligibility import eligibility
+from control_plane.scheduling.inputs import Screen as EngineScreen
 from control_plane.storage.base import ObjectStore
 from control_plane.taxonomy import service as taxonomy
 from control_plane.venues import service as venues_service
@@ -107,7 +109,9 @@ def decide_item(*, session: Session, principal: Principal, item_id: str, decisio
     authorize(principal, Resource.venue, Action.read, owner_org_id=venue.org_id)
     authorize(principal, Resource.moderation, Action.manage, owner_org_id=venue.org_id)
     creative = campaigns_service.get_creative(session=session, creative_id=creative_id)
-    if creative is None:
+    # only what the venue's queue holds (or held, before a decision took it out): another
+    # advertiser's creative that never asks for this venue answers as one that does not exist
+    if creative is None or not _holds(session, venue, creative):
         raise NotFound("no such item", code="moderation_item_not_found")
     if decision == "rejected" and not reason:
         raise Invalid("say why you reject it: the advertiser sees the reason",
@@ -116,6 +120,30 @@ def decide_item(*, session: Session, principal: Principal, item_id: str, decisio
     subject = creative.id if scope == "creative" else campaign.org_id
     return decide(session=session, venue_id=venue.id, scope=scope, subject_id=subject,
                   decision=decision, reason=reason, user_id=principal.user_id)
+
+
+def _held(venue: Venue, row: Campaign, screens: list[EngineScreen]) -> list[Creative]:
+    """The creatives of a schedulable campaign that the venue is asked about, its decisions
+    aside: those approved by the platform, of a campaign that may play on one of its screens."""
+    if venue.moderation != "manual":
+        return []
+    campaign = scheduling_service.campaign_input(row, {})
+    if not any(eligibility(campaign, s).eligible for s in screens):
+        return []
+    return [c for c in row.creatives if c.status == ReviewStatus.approved]
+
+
+def _holds(session: Session, venue: Venue, creative: Creative) -> bool:
+    """Whether the venue's queue holds the creative, or would but for a decision already made
+    (a decision can be changed)."""
+    row = next((c for c in campaigns_service.schedulable(session=session, now=utcnow())
+                if c.id == creative.campaign_id), None)
+    if row is None or venue.moderation != "manual":
+        return False
+    media = {m.id: m for m in media_service.get_many(session=session,
+                                                    media_ids=venue.house_media_ids or [])}
+    screens = [scheduling_service.screen_input(s, media) for s in venue.screens]
+    return any(c.id == creative.id for c in _held(venue, row, screens))
 
 
 def queue(*, session: Session, org_id: str, store: ObjectStore,
@@ -135,14 +163,9 @@ def queue(*, session: Session, org_id: str, store: ObjectStore,
         for row in sorted(world.campaigns, key=lambda c: c.id):
             if verdict(venue, row, found) != AWAITING:
                 continue
-            campaign = scheduling_service.campaign_input(row, {})
-            if not any(eligibility(campaign, s).eligible for s in screens):
-                continue
-            for creative in row.creatives:
-                if creative.status != ReviewStatus.approved \
-                        or (venue.id, "creative", creative.id) in found:
-                    continue
-                items.append(judge.item(venue, row, creative))
+            for creative in _held(venue, row, screens):
+                if (venue.id, "creative", creative.id) not in found:
+                    items.append(judge.item(venue, row, creative))
     return items
 
 

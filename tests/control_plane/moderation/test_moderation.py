@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import select
+
 from control_plane.campaigns.models import Campaign, Creative
 from control_plane.db import utcnow
 from control_plane.media.models import Media
+from control_plane.moderation.models import ModerationDecision
 from control_plane.scheduling import service as scheduling_service
 from tests.helpers import error_code, signup
 
@@ -129,7 +132,9 @@ def test_another_orgs_venue_is_answered_as_one_that_does_not_exist(client, app):
     owner = signup(client, "venue")
     venue = client.post("/v1/venues", headers=owner.headers, json={
         "name": "Bar", "lat": 0, "lon": 0, "timezone": "UTC", "venue_type_id": 1,
-        "opening_hours": ALWAYS}).json()
+        "opening_hours": ALWAYS, "moderation": "manual"}).json()
+    client.post(f"/v1/venues/{venue['id']}/screens", headers=owner.headers,
+                json={"name": "s", "width_px": 1920, "height_px": 1080})
     advertiser = signup(client, "advertiser")
     _, creative = approved_campaign(app, advertiser.org_id,
                                     ready_media(app, advertiser.org_id, "e"))
@@ -142,3 +147,57 @@ def test_another_orgs_venue_is_answered_as_one_that_does_not_exist(client, app):
     r = client.post(f"/v1/moderation/{venue['id']}~{creative}/approve", headers=owner.headers,
                     json={})
     assert r.status_code == 200, r.text
+
+
+def _decisions(app, venue_id: str) -> list[tuple[str, str]]:
+    with app.state.sessionmaker() as session:
+        return [(d.scope, d.subject_id) for d in session.scalars(
+            select(ModerationDecision).where(ModerationDecision.venue_id == venue_id))]
+
+
+def test_a_creative_the_queue_does_not_hold_is_answered_as_one_that_does_not_exist(client, app):
+    """A venue decides only on what its queue holds (or held, before a decision): another
+    advertiser's creative that never asks for this venue, or any creative at an automatic
+    venue, answers 404 as a made-up creative id does, and no decision is recorded."""
+    owner = signup(client, "venue")
+    venues = {}
+    for name, moderation in (("Quiet café", "manual"), ("Gym", "auto")):
+        venues[name] = client.post("/v1/venues", headers=owner.headers, json={
+            "name": name, "lat": 0, "lon": 0, "timezone": "UTC", "venue_type_id": 1,
+            "opening_hours": ALWAYS, "moderation": moderation}).json()
+        client.post(f"/v1/venues/{venues[name]['id']}/screens", headers=owner.headers,
+                    json={"name": "s", "width_px": 1920, "height_px": 1080})
+    manual, auto = venues["Quiet café"]["id"], venues["Gym"]["id"]
+    rival = signup(client, "venue")
+    theirs = client.post("/v1/venues", headers=rival.headers, json={
+        "name": "Elsewhere", "lat": 0, "lon": 0, "timezone": "UTC", "venue_type_id": 1,
+        "opening_hours": ALWAYS}).json()
+    their_screen = client.post(f"/v1/venues/{theirs['id']}/screens", headers=rival.headers,
+                               json={"name": "s", "width_px": 1920, "height_px": 1080}).json()
+    advertiser = signup(client, "advertiser")
+    campaign_id, elsewhere = approved_campaign(app, advertiser.org_id,
+                                               ready_media(app, advertiser.org_id, "f"))
+    with app.state.sessionmaker() as session:  # it targets the rival's screen only
+        session.get(Campaign, campaign_id).targeting = {"screen_ids": [their_screen["id"]]}
+        session.commit()
+    _, here = approved_campaign(app, advertiser.org_id, ready_media(app, advertiser.org_id, "g"),
+                                name="Boots")
+    queue = client.get("/v1/moderation/queue", headers=owner.headers).json()["items"]
+    assert [i["item_id"] for i in queue] == [f"{manual}~{here}"]
+
+    for item in (f"{manual}~{elsewhere}", f"{auto}~{here}", f"{manual}~cre_zzzzzzzzzzzz"):
+        for decision, body in (("approve", {}), ("reject", {"reason": "no",
+                                                            "scope": "advertiser"})):
+            r = client.post(f"/v1/moderation/{item}/{decision}", headers=owner.headers,
+                            json=body)
+            assert r.status_code == 404, (item, r.text)
+            assert error_code(r) == "moderation_item_not_found", r.text
+    assert _decisions(app, manual) == [] and _decisions(app, auto) == []
+
+    # what the queue holds is decided, and the decision can then be changed
+    r = client.post(f"/v1/moderation/{manual}~{here}/approve", headers=owner.headers, json={})
+    assert r.status_code == 200, r.text
+    r = client.post(f"/v1/moderation/{manual}~{here}/reject", headers=owner.headers,
+                    json={"reason": "not here"})
+    assert r.status_code == 200 and r.json()["decision"] == "rejected"
+    assert _decisions(app, manual) == [("creative", here)]
