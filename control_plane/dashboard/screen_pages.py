@@ -85,6 +85,7 @@ def _screen_page(request: Request, principal: Principal, session: Session, setti
     return render(request, "venue/screen.html", {
         "title": screen.name, "venue": venue, "audience": audience, "commands_offered": COMMANDS,
         "can_command": can(principal, Resource.screen, Action.manage, screen.org_id),
+        "can_delete": can(principal, Resource.screen, Action.delete, screen.org_id),
         "command_error": command_error, **_live(session, settings, store, screen)},
         principal=principal, status_code=status_code)
 
@@ -147,6 +148,32 @@ def screen_unpair(request: Request, screen_id: Id, form: Posted, principal: User
         return _screen_page(request, principal, session, settings, store, screen,
                             command_error=exc.message, status_code=exc.status_code)
     return redirect(f"/screens/{screen.id}")
+
+
+@router.get("/screens/{screen_id}/delete")
+def delete_screen_page(request: Request, screen_id: Id, principal: User, session: DbSession,
+                       settings: SettingsDep) -> Response:
+    """Ask before the screen is deleted."""
+    screen = screen_of(session, principal, screen_id, Action.delete)
+    venue = venues_service.get_venue(session=session, venue_id=screen.venue_id)
+    paired = state_of(session, settings, screen.id).status != "unpaired"
+    return render(request, "venue/delete.html", {
+        "title": f"Delete {screen.name}?", "name": screen.name, "back": f"/screens/{screen.id}",
+        "action": f"/screens/{screen.id}/delete", "button": "Delete the screen",
+        "what": f"{screen.name} leaves {venue.name}, with its own audience profile and its "
+                "commands." + (" Its player stops getting a schedule and shows a new code to "
+                               "pair again." if paired else ""),
+        "goes": []}, principal=principal)
+
+
+@router.post("/screens/{screen_id}/delete")
+def delete_screen(request: Request, screen_id: Id, _form: Posted, principal: User,
+                  session: DbSession) -> Response:
+    """Delete the screen as `DELETE /v1/screens/{id}` does; then its venue's page."""
+    screen = screen_of(session, principal, screen_id, Action.delete)
+    venue_id = screen.venue_id
+    venues_service.delete_screen(session=session, screen=screen)
+    return redirect(f"/venues/{venue_id}?deleted=1")
 
 
 @dataclass

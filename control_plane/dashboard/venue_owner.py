@@ -135,6 +135,7 @@ def _venue_page(request: Request, principal: Principal, session: Session, settin
         "blocked": venue_forms.category_names(venue.blocked_categories),
         "house": house, "days": venue_forms.DAY_NAMES,
         "can_edit": can(principal, Resource.venue, Action.update, venue.org_id),
+        "can_delete": can(principal, Resource.venue, Action.delete, venue.org_id),
         "can_add_screen": can(principal, Resource.screen, Action.create, venue.org_id),
         "can_pair": can(principal, Resource.screen, Action.manage, venue.org_id),
         "screen_values": screen_values or {"width_px": "1920", "height_px": "1080"},
@@ -167,6 +168,33 @@ def update_venue(request: Request, venue_id: Id, form: Posted, principal: User,
         return _venue_form(request, principal, session, values, venue=venue,
                            errors=_venue_error(exc), status_code=exc.status_code)
     return redirect(f"/venues/{venue.id}")
+
+
+@router.get("/venues/{venue_id}/delete")
+def delete_venue_page(request: Request, venue_id: Id, principal: User, session: DbSession,
+                      settings: SettingsDep) -> Response:
+    """Ask before the venue and its screens are deleted."""
+    venue = venue_of(session, principal, venue_id, Action.delete)
+    screens = venues_service.list_screens(session=session, venue_id=venue.id)
+    status = statuses(session, settings, [s.id for s in screens])
+    goes = [f"its screen {s.name} ({status[s.id]}"
+            + ("; its player stops getting a schedule" if status[s.id] != "unpaired" else "")
+            + ")" for s in screens]
+    return render(request, "venue/delete.html", {
+        "title": f"Delete {venue.name}?", "name": venue.name, "back": f"/venues/{venue.id}",
+        "action": f"/venues/{venue.id}/delete", "button": "Delete the venue",
+        "what": f"{venue.name} goes, and with it its opening hours, audience and moderation "
+                "decisions" + (", and:" if goes else "; it has no screen."),
+        "goes": goes}, principal=principal)
+
+
+@router.post("/venues/{venue_id}/delete")
+def delete_venue(request: Request, venue_id: Id, _form: Posted, principal: User,
+                 session: DbSession) -> Response:
+    """Delete the venue and its screens as `DELETE /v1/venues/{id}` does; then the venues."""
+    venue = venue_of(session, principal, venue_id, Action.delete)
+    venues_service.delete_venue(session=session, venue=venue)
+    return redirect("/venues?deleted=1")
 
 
 @router.post("/venues/{venue_id}/screens")
