@@ -9,14 +9,13 @@ code as `POST /v1/screens/{id}/pair` does, under the same limits on wrong guesse
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from control_plane.auth.policy import Action, Principal, Resource, allowed, authorize
+from control_plane.dashboard import timeline_view
 from control_plane.dashboard.session import Posted, User
 from control_plane.dashboard.venue_access import (
     can,
@@ -27,7 +26,7 @@ from control_plane.dashboard.venue_access import (
     venue_of,
 )
 from control_plane.dashboard.web import FormErrors, PageRoute, form_dict, redirect, render, validate
-from control_plane.db import DbSession
+from control_plane.db import DbSession, utcnow
 from control_plane.dependencies import ObjectStoreDep, SettingsDep
 from control_plane.devices import commands as commands_service
 from control_plane.devices import service as devices_service
@@ -41,7 +40,6 @@ from control_plane.devices.messaging import send_command
 from control_plane.devices.schemas import ClaimRequest, CommandCreate
 from control_plane.errors import AppError
 from control_plane.scheduling import preview as scheduling_preview
-from control_plane.scheduling.schemas import Timeline
 from control_plane.settings import Settings
 from control_plane.storage.base import ObjectStore
 from control_plane.venues import audience as venues_audience
@@ -176,48 +174,30 @@ def delete_screen(request: Request, screen_id: Id, _form: Posted, principal: Use
     return redirect(f"/venues/{venue_id}?deleted=1")
 
 
-@dataclass
-class TimelineRow:
-    """Windows in a row that play the same loop for the same reasons, shown as one."""
-
-    start: datetime
-    end: datetime
-    loop: list[tuple[str, str | None, int, int]]  # kind, campaign, seconds, times in the loop
-    explain: list[str]
-
-
-def _rows(timeline: Timeline) -> list[TimelineRow]:
-    """The timeline's windows with each loop's repeats counted and like windows merged."""
-    rows: list[TimelineRow] = []
-    for window in timeline.windows:
-        loop: list[tuple[str, str | None, int, int]] = []
-        for item in window.loop:
-            key = (item.kind, item.campaign_id, item.duration_s)
-            if loop and loop[-1][:3] == key:
-                loop[-1] = (*key, loop[-1][3] + item.slots)
-            else:
-                loop.append((*key, item.slots))
-        last = rows[-1] if rows else None
-        if last and last.end == window.start and last.loop == loop \
-                and last.explain == window.explain:
-            last.end = window.end
-        else:
-            rows.append(TimelineRow(window.start, window.end, loop, list(window.explain)))
-    return rows
-
-
 @router.get("/screens/{screen_id}/timeline")
-def screen_timeline(request: Request, screen_id: Id, principal: User,
-                    session: DbSession) -> Response:
-    """What plays on the screen in the next 24 hours and why, and what may not and why not
-    (a fragment for the screen page, or a page of its own)."""
+def screen_timeline(request: Request, screen_id: Id, principal: User, session: DbSession,
+                    hours: Annotated[str | None, Query(max_length=4)] = None,
+                    start: Annotated[str | None, Query(alias="from", max_length=40)] = None,
+                    end: Annotated[str | None, Query(alias="to", max_length=40)] = None,
+                    ) -> Response:
+    """What plays on the screen in the period asked for (the next 24 hours by default) and
+    why, and what may not and why not (a fragment for the screen page, or a page of its own)."""
     screen = screen_of(session, principal, screen_id)
-    timeline = scheduling_preview.timeline(session=session, screen_id=screen.id)
-    context = {"title": f"What plays on {screen.name}", "screen": screen,
-               "timeline": timeline, "rows": _rows(timeline)}
+    now = utcnow()
+    shown = timeline_view.period(now, hours, start, end)
+    timeline = scheduling_preview.timeline(session=session, screen_id=screen.id,
+                                           start=shown.start, end=shown.end)
+    names = timeline_view.campaign_names(session, timeline)
+    context = {"title": f"What plays on {screen.name}", "screen": screen, "period": shown,
+               "hours_offered": timeline_view.HOURS, "names": names,
+               "rows": timeline_view.rows(timeline, names),
+               "exclusions": timeline_view.exclusions(timeline, names),
+               "planned_until": now + timeline_view.PLANNED_AHEAD}
+    status_code = 422 if shown.errors else 200
     if request.headers.get("hx-request"):
         return render(request, "venue/_timeline.html", context, principal=principal)
-    return render(request, "venue/timeline.html", context, principal=principal)
+    return render(request, "venue/timeline.html", context, principal=principal,
+                  status_code=status_code)
 
 
 # --- pairing --------------------------------------------------------------------------------
