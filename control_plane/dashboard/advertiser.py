@@ -24,11 +24,11 @@ from control_plane.billing import service as billing_service
 from control_plane.billing.dependencies import PaymentProviderDep
 from control_plane.campaigns import service as campaigns_service
 from control_plane.campaigns.schemas import CampaignUpdate, CreativeCreate
-from control_plane.dashboard import campaign_form, charts
+from control_plane.dashboard import campaign_form, charts, paging
 from control_plane.dashboard import delivery as campaign_delivery
 from control_plane.dashboard.session import Posted, User
 from control_plane.dashboard.web import FormErrors, PageRoute, form_dict, redirect, render, validate
-from control_plane.db import DbSession
+from control_plane.db import DbSession, utcnow
 from control_plane.dependencies import JobQueueDep, ObjectStoreDep, SettingsDep
 from control_plane.errors import AppError, Invalid
 from control_plane.media import handling as media_handling
@@ -41,6 +41,8 @@ from control_plane.taxonomy.demographics import AGE_BANDS, GENDERS
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 STATES = ("draft", "pending_review", "approved", "active", "completed", "rejected", "paused")
+FLIGHT_STATES = ("approved", "active", "completed")  # stored as approved, told by the flight
+PAGE_SIZE = 50
 Id = Annotated[str, Path(max_length=40)]
 Days = Annotated[int, Query(ge=1, le=90, description="The last this many days")]
 UPLOAD_PATH = "/media/upload"  # its body limit is the media API's (`app.py`)
@@ -48,18 +50,27 @@ UPLOAD_PATH = "/media/upload"  # its body limit is the media API's (`app.py`)
 
 @router.get("/campaigns")
 def campaigns(request: Request, principal: User, session: DbSession,
-              state: Annotated[str | None, Query(max_length=20)] = None) -> Response:
-    """The org's campaigns with their state, delivery and spend (super-admins: everyone's)."""
+              state: Annotated[str | None, Query(max_length=20)] = None,
+              page: Annotated[int, Query(ge=1, le=1_000_000)] = 1) -> Response:
+    """The org's campaigns with their state, delivery and spend (super-admins: everyone's),
+    newest first, `PAGE_SIZE` a page."""
     authorize(principal, Resource.campaign, Action.read)
     org_id = None if principal.is_superadmin else principal.org_id
-    found = campaigns_service.list_for(session=session, org_id=org_id)
-    rows = [(c, campaigns_service.state(c)) for c in found]
-    if state in STATES:
+    state = state if state in STATES else None
+    # as the API's list: a state read from the flight is stored as approved
+    stored = "approved" if state in FLIGHT_STATES else state
+    now = utcnow()
+    rows = [(c, campaigns_service.state(c, now))
+            for c in campaigns_service.list_for(session=session, org_id=org_id, status=stored)]
+    if state is not None:
         rows = [(c, s) for c, s in rows if s == state]
-    delivered = reporting_service.delivery(session=session, campaign_ids=[c.id for c, _ in rows])
+    shown = paging.Page.of(rows, page, PAGE_SIZE)
+    delivered = reporting_service.delivery(session=session,
+                                           campaign_ids=[c.id for c, _ in shown.items])
     return render(request, "advertiser/campaigns.html", {
-        "title": "Campaigns", "rows": rows, "delivered": delivered,
-        "state": state if state in STATES else "", "states": STATES}, principal=principal)
+        "title": "Campaigns", "rows": shown.items, "delivered": delivered, "paging": shown,
+        "query": {"state": state} if state else {}, "state": state or "", "states": STATES},
+        principal=principal)
 
 
 # --- creatives ------------------------------------------------------------------------------
