@@ -84,6 +84,8 @@ def _screen_page(request: Request, principal: Principal, session: Session, setti
         "title": screen.name, "venue": venue, "audience": audience, "commands_offered": COMMANDS,
         "can_command": can(principal, Resource.screen, Action.manage, screen.org_id),
         "can_delete": can(principal, Resource.screen, Action.delete, screen.org_id),
+        "can_edit_audience": can(principal, Resource.screen, Action.update, screen.org_id),
+        "edit_href": f"/screens/{screen.id}/audience",
         "command_error": command_error, **_live(session, settings, store, screen)},
         principal=principal, status_code=status_code)
 

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from control_plane.auth.policy import Action, Principal, Resource, allowed, authorize
-from control_plane.dashboard import venue_forms
+from control_plane.dashboard import audience_pages, venue_forms
 from control_plane.dashboard.session import Posted, User
 from control_plane.dashboard.venue_access import can, org_of, state_of, statuses, venue_of
 from control_plane.dashboard.web import FormErrors, PageRoute, form_dict, redirect, render, validate
@@ -35,10 +35,12 @@ from control_plane.revenue import service as revenue_service
 from control_plane.revenue.dependencies import PaymentProviderDep, check_payout_admin
 from control_plane.settings import Settings
 from control_plane.storage.base import ObjectStore
+from control_plane.venues import audience as venues_audience
 from control_plane.venues import service as venues_service
 from control_plane.venues.schemas import ScreenCreate, VenueCreate, VenueUpdate
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
+router.include_router(audience_pages.router)  # the audience forms of venues and screens
 Id = Annotated[str, Path(max_length=40)]
 ItemId = Annotated[str, Path(max_length=90, pattern=r"^[\w-]+~[\w-]+$")]
 SCREEN_FIELDS = ("name", "width_px", "height_px", "orientation", "audience_multiplier")
@@ -131,11 +133,14 @@ def _venue_page(request: Request, principal: Principal, session: Session, settin
         if venue.house_media_ids else []
     return render(request, "venue/venue.html", {
         "title": venue.name, "venue": venue, "screens": screens,
+        "audience": venues_audience.audience(session=session, venue_id=venue.id),
+        "edit_href": f"/venues/{venue.id}/audience",
         "venue_type": venue_forms.venue_type_name(venue.venue_type_id),
         "blocked": venue_forms.category_names(venue.blocked_categories),
         "house": house, "days": venue_forms.DAY_NAMES,
         "can_edit": can(principal, Resource.venue, Action.update, venue.org_id),
         "can_delete": can(principal, Resource.venue, Action.delete, venue.org_id),
+        "can_edit_audience": can(principal, Resource.venue, Action.update, venue.org_id),
         "can_add_screen": can(principal, Resource.screen, Action.create, venue.org_id),
         "can_pair": can(principal, Resource.screen, Action.manage, venue.org_id),
         "screen_values": screen_values or {"width_px": "1920", "height_px": "1080"},
