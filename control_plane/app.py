@@ -29,6 +29,7 @@ from control_plane.campaigns import router as campaigns_router
 from control_plane.dashboard import account as dashboard_account
 from control_plane.dashboard import admin as dashboard_admin
 from control_plane.dashboard import advertiser as dashboard_advertiser
+from control_plane.dashboard import audience_pages as dashboard_audience_pages
 from control_plane.dashboard import auth_pages as dashboard_auth
 from control_plane.dashboard import home as dashboard_home
 from control_plane.dashboard import screen_pages as dashboard_screen_pages
@@ -205,7 +206,8 @@ def _errors_and_limits(app: FastAPI, settings: Settings) -> None:
 
 
 DASHBOARD_PAGES = (dashboard_home, dashboard_auth, dashboard_account, dashboard_advertiser,
-                   dashboard_venue_owner, dashboard_screen_pages, dashboard_admin)
+                   dashboard_venue_owner, dashboard_audience_pages, dashboard_screen_pages,
+                   dashboard_admin)
 
 
 def _routers(app: FastAPI) -> None:

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from control_plane.auth.policy import Action, Principal, Resource, allowed, authorize
-from control_plane.dashboard import audience_pages, venue_forms
+from control_plane.dashboard import venue_forms
 from control_plane.dashboard.session import Posted, User
 from control_plane.dashboard.venue_access import can, org_of, state_of, statuses, venue_of
 from control_plane.dashboard.web import FormErrors, PageRoute, form_dict, redirect, render, validate
@@ -40,7 +40,6 @@ from control_plane.venues import service as venues_service
 from control_plane.venues.schemas import ScreenCreate, VenueCreate, VenueUpdate
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
-router.include_router(audience_pages.router)  # the audience forms of venues and screens
 Id = Annotated[str, Path(max_length=40)]
 ItemId = Annotated[str, Path(max_length=90, pattern=r"^[\w-]+~[\w-]+$")]
 SCREEN_FIELDS = ("name", "width_px", "height_px", "orientation", "audience_multiplier")

@@ -28,7 +28,7 @@ class Job(Base):
     kind: Mapped[str] = mapped_column(String(100))
     subject: Mapped[str | None] = mapped_column(String(100), index=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    status: Mapped[str] = mapped_column(String(20), default=JobStatus.queued)
+    status: Mapped[str] = mapped_column(String(20), default=JobStatus.queued, index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, default=5)
     last_error: Mapped[str | None] = mapped_column(Text)

@@ -133,6 +133,9 @@ def make_huey(settings: Settings) -> Huey:
                       results=False)
 
 
+POLL_MAX_S = 0.1
+
+
 class JobQueue:
     """Enqueue jobs by name, and run them (in a consumer) against the `jobs` table."""
 
@@ -261,8 +264,11 @@ class JobQueue:
     def consumer(self, *, workers: int = 2, embedded: bool = False) -> Consumer:
         """A huey consumer of this queue; `embedded` ones leave signal handling to the host."""
         consumer_class = EmbeddedConsumer if embedded else Consumer
+        # an idle worker looks for work at least every POLL_MAX_S: a job queued on a quiet
+        # queue (an approval's rebuild) starts within that, not after huey's backoff of seconds
         return consumer_class(self.huey, workers=workers, worker_type="thread", periodic=False,
-                              initial_delay=0.05, max_delay=1.0, check_worker_health=False)
+                              initial_delay=0.02, max_delay=POLL_MAX_S,
+                              check_worker_health=False)
 
 
 class EmbeddedConsumer(Consumer):  # type: ignore[misc]

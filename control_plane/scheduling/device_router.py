@@ -8,11 +8,12 @@ from fastapi import APIRouter, Header, Path, Response
 from fastapi.responses import RedirectResponse
 
 from control_plane.db import DbSession
-from control_plane.dependencies import ObjectStoreDep
+from control_plane.dependencies import JobQueueDep, ObjectStoreDep
 from control_plane.devices.dependencies import CurrentDevice
 from control_plane.errors import NotFound
 from control_plane.media import service as media_service
 from control_plane.scheduling import publication
+from control_plane.scheduling import service as scheduling_service
 from control_plane.scheduling.exceptions import NoPlaylist
 
 router = APIRouter(prefix="/v1/device", tags=["device"])
@@ -25,10 +26,14 @@ def _etag(version: str) -> str:
 
 @router.get("/playlist", summary="The screen's playlist (adsbin.playlist/v1); ETag = version",
             responses={304: {"description": "Unchanged since If-None-Match"}})
-def playlist(device: CurrentDevice, store: ObjectStoreDep,
+def playlist(device: CurrentDevice, store: ObjectStoreDep, session: DbSession,
+             queue: JobQueueDep,
              if_none_match: Annotated[str | None, Header()] = None) -> Response:
     current = publication.read(store, device.screen_id)
     if current is None:
+        # a build published one that the store no longer holds (restored from a backup,
+        # wiped): the next build must publish it again
+        scheduling_service.republish(session=session, queue=queue, screen_id=device.screen_id)
         raise NoPlaylist("no playlist has been published for this screen yet; play house content")
     etag = _etag(current.version)
     headers = {"ETag": etag, "Cache-Control": "no-cache"}

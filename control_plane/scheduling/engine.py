@@ -20,7 +20,7 @@ is no way to plan one screen alone; `preview()` reads a built plan instead.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from control_plane.scheduling import pacing
 from control_plane.scheduling.audience import AudienceIndex
@@ -41,8 +41,8 @@ from control_plane.scheduling.screenplan import ScreenPlanner
 from control_plane.scheduling.timeline import Timeline
 from control_plane.scheduling.weekly import Week, opening_week
 
-__all__ = ["ScreenPlan", "SlotItem", "Window", "build", "canonical", "loop_count", "plays",
-           "preview", "version"]
+__all__ = ["ScreenPlan", "SlotItem", "Window", "build", "canonical", "loop_count", "plan_each",
+           "plays", "preview", "version"]
 
 
 def _unique(ids: Sequence[str], what: str) -> None:
@@ -60,6 +60,15 @@ def build(screens: Sequence[Screen], campaigns: Sequence[Campaign], params: Para
     `progress`, when given, hears ("eligibility" | "planning", done, total) every 500 screens
     and at the end of each pass; it only watches.
     """
+    return dict(sorted(plan_each(screens, campaigns, params, progress=progress)))
+
+
+def plan_each(screens: Sequence[Screen], campaigns: Sequence[Campaign], params: Params, *,
+              progress: Progress | None = None) -> Iterator[tuple[str, ScreenPlan]]:
+    """The plans of `build`, each (screen id, plan) as soon as it is made, in the order they
+    are planned (the screens that play first, by id; then the dormant ones): a caller can
+    publish the first screens while the last are still being planned. Pass 1 runs before
+    the first one comes."""
     ordered_campaigns = sorted(campaigns, key=lambda c: c.id)
     ordered_screens = sorted(screens, key=lambda s: s.id)
     _unique([c.id for c in ordered_campaigns], "campaign")
@@ -119,17 +128,16 @@ def build(screens: Sequence[Screen], campaigns: Sequence[Campaign], params: Para
     fleet.pace(figures)
 
     planner = ScreenPlanner(fleet, timeline, set_aside, audience)
-    plans: dict[str, ScreenPlan] = {}
     # the screens that play spend the budgets first; then each dormant one is planned on what
     # is left without spending it, to show what it would play if it came back now
     order = sorted(range(len(ordered_screens)), key=lambda s: bool(ordered_screens[s].dormant))
     for done, s in enumerate(order, 1):
         screen = ordered_screens[s]
         tz, week = class_list[screen_class[s]]
-        plans[screen.id] = planner.plan(screen.id, tz, week, screen.audience_multiplier,
-                                        fleet.house(screen.house), eligible[s], exclusions[s],
-                                        reserved=set_aside[s], dormant=screen.dormant,
-                                        within=within[s] if targeted else {},
-                                        viewers=screen.viewers or NO_PROFILE)
+        plan = planner.plan(screen.id, tz, week, screen.audience_multiplier,
+                            fleet.house(screen.house), eligible[s], exclusions[s],
+                            reserved=set_aside[s], dormant=screen.dormant,
+                            within=within[s] if targeted else {},
+                            viewers=screen.viewers or NO_PROFILE)
         tell("planning", done)
-    return dict(sorted(plans.items()))
+        yield screen.id, plan

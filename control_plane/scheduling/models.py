@@ -1,10 +1,11 @@
-"""Tables of the scheduling domain: screens waiting for a new playlist."""
+"""Tables of the scheduling domain: screens waiting for a new playlist, the build's lease, and
+each screen's plan as last published."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String
+from sqlalchemy import LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from control_plane.db import Base, UTCDateTime, utcnow
@@ -32,3 +33,18 @@ class ScheduleLease(Base):
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     holder: Mapped[str] = mapped_column(String(64), default="")
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ScreenPlanRow(Base):
+    """A screen's plan as the last build that published it made it: what plays and why (its
+    windows' explanations and the campaigns ruled out), beside the version of the playlist it
+    became. The timeline reads it (one row, not a build of the fleet), and a build publishes only
+    the playlists whose version differs from this one's."""
+
+    __tablename__ = "screen_plans"
+
+    screen_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    version: Mapped[str] = mapped_column(String(64))
+    built_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    plan_zlib: Mapped[bytes] = mapped_column(LargeBinary, doc="zlib of the plan's JSON "
+                                             "(plan.to_json with explanations)")

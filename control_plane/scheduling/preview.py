@@ -19,6 +19,7 @@ from control_plane.campaigns.schemas import CampaignCreate
 from control_plane.campaigns.service import Campaign as CampaignRow
 from control_plane.db import utcnow
 from control_plane.errors import Invalid
+from control_plane.scheduling import rollout
 from control_plane.scheduling import service as scheduling_service
 from control_plane.scheduling.audience import AudienceIndex
 from control_plane.scheduling.eligibility import eligibility
@@ -122,18 +123,31 @@ def forecast(*, session: Session, org_id: str, campaign_in: CampaignCreate) -> F
                     currency=body.currency)
 
 
+# the hourly rebuild keeps every screen's plan: one older than this is not what plays any more
+KEPT_PLAN_FOR = timedelta(hours=2)
+
+
 def timeline(*, session: Session, screen_id: str, start: datetime | None = None,
              end: datetime | None = None) -> Timeline:
     """What the screen plays between `start` (now) and `end` (a day later), and why: each
-    window's loop and explanation, and the campaigns ruled out with their reasons."""
+    window's loop and explanation, and the campaigns ruled out with their reasons — as the
+    last build published it (one stored row, not a build of the fleet), or planned now while
+    a change waits for its rebuild or when no build has lately."""
     now = utcnow()
     start, end = start or now, end or now + timedelta(hours=24)
     if start.tzinfo is None or end.tzinfo is None or end <= start:
         raise Invalid("from and to are RFC 3339 times with a zone, from before to")
-    _, _, plans = scheduling_service.build(session, now)
-    plan = plans[screen_id]
+    kept = None if scheduling_service.rebuild_pending(session=session, screen_id=screen_id) \
+        else rollout.last_plan(session=session, screen_id=screen_id)
+    if kept is not None and now - kept[1] <= KEPT_PLAN_FOR:
+        plan, planned_at = kept
+    else:
+        # a change waits for its rebuild, or no build published it lately (a new screen, a
+        # stopped scheduler): planned now, as the next build will
+        _, _, plans = scheduling_service.build(session, now)
+        plan, planned_at = plans[screen_id], now
     return Timeline(
-        screen_id=screen_id,
+        screen_id=screen_id, planned_at=planned_at,
         windows=[TimelineWindow(start=w.start, end=w.end, explain=list(w.explain),
                                 loop=[TimelineItem(kind=i.kind, campaign_id=i.campaign_id,
                                                    creative_id=i.creative_id,

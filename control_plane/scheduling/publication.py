@@ -54,9 +54,15 @@ def publish(store: ObjectStore, bridge: MqttPublisher | None, playlist: Playlist
     current = read(store, playlist.screen_id)
     if current is not None and current.version == playlist.version:
         return False
+    put(store, bridge, playlist, public_url=public_url)
+    return True
+
+
+def put(store: ObjectStore, bridge: MqttPublisher | None, playlist: Playlist, *,
+        public_url: str) -> None:
+    """Store and announce the playlist (the caller knows its version is new)."""
     body = playlist.model_dump_json(by_alias=True).encode()
     store.put(playlist_key(playlist.screen_id), body, content_type="application/json")
     if bridge is not None:
         bridge.publish(topics.playlist(playlist.screen_id), announcement(playlist, public_url),
                        qos=1, retain=True, wait_s=None)
-    return True

@@ -30,6 +30,9 @@ class TimelineWindow(BaseModel):
 
 class Timeline(BaseModel):
     screen_id: str
+    planned_at: datetime = Field(description="When the plan shown was made: by the last build "
+                                 "that published the screen's playlist, or now while a change "
+                                 "waits for its rebuild")
     windows: list[TimelineWindow]
     exclusions: dict[str, list[str]]
 

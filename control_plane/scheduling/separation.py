@@ -70,17 +70,26 @@ def arrange(pieces: Sequence[P]) -> list[P] | None:
     blocks = {c: len(p) for c, p in own.items()}
     units = {g: sum(blocks[c] for c in cs) for g, cs in campaigns_of.items()}
     total = sum(units.values()) + len(house)
-    while units and total > 1:
+    if units and total > 1:
         group = max(units, key=lambda g: (units[g], g))
-        if 2 * units[group] <= total:
-            break
-        mergeable = [c for c in campaigns_of[group] if blocks[c] > 1]
-        if not mergeable:
-            return None
-        c = max(mergeable, key=lambda c: (blocks[c], -c))
-        blocks[c] -= 1
-        units[group] -= 1
-        total -= 1
+        # merges it needs, one unit at a time from its campaign with the most blocks (the
+        # lowest index on a tie), until it holds half; no other group can hold more than half
+        # meanwhile (they hold what it does not), so the one group is the only one merged; a
+        # loop of one group alone ends as one unit
+        excess = min(2 * units[group] - total, total - 1)
+        if excess > 0:
+            campaigns = campaigns_of[group]
+            if sum(blocks[c] - 1 for c in campaigns) < excess:
+                return None
+            if len(campaigns) == 1:
+                blocks[campaigns[0]] -= excess
+            else:
+                for _ in range(excess):
+                    c = max((c for c in campaigns if blocks[c] > 1),
+                            key=lambda c: (blocks[c], -c))
+                    blocks[c] -= 1
+            units[group] -= excess
+            total -= excess
     ordered: list[list[P]] = []
     for group in sorted(units, key=lambda g: (-units[g], g)):
         for c in sorted(campaigns_of[group]):

@@ -4,9 +4,9 @@ playlists devices play.
 `request_rebuild` records which screens a change affects and queues one `schedule.rebuild` job
 unless one is already waiting, so a burst of changes (twenty campaigns approved in a minute)
 costs one build. The job drains the requests, builds every screen's plan (even pacing spreads a
-campaign over the whole fleet, so the build is global), turns each plan into an
-`adsbin.playlist/v1` with the rendition sized for that screen, and publishes the ones whose
-version changed.
+campaign over the whole fleet, so the build is global) and, as each plan is made, turns it
+into an `adsbin.playlist/v1` with the rendition sized for that screen (`playlists.py`) and
+sends it out if its version changed (`rollout.py`), keeping the plan for the screen's timeline.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import logging
 import math
 import secrets
 import time as clock
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any, TypeVar
@@ -32,11 +32,10 @@ from control_plane.devices import service as devices_service
 from control_plane.jobs.queue import JobContext, JobQueue, registry
 from control_plane.media import service as media_service
 from control_plane.media.service import Media
-from control_plane.scheduling import engine, publication
+from control_plane.scheduling import engine, playlists, rollout
 from control_plane.scheduling.audience import runs_of
 from control_plane.scheduling.exceptions import PublishFailed
 from control_plane.scheduling.inputs import (
-    DEFAULT_CARD_SHA256,
     NO_PROFILE,
     AudienceTarget,
     Campaign,
@@ -55,7 +54,7 @@ from control_plane.upcalls import NotProvided, Upcall
 from control_plane.venues import service as venues_service
 from control_plane.venues.service import Screen as ScreenRow
 from control_plane.venues.service import Venue, display_size
-from shared.playlist import Playlist, PlaylistItem, PlaylistMedia, PlaylistWindow, with_version
+from shared.playlist import Playlist
 
 log = logging.getLogger(__name__)
 ALL_SCREENS = "*"
@@ -191,35 +190,8 @@ def load(session: Session, now: datetime) -> World:
 def to_playlist(plan: ScreenPlan, screen: ScreenRow, world: World, params: Params,
                 public_url: str) -> Playlist:
     """The playlist of one screen: each creative's rendition sized for it."""
-    width, height = display_size(screen)
-    files: dict[str, PlaylistMedia] = {}
-
-    def file_for(media_id: str) -> str:
-        media = world.media[media_id]
-        name = f"{width}x{height}-{media.fit}"
-        rendition = next((r for r in media.renditions if r.name == name), None)
-        sha, size, mime, duration = (
-            (rendition.sha256, rendition.size_bytes, rendition.mime, rendition.duration_ms)
-            if rendition else (media.sha256, media.size_bytes, media.mime,
-                               media.info.get("duration_ms")))
-        files.setdefault(sha, PlaylistMedia(sha256=sha, size_bytes=size, mime=mime,
-                                            duration_ms=duration,
-                                            url=f"{public_url}/v1/device/media/{sha}"))
-        return sha
-
-    windows = []
-    for window in plan.windows:
-        loop = [PlaylistItem(kind=i.kind, campaign_id=i.campaign_id, creative_id=i.creative_id,
-                             media_sha256=i.media_sha256 if i.media_sha256 == DEFAULT_CARD_SHA256
-                             else file_for(i.media_sha256),
-                             duration_s=i.duration_s, slots=i.slots) for i in window.loop]
-        windows.append(PlaylistWindow(start=window.start, end=window.end, loop=loop))
-    start = params.now.replace(minute=0, second=0, microsecond=0)
-    return with_version(Playlist(
-        screen_id=screen.id, generated_at=utcnow(), valid_from=start,
-        valid_until=start + timedelta(hours=params.horizon_h), loop_s=params.loop_s,
-        slot_s=params.slot_s, media=sorted(files.values(), key=lambda m: m.sha256),
-        timeline=windows))
+    return playlists.to_playlist(plan, screen.id, display_size(screen),
+                                 playlists.Files(world.media, public_url), params)
 
 
 # Reporting judges proof of play by this module's rules, and moderation's queue is what it would
@@ -242,6 +214,15 @@ def build(session: Session, now: datetime, settings_horizon_h: int = 48, *,
           extra: Iterable[Campaign] = ()) -> tuple[World, Params, dict[str, ScreenPlan]]:
     """Every screen's plan from the database as it is now (plus `extra` campaigns, for a
     forecast)."""
+    world, params, plans = build_each(session, now, settings_horizon_h, extra=extra)
+    return world, params, dict(sorted(plans))
+
+
+def build_each(session: Session, now: datetime, settings_horizon_h: int = 48, *,
+               extra: Iterable[Campaign] = ()
+               ) -> tuple[World, Params, Iterator[tuple[str, ScreenPlan]]]:
+    """The plans of `build`, each (screen id, plan) as soon as the engine has made it
+    (`engine.plan_each`); the database is read before this returns."""
     world = load(session, now)
     params = Params(now=now, horizon_h=settings_horizon_h)
     delivered = delivered_impressions(session=session,
@@ -259,13 +240,16 @@ def build(session: Session, now: datetime, settings_horizon_h: int = 48, *,
     screens = _taken(world, world.screens, "screen", lambda s: screen_input(
         s, world.media, excluded.get(s.venue_id), dormancy(present.get(s.id), now),
         world.viewers.get(s.id, NO_PROFILE) if world.viewers else None))
-    plans = engine.build(screens, campaigns + extra, params)
-    for row in world.screens:
-        if row.id in world.skipped:  # nothing is published for it; it keeps what it has
-            plans[row.id] = ScreenPlan(row.id, (), {})
+    skipped = [row.id for row in world.screens if row.id in world.skipped]
     world.screens = [s for s in world.screens if s.id not in world.skipped]
     world.campaigns = [c for c in world.campaigns if c.id not in world.skipped]
-    return world, params, plans
+
+    def each() -> Iterator[tuple[str, ScreenPlan]]:
+        yield from engine.plan_each(screens, campaigns + extra, params)
+        for screen_id in skipped:  # nothing is published for it; it keeps what it has
+            yield screen_id, ScreenPlan(screen_id, (), {})
+
+    return world, params, each()
 
 
 def _taken(world: World, rows: Iterable[Any], what: str,
@@ -307,6 +291,21 @@ def request_rebuild(*, session: Session, queue: JobQueue,
             session.add(ScheduleRequest(screen_id=screen_id))
     session.commit()
     queue.enqueue_once(JOB_KIND, subject="schedule", session=session)
+
+
+def rebuild_pending(*, session: Session, screen_id: str) -> bool:
+    """Whether a change asked for the screen's playlist (or every screen's) and its build has
+    not started yet."""
+    return session.scalar(select(ScheduleRequest.screen_id).where(
+        ScheduleRequest.screen_id.in_([screen_id, ALL_SCREENS])).limit(1)) is not None
+
+
+def republish(*, session: Session, queue: JobQueue, screen_id: str) -> None:
+    """The screen has no stored playlist: if a build kept a plan for it, forget that (so
+    the next build does not take the playlist for published) and ask for one."""
+    if rollout.is_kept(session=session, screen_id=screen_id):
+        rollout.forget(session=session, screen_ids=[screen_id])
+        request_rebuild(session=session, queue=queue, screen_ids=[screen_id])
 
 
 LEASE_NAME = "rebuild"
@@ -364,21 +363,26 @@ def _rebuild(ctx: JobContext) -> None:
         session.commit()
         if not wanted:
             return
-        world, params, plans = build(session, utcnow())
-        bridge = ctx.bridge
-        changed = 0
+        now = utcnow()
+        world, params, plans = build_each(session, now)
+        shown = {s.id: s for s in world.screens if ALL_SCREENS in wanted or s.id in wanted}
+        url = ctx.settings.public_url
+        files = playlists.Files(world.media, url)
+        out = rollout.Rollout(session=session, store=ctx.object_store, bridge=ctx.bridge,
+                              public_url=url, built_at=now)
         failed: list[str] = []
-        for screen in world.screens:
-            if ALL_SCREENS not in wanted and screen.id not in wanted:
+        for screen_id, plan in plans:  # each screen's playlist goes out as its plan is made
+            screen = shown.get(screen_id)
+            if screen is None:
                 continue
             try:
-                playlist = to_playlist(plans[screen.id], screen, world, params,
-                                       ctx.settings.public_url)
-                changed += publication.publish(ctx.object_store, bridge, playlist,
-                                               public_url=ctx.settings.public_url)
+                out.add(plan, playlists.to_playlist(plan, screen_id, display_size(screen),
+                                                    files, params))
             except Exception:  # one screen's playlist must not keep the others from theirs
-                log.exception("schedule: the playlist of screen %s was not published", screen.id)
-                failed.append(screen.id)
+                log.exception("schedule: the playlist of screen %s was not made", screen_id)
+                failed.append(screen_id)
+        changed, not_out = out.finish(session)
+        failed += not_out
         log.info("schedule rebuilt: %d screens, %d playlists changed, %d left out",
                  len(world.screens), changed, len(world.skipped))
         if failed:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from control_plane import events
 from control_plane.jobs.queue import JobContext
+from control_plane.scheduling import rollout
 from control_plane.scheduling import service as scheduling_service
 from control_plane.venues import service as venues_service
 
@@ -32,9 +33,14 @@ def campaign_changed(ctx: JobContext, event: events.CampaignChanged) -> None:
 
 @events.subscribe(events.ScreensChanged)
 def screens_changed(ctx: JobContext, event: events.ScreensChanged) -> None:
-    """The playlists of the screens that changed (a removed one needs none)."""
+    """The playlists of the screens that changed (a removed one needs none, and its kept
+    plan goes)."""
     if event.change not in ("screen_deleted", "venue_deleted"):
         _rebuild(ctx, event.screen_ids)
+        return
+    with ctx.sessionmaker() as session:
+        rollout.forget(session=session, screen_ids=list(event.screen_ids))
+        session.commit()
 
 
 @events.subscribe(events.ModerationDecided)

@@ -1928,6 +1928,13 @@ class Targeting(BaseModel):
 
 class Timeline(BaseModel):
     screen_id: Annotated[str, Field(title="Screen Id")]
+    planned_at: Annotated[
+        AwareDatetime,
+        Field(
+            description="When the plan shown was made: by the last build that published the screen's playlist, or now while a change waits for its rebuild",
+            title="Planned At",
+        ),
+    ]
     windows: Annotated[list[TimelineWindow], Field(title="Windows")]
     exclusions: Annotated[dict[str, list[str]], Field(title="Exclusions")]
 

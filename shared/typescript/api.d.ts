@@ -3840,6 +3840,12 @@ export interface components {
         Timeline: {
             /** Screen Id */
             screen_id: string;
+            /**
+             * Planned At
+             * Format: date-time
+             * @description When the plan shown was made: by the last build that published the screen's playlist, or now while a change waits for its rebuild
+             */
+            planned_at: string;
             /** Windows */
             windows: components["schemas"]["TimelineWindow"][];
             /** Exclusions */
