@@ -30,7 +30,7 @@ import secrets
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from string import Formatter
@@ -44,11 +44,13 @@ from bench_pop_ingest import database, serve
 from bench_reports import PASSWORD, Fleet, load, percentiles, seed
 from sqlalchemy import func, insert, select, update
 
+from control_plane.app import create_app
 from control_plane.campaigns.models import Campaign, CampaignStatus, Creative
 from control_plane.db import make_engine, make_sessionmaker, new_id
 from control_plane.devices.models import Device
 from control_plane.media.models import Media
 from control_plane.reporting.models import CampaignDelivery, PopCampaignDaily, PopDaily, PopScreen
+from control_plane.scheduling import service as scheduling_service
 from control_plane.settings import Settings
 
 DASHBOARD = Fleet(plays=10_000_000, days=30, open_h=3, venue_orgs=100, venues_per_org=25,
@@ -315,6 +317,21 @@ def time_pages(kind: str, http: httpx.Client, url: str, routes: list[Any],
     return out
 
 
+def first_build(kind: str, settings: Settings) -> None:
+    """One schedule build of the whole network, as the worker makes on every change and every
+    hour: it publishes the playlists and keeps each screen's plan, which its timeline reads."""
+    t0 = time.perf_counter()
+    app = create_app(settings)
+    try:
+        with app.state.sessionmaker() as session:
+            scheduling_service.request_rebuild(session=session, queue=app.state.jobs)
+        scheduling_service.rebuild(app.state.jobs.context, {})
+    finally:
+        app.state.jobs.close()
+    print(f"[{kind}] the schedule built and published in {time.perf_counter() - t0:.1f} s",
+          flush=True)
+
+
 def run(kind: str, tmp: Path, fleet: Fleet, repeat: int, only: list[str]) -> list[Timed]:
     """Seed one engine, serve it, time the pages."""
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
@@ -331,6 +348,7 @@ def run(kind: str, tmp: Path, fleet: Fleet, repeat: int, only: list[str]) -> lis
         print(f"[{kind}] seeded in {time.perf_counter() - t0:.0f} s", flush=True)
         settings = Settings(data_dir=tmp / f"{kind}-data", database_url=url,
                             _env_file=None)  # type: ignore[call-arg]
+        first_build(kind, settings)
         routes = page_routes()
         known = {_filled(p.path, ids)[0] for p in PAGES}
         for route in routes:
@@ -357,10 +375,15 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true",
                         help=f"a small data set ({QUICK.screens} screens, "
                              f"{QUICK.plays:,} plays) for a smoke run")
+    parser.add_argument("--plays", type=int, default=0,
+                        help="plays of rollups instead of the data set's (pages that read no "
+                             "delivery, such as a timeline, do not need 10,000,000)")
     parser.add_argument("--pages", default="",
                         help="only the pages whose path starts with one of these (comma-separated)")
     args = parser.parse_args()
     fleet = QUICK if args.quick else DASHBOARD
+    if args.plays:
+        fleet = replace(fleet, plays=args.plays)
     only = [p for p in args.pages.split(",") if p]
     tables = {}
     with tempfile.TemporaryDirectory() as tmp:
