@@ -23,8 +23,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import paho.mqtt.client as mqtt
+from bench_pop_ingest import database
 from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
 
@@ -126,11 +128,12 @@ def seed(app: object, screens: int) -> tuple[str, str]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--screens", type=int, default=1000)
+    parser.add_argument("--engine", choices=["sqlite", "postgresql"], default="sqlite")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, database(args.engine, Path(tmp), "publish") as url:
         data = Path(tmp)
         settings = Settings(data_dir=data, mqtt_port=free_port(), run_scheduler=False,
-                            public_url="http://127.0.0.1:8000")
+                            public_url="http://127.0.0.1:8000", database_url=url)
         migrate.upgrade(settings.database_url)
         app = create_app(settings)
         with TestClient(app):
@@ -175,8 +178,8 @@ def main() -> None:
           f"{worst * 1000:9.1f}")
     print(f"{'baseline: publish → arrival, broker alone':<44} {b50 * 1000:9.1f} "
           f"{b99 * 1000:9.1f} {bworst * 1000:9.1f}")
-    print(f"\n{args.screens} screens, embedded defaults (SQLite, local store, huey on SQLite, "
-          "Mosquitto); the approval latency includes the global schedule rebuild.")
+    print(f"\n{args.screens} screens, embedded defaults ({args.engine}, local store, huey on "
+          "SQLite, Mosquitto); the approval latency includes the global schedule rebuild.")
 
 
 if __name__ == "__main__":
