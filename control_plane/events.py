@@ -71,7 +71,8 @@ class CampaignChanged(Event):
     kind = "campaign.changed"
     campaign_id: str
     org_id: str
-    change: str  # created | updated | creative_added | submitted | approved | rejected | ...
+    change: str  # created | updated | creative_added | submitted | approved | rejected |
+    #              paused | resumed | budget_spent (its plays spent the budget) | ...
     state: str
 
 

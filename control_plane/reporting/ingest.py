@@ -30,6 +30,7 @@ import orjson
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.orm import Session
 
+from control_plane import events
 from control_plane.campaigns import service as campaigns_service
 from control_plane.campaigns.service import Campaign
 from control_plane.db import utcnow
@@ -144,6 +145,7 @@ class Batch:
         TURN.pause()
         self.tally = store.tally(self.plays, self.campaigns)
         self.carry: dict[str, int] = {}  # each campaign's fraction of a cent, once billed
+        self.spent_out: list[str] = []  # campaigns whose budget this batch spent
 
     def _check(self, parsed: list[PopRecord | PopRejection], screen_id: str, now_ms: int,
                policy: IngestPolicy) -> list[tuple[PopRecord, int, int]]:
@@ -258,5 +260,13 @@ def ingest(*, session: Session, device: Device, batch: PopBatch, policy: IngestP
         checked = Batch(session, device, batch, message, policy, now or utcnow())
         session.close()
     accepted, duplicates, rejected = writer.write(session, checked, transport)
+    if checked.spent_out:
+        # what plays must change now, not at the next hourly build: the screens still have
+        # slots for these campaigns (lost if the process dies here: the hourly build mends it)
+        for campaign_id in checked.spent_out:
+            events.record(session, events.CampaignChanged(
+                campaign_id=campaign_id, org_id=checked.campaigns[campaign_id].org_id,
+                change="budget_spent", state="active"))
+        session.commit()
     return PopReceipt(accepted=accepted, duplicates=checked.repeats + duplicates,
                       rejected=checked.rejected + rejected)

@@ -185,6 +185,7 @@ class Checked(Protocol):
     plays: list[Play]
     tally: Tally
     carry: dict[str, int]  # each campaign's fraction of a cent, once billed
+    spent_out: list[str]  # campaigns whose budget this batch spent, once billed
 
 
 def tally(plays: Sequence[Play], campaigns: Mapping[str, object]) -> Tally:
@@ -389,6 +390,7 @@ def _bill(sql: _Sql, cursor: Any, batch: Checked, plays: Sequence[Play], counts:
         cursor, sql.accounts(len(ids)), ids)}
     accounts = {cid: _Account(batch.campaigns[cid].budget_cents, batch.campaigns[cid].cpm_cents,
                               *found.get(cid, (0, 0))) for cid in ids}
+    open_before = {cid for cid, a in accounts.items() if a.spend_cents < a.budget_cents}
     for p in plays:
         if p.billable:
             spend = accounts[p.key].charge(p.impressions_milli)
@@ -397,6 +399,8 @@ def _bill(sql: _Sql, cursor: Any, batch: Checked, plays: Sequence[Play], counts:
             counts.daily[(p.day, p.key, p.creative_id)].spend_cents += spend
             counts.totals[p.key].spend_cents += spend
     batch.carry = {cid: account.carry_micros for cid, account in accounts.items()}
+    batch.spent_out = sorted(cid for cid in open_before
+                             if accounts[cid].spend_cents >= accounts[cid].budget_cents)
 
 
 def _store(sql: _Sql, cursor: Any, batch: Checked, plays: Sequence[Play], counts: Tally,

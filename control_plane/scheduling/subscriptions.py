@@ -14,7 +14,8 @@ from control_plane.scheduling import service as scheduling_service
 from control_plane.venues import service as venues_service
 
 # A draft's edits, a submission or a rejection change nothing that plays.
-_PLAYS_CHANGE = frozenset({"updated", "creative_added", "approved", "paused", "resumed"})
+_PLAYS_CHANGE = frozenset({"updated", "creative_added", "approved", "paused", "resumed",
+                           "budget_spent"})
 
 
 def _rebuild(ctx: JobContext, screen_ids: list[str] | None) -> None:

@@ -16,9 +16,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import select
 
 from control_plane.db import make_engine, make_sessionmaker, utcnow
 from control_plane.devices.models import Device
+from control_plane.events import OutboxEvent
 from control_plane.reporting import ingest as ingestion
 from control_plane.reporting import service as reporting_service
 from control_plane.reporting import store, writer
@@ -489,3 +491,27 @@ def test_records_written_otherwise_by_orjson_still_verify(network):
     # and a forgery is still one
     forged = {**batch, "signature": device.batch([record])["signature"]}
     assert error_code(net.upload_pop(forged)) == "bad_signature"
+
+
+def test_the_batch_that_spends_a_budget_asks_for_new_playlists_once(network):
+    net, device = network, network.device
+    small = net.approved_campaign(net.advertiser, name="Tiny", budget_cents=5,
+                                  cpm_cents=1_000)
+    crid = small["creatives"][0]["id"]
+
+    def spent_events() -> list[dict]:
+        with net.app.state.sessionmaker() as session:
+            return [e.payload for e in session.scalars(select(OutboxEvent).where(
+                OutboxEvent.kind == "campaign.changed"))
+                if e.payload["change"] == "budget_spent"
+                and e.payload["campaign_id"] == small["id"]]
+
+    first = [device.record(small["id"], crid)]  # 2.5 of the 5 cents
+    assert net.upload_pop(device.batch(first)).json()["accepted"] == 1
+    assert spent_events() == []
+    rest = [device.record(small["id"], crid) for _ in range(3)]
+    assert net.upload_pop(device.batch(rest)).json()["accepted"] == 3
+    assert len(spent_events()) == 1  # the screens drop it at once, not at the hourly build
+    more = [device.record(small["id"], crid)]
+    assert net.upload_pop(device.batch(more)).json()["accepted"] == 1
+    assert len(spent_events()) == 1
