@@ -41,6 +41,9 @@ from player_agent.settings import AgentSettings
 
 PER_PROCESS = 200  # units per worker (each holds ~9 file descriptors and 8 threads)
 PAIR_TIMEOUT_S = 300.0  # a big fleet pairs at the server's 600 codes a minute per person
+START_PER_S = 10.0  # units started a second, fleet-wide: each makes a key and draws its card
+PAIR_ATTEMPTS = 3
+PAIR_RETRY_S = 10.0  # enough for a unit whose claim went through to hear of it
 STOP_TIMEOUT_S = 120.0
 SINCE_SLACK_MS = 1000
 COUNTERS = ("units", "paired", "playing", "mqtt", "plays", "card_plays", "accepted", "rejected",
@@ -62,6 +65,7 @@ class FleetOptions:
     every_s: float = 2.0
     per_process: int = PER_PROCESS
     pair_timeout_s: float = PAIR_TIMEOUT_S
+    start_per_s: float = START_PER_S
     server_pid: int | None = None  # the control plane's process (default: found by its port)
 
 
@@ -102,6 +106,7 @@ class _Job:
     token: str
     every_s: float
     pair_timeout_s: float
+    start_interval_s: float  # between two of this worker's units
     log_file: str
 
 
@@ -134,7 +139,8 @@ def run(options: FleetOptions, *, stop: threading.Event,
     settings_json = options.settings.model_dump_json()
     workers = [context.Process(target=_worker, name=f"fleet-{k}", daemon=True, args=(
         _Job(k, chunk, settings_json, options.server_url, token, options.every_s,
-             options.pair_timeout_s, str(root / f"worker-{k}.log")), events, stop_workers))
+             options.pair_timeout_s, len(chunks) / options.start_per_s,
+             str(root / f"worker-{k}.log")), events, stop_workers))
                for k, chunk in enumerate(chunks)]
     for worker in workers:
         worker.start()
@@ -157,6 +163,7 @@ def _drive(options: FleetOptions, result: FleetRun, workers: list[Any],
     """Pair, then play for the time asked, keeping the counters and the figures."""
     latest: dict[int, dict[str, int]] = {}
     started = time.monotonic()
+    pair_deadline_s = options.pair_timeout_s + result.screens / options.start_per_s
     playing_since: float | None = None
     first: fleet_figures.Usage | None = None
     broker_url: str | None = None
@@ -174,15 +181,15 @@ def _drive(options: FleetOptions, result: FleetRun, workers: list[Any],
             raise simulate.SimulationError(f"{', '.join(dead)} ended early: see its log in "
                                            f"{options.settings.state_dir}")
         counts = {name: sum(c.get(name, 0) for c in latest.values()) for name in COUNTERS}
+        counts["units"] = result.screens
         now = time.monotonic()
         if playing_since is None and counts["paired"] == result.screens:
             playing_since = now
             first = fleet_figures.usage(server_pid) if server_pid else None
-        elif playing_since is None and now - started > options.pair_timeout_s + 60:
+        elif playing_since is None and now - started > pair_deadline_s:
             raise simulate.SimulationError(
                 f"only {counts['paired']} of {result.screens} units paired within "
-                f"{options.pair_timeout_s + 60:g} s: see the workers' logs in "
-                f"{options.settings.state_dir}")
+                f"{pair_deadline_s:g} s: see the workers' logs in {options.settings.state_dir}")
         result.played_s = now - playing_since if playing_since is not None else 0.0
         if playing_since is not None:
             result.counts = counts
@@ -259,12 +266,14 @@ def _worker(job: _Job, events: multiprocessing.Queue[tuple[str, int, Any]],
     parent = os.getppid()
     units: list[simulate.Unit] = []
     failed: list[str] = []
+    starter: threading.Thread | None = None
+    halt = threading.Event()
     try:
         for screen in job.screens:
             fleet_ledger.keep(settings.state_dir / screen["name"])
-        units = simulate.start_units(job.screens, settings, operator_token=job.token)
-        threading.Thread(target=_pair, args=(job, units, failed), daemon=True,
-                         name="pairing").start()
+        starter = threading.Thread(target=_start_and_pair, name="pairing", daemon=True,
+                                   args=(job, settings, units, failed, halt))
+        starter.start()
         while not stop.wait(job.every_s) and os.getppid() == parent:
             if failed:
                 events.put(("error", job.index, failed[0]))
@@ -277,17 +286,42 @@ def _worker(job: _Job, events: multiprocessing.Queue[tuple[str, int, Any]],
         log.exception("the worker failed")
         events.put(("error", job.index, str(exc)))
     finally:
+        halt.set()  # the starter starts no more units
+        if starter is not None:
+            starter.join(timeout=10)  # a unit being started; a wait for a code is dropped
         simulate.stop_units(units)
         events.put(("stopped", job.index, None))
 
 
-def _pair(job: _Job, units: list[simulate.Unit], failed: list[str]) -> None:
+def _start_and_pair(job: _Job, settings: AgentSettings, units: list[simulate.Unit],
+                    failed: list[str], halt: threading.Event) -> None:
+    """Start the units a few at a time (a unit's start is its busiest moment), claiming each
+    code as it shows, so that no unit polls for long; then wait for the codes still to come.
+    A claim that timed out may have gone through (its code is then spent), so the units are
+    given time to hear of it before the next attempt."""
     owner = {"Authorization": f"Bearer {job.token}"}
-    try:
-        with httpx.Client(base_url=job.server_url, timeout=60) as http:
-            simulate.pair_units(http, owner, units, timeout_s=job.pair_timeout_s)
-    except (simulate.SimulationError, httpx.HTTPError) as exc:
-        failed.append(str(exc))
+    with httpx.Client(base_url=job.server_url, timeout=60) as http:
+        for attempt in range(1, PAIR_ATTEMPTS + 1):
+            try:
+                for screen in job.screens[len(units):]:
+                    if halt.wait(job.start_interval_s):
+                        return
+                    try:
+                        units += simulate.start_units([screen], settings,
+                                                      operator_token=job.token)
+                    except simulate.SimulationError as exc:  # its state dir is in use
+                        failed.append(str(exc))
+                        return
+                    simulate.claim_ready(http, owner, units)
+                simulate.pair_units(http, owner, units, timeout_s=job.pair_timeout_s)
+                return
+            except (simulate.SimulationError, httpx.HTTPError) as exc:
+                log.warning("pairing, attempt %d of %d: %s", attempt, PAIR_ATTEMPTS, exc)
+                if attempt == PAIR_ATTEMPTS:
+                    failed.append(f"pairing its units: {exc or type(exc).__name__}")
+                    return
+                if halt.wait(PAIR_RETRY_S):
+                    return
 
 
 def _drive_paho_with_poll() -> None:
