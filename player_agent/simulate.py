@@ -86,17 +86,10 @@ class Unit:
     screen: dict[str, Any]
     agent: Agent
     thread: threading.Thread
-    claimed: str | None = None  # the code last claimed for it (its credentials may be on the way)
 
     def paired_here(self) -> bool:
         creds = self.agent.credentials
         return creds is not None and creds.screen_id == self.screen["id"]
-
-    def code(self) -> str | None:
-        """The pairing code the unit shows now, if any."""
-        pairing = self.agent.pairing
-        ticket = pairing.ticket if pairing else None
-        return ticket.code if ticket else None
 
 
 def start_units(screens: list[dict[str, Any]], settings: AgentSettings, *,
@@ -121,44 +114,27 @@ def start_units(screens: list[dict[str, Any]], settings: AgentSettings, *,
 
 def pair_units(http: httpx.Client, owner: dict[str, str], units: list[Unit],
                timeout_s: float = PAIR_TIMEOUT_S) -> int:
-    """Claim each unpaired unit's code for its screen (waiting for the code where the unit has
-    none yet); how many were claimed now. A code already claimed is not claimed again."""
+    """Claim each unpaired unit's code for its screen; how many were paired now.
+
+    A screen still paired to a unit whose state dir is gone is unpaired first (its old token
+    and broker login are revoked), the way a technician replaces a unit.
+    """
     paired = 0
     for unit in units:
         if unit.paired_here():
             continue
+        if unit.screen.get("status") not in (None, "unpaired"):
+            _ok(http.delete(f"/v1/screens/{unit.screen['id']}/device", headers=owner))
         deadline = time.monotonic() + timeout_s
-        while (code := unit.code()) is None or code == unit.claimed:
-            if unit.paired_here() or code is not None:
-                break  # paired meanwhile, or claimed and its credentials on the way
+        while (code := unit.agent.status()["pairing_code"]) is None:
             if time.monotonic() > deadline:
                 raise SimulationError(f"{unit.screen['name']}: no pairing code after "
                                       f"{timeout_s:g} s; is the control plane answering?")
             time.sleep(0.1)
-        else:
-            claim(http, owner, unit, code)
-            paired += 1
+        _ok(http.post(f"/v1/screens/{unit.screen['id']}/pair", headers=owner,
+                      json={"code": code}))
+        paired += 1
     return paired
-
-
-def claim_ready(http: httpx.Client, owner: dict[str, str], units: list[Unit]) -> int:
-    """Claim the codes the units show now, waiting for none; how many were claimed."""
-    ready = [(unit, code) for unit in units if not unit.paired_here()
-             and (code := unit.code()) is not None and code != unit.claimed]
-    for unit, code in ready:
-        claim(http, owner, unit, code)
-    return len(ready)
-
-
-def claim(http: httpx.Client, owner: dict[str, str], unit: Unit, code: str) -> None:
-    """Claim `code` for the unit's screen. A screen still paired to a unit whose state dir is
-    gone is unpaired first (its old token and broker login are revoked), the way a technician
-    replaces a unit."""
-    if unit.screen.get("status") not in (None, "unpaired"):
-        _ok(http.delete(f"/v1/screens/{unit.screen['id']}/device", headers=owner))
-        unit.screen["status"] = "unpaired"  # so that a second try does not unpair it again
-    _ok(http.post(f"/v1/screens/{unit.screen['id']}/pair", headers=owner, json={"code": code}))
-    unit.claimed = code
 
 
 def summary(units: list[Unit]) -> dict[str, int]:
