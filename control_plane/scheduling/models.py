@@ -46,5 +46,5 @@ class ScreenPlanRow(Base):
     screen_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     version: Mapped[str] = mapped_column(String(64))
     built_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    plan_zlib: Mapped[bytes] = mapped_column(LargeBinary, doc="zlib of the plan's JSON "
-                                             "(plan.to_json with explanations)")
+    plan_zlib: Mapped[bytes] = mapped_column(LargeBinary, doc="zlib of the plan as "
+                                             "rollout.packed wrote it, explanations included")

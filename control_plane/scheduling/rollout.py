@@ -139,8 +139,11 @@ def is_kept(*, session: Session, screen_id: str) -> bool:
     return session.get(ScreenPlanRow, screen_id) is not None
 
 
-def forget(*, session: Session, screen_ids: list[str]) -> None:
+def forget(*, session: Session, screen_ids: list[str]) -> bool:
     """Drop these screens' kept plans (deleted screens; a playlist the store lost, so that
-    the next build publishes it again). The caller commits."""
-    if screen_ids:
-        session.execute(delete(ScreenPlanRow).where(ScreenPlanRow.screen_id.in_(screen_ids)))
+    the next build publishes it again); whether there were any. The caller commits."""
+    if not screen_ids:
+        return False
+    dropped = session.execute(delete(ScreenPlanRow).where(
+        ScreenPlanRow.screen_id.in_(screen_ids))).rowcount  # type: ignore[attr-defined]
+    return bool(dropped)

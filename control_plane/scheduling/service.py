@@ -303,8 +303,7 @@ def rebuild_pending(*, session: Session, screen_id: str) -> bool:
 def republish(*, session: Session, queue: JobQueue, screen_id: str) -> None:
     """The screen has no stored playlist: if a build kept a plan for it, forget that (so
     the next build does not take the playlist for published) and ask for one."""
-    if rollout.is_kept(session=session, screen_id=screen_id):
-        rollout.forget(session=session, screen_ids=[screen_id])
+    if rollout.forget(session=session, screen_ids=[screen_id]):
         request_rebuild(session=session, queue=queue, screen_ids=[screen_id])
 
 
