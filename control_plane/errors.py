@@ -11,6 +11,10 @@
     ├── RateLimited          429
     └── BadRequest           400  e.g. a webhook whose signature does not verify
 
+The database not answering (SQLAlchemy's `OperationalError`: refused, dropped, timed out; or
+the connection pool running dry) is no bug of the request: it answers 503
+`database_unavailable` with a `Retry-After`, so that devices and clients send it again later.
+
 Services raise these (never `HTTPException`); every response body of an error is
 `{"error": {"code", "message", "details"}}`, including FastAPI's own validation errors and
 Starlette's 404/405.
@@ -24,9 +28,13 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
+
+DATABASE_RETRY_AFTER_S = 5  # what a 503 for an unreachable database asks clients to wait
 
 
 class AppError(Exception):
@@ -160,6 +168,16 @@ def install_error_handlers(app: FastAPI) -> None:
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         return error_response(exc.status_code, code, message,
                               headers=dict(exc.headers) if exc.headers else None)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(PoolTimeout)
+    async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        log.error("the database did not answer on %s %s: %s", request.method, request.url.path,
+                  str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        return error_response(503, "database_unavailable",
+                              "the database cannot be reached right now; try again later",
+                              {"retry_after_s": DATABASE_RETRY_AFTER_S},
+                              headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)})
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
