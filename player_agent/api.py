@@ -46,10 +46,12 @@ class Offline(Exception):
 class ApiError(Exception):
     """The control plane answered with an error."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str,
+                 retry_after_s: float | None = None) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status
         self.code = code
+        self.retry_after_s = retry_after_s  # the server's Retry-After (a 503, a 429), if any
 
 
 class Unauthorized(ApiError):
@@ -206,5 +208,9 @@ def _error(response: httpx.Response) -> ApiError:
         code, message = str(err["code"]), str(err["message"])
     except (ValueError, KeyError, TypeError):
         code, message = "http_error", response.text[:200] or response.reason_phrase
+    try:
+        retry_after_s: float | None = float(response.headers.get("Retry-After", ""))
+    except ValueError:
+        retry_after_s = None  # absent, or an HTTP date, which the server never sends
     cls = Unauthorized if response.status_code == 401 else ApiError
-    return cls(response.status_code, code, message)
+    return cls(response.status_code, code, message, retry_after_s)

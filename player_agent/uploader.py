@@ -6,7 +6,8 @@ deterministic) until a receipt comes back; records the server rejects are final 
 no record of them, and sending them again would only be rejected again — so they are counted and
 dropped with the batch. A batch the server refuses as a whole (a 4xx other than 401, e.g. a
 signature it cannot verify) is kept and retried at the slowest pace, so nothing is lost
-while someone looks.
+while someone looks. While the server cannot take batches (a 503 when its database is away),
+the journal keeps them and the retries back off, waiting at least the server's `Retry-After`.
 """
 
 from __future__ import annotations
@@ -42,7 +43,9 @@ class PopUploader:
         self.on_revoked = on_revoked
         self.wake = threading.Event()
         self.sent = self.accepted = self.duplicates = self.rejected = 0
+        self.failures = 0  # tries in a row that did not get through
         self.last_error: str | None = None
+        self.retry_after_s: float | None = None  # what the server last asked us to wait
 
     def batch(self, batch_id: str, records: list[dict[str, Any]]) -> PopBatch:
         """The signed wire form of a batch."""
@@ -61,8 +64,10 @@ class PopUploader:
                 return False
             except (Offline, ApiError) as exc:
                 self.last_error = str(exc)
+                self.retry_after_s = exc.retry_after_s if isinstance(exc, ApiError) else None
                 log.info("proof of play not sent yet (%d records): %s", len(batch.records), exc)
                 return False
+            self.retry_after_s = None
             self.journal.acknowledge(batch.batch_id)
             self.sent += len(batch.records)
             self.accepted += receipt.accepted
@@ -79,11 +84,14 @@ class PopUploader:
         while not stop.is_set():
             self.wake.clear()
             failures = 0 if self.flush() else failures + 1
-            pause = (min(self.retry_max_s, self.retry_min_s * 2 ** (failures - 1)) if failures
+            pause = (min(self.retry_max_s, max(self.retry_min_s * 2 ** (failures - 1),
+                                               self.retry_after_s or 0)) if failures
                      else self.interval_s)
+            self.failures = failures
             self.wake.wait(pause)
 
     def stats(self) -> dict[str, Any]:
         """What was sent and what the server said."""
         return {"sent": self.sent, "accepted": self.accepted, "duplicates": self.duplicates,
-                "rejected": self.rejected, "last_error": self.last_error}
+                "rejected": self.rejected, "last_error": self.last_error,
+                "failures": self.failures}

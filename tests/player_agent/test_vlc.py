@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from PIL import Image
 
@@ -17,6 +17,7 @@ from player_agent.clock import Clock
 from player_agent.journal import Journal
 from player_agent.playback import Playback
 from player_agent.programme import Programme
+from player_agent.render.null import NullPlayer
 from player_agent.render.vlc import VlcPlayer, vlc_options
 from tests import media_samples
 from tests.player_agent.local import cached_playlist
@@ -40,6 +41,18 @@ def run_for(playback: Playback, seconds: float) -> None:
     assert not thread.is_alive()
 
 
+def on_screen(playback: Playback, creative_id: str, *, plays: int = 0,
+              within_s: float = 0.3) -> bool:
+    """Whether `creative_id` is on screen now, started less than `within_s` ago, after at least
+    `plays` plays. `now_playing` alone cannot time a cut: it names an item from its start until
+    the next one starts, so also while the renderer starts the next one after it ended."""
+    now = playback.now_playing or {}
+    if playback.plays < plays or now.get("creative_id") != creative_id:
+        return False
+    started = datetime.fromisoformat(now["started_at"])
+    return datetime.now(UTC) - started < timedelta(seconds=within_s)
+
+
 def rig(tmp_path, player):
     cache = MediaCache(tmp_path / "cache", quota_bytes=10**9)
     clock = Clock()
@@ -58,13 +71,13 @@ def test_two_videos_and_an_image_play_in_order_for_their_lengths(tmp_path):
     thread = threading.Thread(target=playback.run, daemon=True)
     thread.start()
     try:
-        # stop one second into the 2 s picture after five plays: a stop at a fixed time could
+        # stop half a second into the 2 s video after five plays: a stop at a fixed time could
         # land where an item ends by itself, and that item rightly says it completed
         deadline = time.monotonic() + 30
-        while not (playback.plays >= 5 and (playback.now_playing or {}).get(
-                "creative_id") == "cr_2") and time.monotonic() < deadline:
+        while not on_screen(playback, "cr_2", plays=5) and time.monotonic() < deadline:
             time.sleep(0.02)
-        time.sleep(1.0)
+        assert on_screen(playback, "cr_2", within_s=0.5), playback.now_playing
+        time.sleep(0.5)
         playback.stop()
         thread.join(timeout=15)
         assert not thread.is_alive()
@@ -85,6 +98,41 @@ def test_two_videos_and_an_image_play_in_order_for_their_lengths(tmp_path):
         assert -0.05 <= gap < 0.5, (before, after)  # preloaded (the bench measures the gap)
     assert playback.stats()["renderer_restarts"] == 0
     assert records[-1]["completed"] is False  # the item cut by stop() says so
+
+
+class SlowStart(NullPlayer):
+    """The null renderer taking half a second to start an item (VLC takes tens of ms)."""
+
+    def start(self, item):
+        time.sleep(0.5)
+        return super().start(item)
+
+
+def test_an_item_that_just_ended_is_not_taken_for_the_one_on_screen(tmp_path):
+    # The cause of the flake of the test above (an item cut by stop() recorded completed):
+    # it waited for five plays and `now_playing` naming the 2 s video, then stopped 1 s later.
+    # When the fifth play was that video, both held as soon as it ended, while the renderer
+    # started the 1 s video after it, and the stop landed as that one ended by itself.
+    cache, programme, journal, playback = rig(tmp_path, SlowStart())
+    programme.adopt(cached_playlist(cache, [(media_samples.png(tmp_path), 1)]))
+    thread = threading.Thread(target=playback.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while playback.plays < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        # the play has ended and the next is not on screen yet: the old wait would stop here
+        assert playback.plays == 1 and playback.now_playing["creative_id"] == "cr_0"
+        assert not on_screen(playback, "cr_0", plays=1)
+        while not on_screen(playback, "cr_0", plays=1) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert on_screen(playback, "cr_0", plays=1)
+        time.sleep(0.3)
+    finally:
+        playback.stop()
+        thread.join(timeout=15)
+    records = journal.next_batch(100).records
+    assert [r["completed"] for r in records] == [True, False], records
 
 
 def test_a_snapshot_and_a_wedged_renderer_restarted_by_the_watchdog(tmp_path):
