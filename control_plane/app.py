@@ -21,7 +21,7 @@ from control_plane.auth import router as auth_router
 from control_plane.auth import webhooks as auth_webhooks
 from control_plane.auth.keys import KeyRing
 from control_plane.auth.links import AccountLinks
-from control_plane.auth.ratelimit import SlidingWindowLimiter
+from control_plane.auth.ratelimit import SlidingWindowLimiter, make_limit_storage
 from control_plane.auth.tokens import TokenService
 from control_plane.billing import router as billing_router
 from control_plane.billing import webhooks as billing_webhooks
@@ -168,27 +168,29 @@ def _state(app: FastAPI, settings: Settings) -> None:
 
 
 def _limiters(app: FastAPI, settings: Settings) -> None:
-    """Make the app's rate limiters (one per app, so tests' apps do not share counts)."""
+    """Make the app's rate limiters, counting in one storage: the app's own memory (so tests'
+    apps do not share counts), or in scale mode the Redis every API process shares."""
     state = app.state
-    state.login_limiter = SlidingWindowLimiter(limit=settings.login_attempts_per_minute,
-                                               window_s=60)
-    state.signup_limiter = SlidingWindowLimiter(limit=settings.signup_attempts_per_minute,
-                                                window_s=60)
-    state.signup_taken_limiter = SlidingWindowLimiter(
-        limit=auth_router.TAKEN_EMAILS_PER_HOUR, window_s=3600)
-    state.pairing_request_limiter = SlidingWindowLimiter(
-        limit=settings.pairing_requests_per_minute, window_s=60)
-    state.operator_pairing_limiter = SlidingWindowLimiter(
-        limit=devices_router.OPERATOR_PAIRING_REQUESTS_PER_MINUTE, window_s=60)
-    state.claim_client_limiter = SlidingWindowLimiter(limit=10, window_s=60)
-    state.claim_screen_limiter = SlidingWindowLimiter(limit=10, window_s=300)
+    storage = state.limit_storage = make_limit_storage(settings)
+
+    def limiter(name: str, limit: int, window_s: float) -> SlidingWindowLimiter:
+        return SlidingWindowLimiter(limit=limit, window_s=window_s, storage=storage, name=name)
+
+    state.login_limiter = limiter("login", settings.login_attempts_per_minute, 60)
+    state.signup_limiter = limiter("signup", settings.signup_attempts_per_minute, 60)
+    state.signup_taken_limiter = limiter("signup-taken", auth_router.TAKEN_EMAILS_PER_HOUR, 3600)
+    state.pairing_request_limiter = limiter("pairing-request",
+                                            settings.pairing_requests_per_minute, 60)
+    state.operator_pairing_limiter = limiter(
+        "operator-pairing", devices_router.OPERATOR_PAIRING_REQUESTS_PER_MINUTE, 60)
+    state.claim_client_limiter = limiter("claim-client", 10, 60)
+    state.claim_screen_limiter = limiter("claim-screen", 10, 300)
     state.phone_code_limiter = phone_router.make_limiter()
-    state.reset_client_limiter = SlidingWindowLimiter(limit=10, window_s=900)
-    state.reset_email_limiter = SlidingWindowLimiter(limit=3, window_s=3600)
-    state.verification_limiter = SlidingWindowLimiter(limit=3, window_s=600)
-    state.link_limiter = SlidingWindowLimiter(limit=30, window_s=600)
-    state.invitation_limiter = SlidingWindowLimiter(limit=orgs_router.INVITATIONS_PER_HOUR,
-                                                    window_s=3600)
+    state.reset_client_limiter = limiter("reset-client", 10, 900)
+    state.reset_email_limiter = limiter("reset-email", 3, 3600)
+    state.verification_limiter = limiter("verification", 3, 600)
+    state.link_limiter = limiter("link", 30, 600)
+    state.invitation_limiter = limiter("invitation", orgs_router.INVITATIONS_PER_HOUR, 3600)
 
 
 def _errors_and_limits(app: FastAPI, settings: Settings) -> None:

@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     queue_url: str | None = None
     queue_name: str = "adsbin"
     queue_workers: int = 2
+    # where the rate limits count (logins, pairing codes, ...): unset, the queue's Redis when
+    # the queue is on Redis (every API process then shares one window), else each process's
+    # memory; `memory://` or `redis://…` to choose
+    rate_limit_url: str | None = None
     run_worker: bool = True  # `adsbin serve` consumes jobs in-process unless told not to
     run_scheduler: bool = True  # and asks for the hourly pacing rebuild
     schedule_tick_s: float = 3600.0

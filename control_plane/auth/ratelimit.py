@@ -1,68 +1,107 @@
-"""A small in-process sliding-window rate limiter (per key, e.g. email + client address).
+"""Sliding-window rate limits (per key, e.g. email + client address) on the `limits` library.
 
-It guards login and pairing-code guesses on one process; with several API processes each keeps
-its own window, which still bounds guessing to N × the limit.
+Each limiter counts its hits in a `limits` storage under its own name: the app's own memory on
+embedded defaults, and in scale mode the Redis the job queue already uses (or
+`ADSBIN_RATE_LIMIT_URL`), so every API process counts into one window and guessing stays
+bounded by the limit however many processes answer. The strategy is `limits`' moving window: at
+most `limit` allowed hits in any `window_s`; a refused hit does not count.
 """
 
 from __future__ import annotations
 
-import threading
+import itertools
 import time
-from collections import deque
 
-from control_plane.errors import RateLimited
+from limits import RateLimitItemPerSecond
+from limits.errors import StorageError
+from limits.storage import MemoryStorage, Storage, storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+
+from control_plane.errors import AppError, RateLimited
 from control_plane.orgs.service import normalize_email
+from control_plane.settings import Settings
+
+_names = itertools.count()
+
+
+class LimiterUnavailable(AppError):
+    """The shared store of the rate limits (Redis) cannot be reached: nothing was counted."""
+
+    status_code = 503
+    code = "rate_limiter_unavailable"
+
+
+def make_limit_storage(settings: Settings) -> Storage:
+    """Where the app's limiters count: `ADSBIN_RATE_LIMIT_URL`, else the queue's Redis when the
+    queue is on Redis (scale mode), else this process's memory."""
+    url = settings.rate_limit_url
+    if url is None and settings.queue_url and settings.queue_url.startswith(
+            ("redis://", "rediss://", "unix://")):
+        url = settings.queue_url
+    if url is None or url.startswith("memory://"):
+        return MemoryStorage()
+    # limits names its Redis storages redis://, rediss:// and redis+unix://
+    url = "redis+unix://" + url.removeprefix("unix://") if url.startswith("unix://") else url
+    storage = storage_from_string(url, key_prefix=f"{settings.queue_name}:limits",
+                                  wrap_exceptions=True)
+    if not isinstance(storage, Storage):  # an async:// storage: not for these sync routes
+        raise ValueError(f"ADSBIN_RATE_LIMIT_URL must name a synchronous storage, not {url!r}")
+    return storage
 
 
 class SlidingWindowLimiter:
-    """At most `limit` hits per `window_s` for each key."""
+    """At most `limit` hits per `window_s` for each key, counted in `storage` under `name`
+    (by default in a memory of its own)."""
 
-    def __init__(self, *, limit: int, window_s: float, max_keys: int = 100_000) -> None:
+    def __init__(self, *, limit: int, window_s: float, storage: Storage | None = None,
+                 name: str | None = None) -> None:
+        self.window_s = int(window_s)
+        self.storage = storage if storage is not None else MemoryStorage()
+        self.name = name or f"limiter-{next(_names)}"
+        self._strategy = MovingWindowRateLimiter(self.storage)
         self.limit = limit
-        self.window_s = window_s
-        self.max_keys = max_keys
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
+
+    @property
+    def limit(self) -> int:
+        """Hits allowed per window."""
+        return self._item.amount
+
+    @limit.setter
+    def limit(self, value: int) -> None:
+        self._item = RateLimitItemPerSecond(value, self.window_s)
 
     def hit(self, key: str) -> float | None:
         """Count a hit; None if allowed, else the seconds until the next one is."""
-        now = time.monotonic()
-        with self._lock:
-            hits = self._hits.get(key)
-            if hits is None:
-                if len(self._hits) >= self.max_keys:
-                    self._evict(now)
-                hits = self._hits[key] = deque()
-            wait = self._wait(hits, now)
-            if wait is None:
-                hits.append(now)
-            return wait
+        try:
+            if self._strategy.hit(self._item, self.name, key):
+                return None
+            return self._wait(key)
+        except StorageError as exc:
+            raise _unavailable(exc) from exc
 
     def wait_s(self, key: str) -> float | None:
         """Without counting a hit: None if `key` may go on, else the seconds until it may."""
-        now = time.monotonic()
-        with self._lock:
-            hits = self._hits.get(key)
-            return None if hits is None else self._wait(hits, now)
-
-    def _wait(self, hits: deque[float], now: float) -> float | None:
-        """Drop the hits that left the window; the wait while the rest fill it, else None."""
-        while hits and hits[0] <= now - self.window_s:
-            hits.popleft()
-        return max(0.0, hits[0] + self.window_s - now) if len(hits) >= self.limit else None
+        try:
+            return None if self._strategy.test(self._item, self.name, key) else self._wait(key)
+        except StorageError as exc:
+            raise _unavailable(exc) from exc
 
     def reset(self, key: str) -> None:
         """Forget the hits of `key` (e.g. after a successful login)."""
-        with self._lock:
-            self._hits.pop(key, None)
+        try:
+            self._strategy.clear(self._item, self.name, key)
+        except StorageError as exc:
+            raise _unavailable(exc) from exc
 
-    def _evict(self, now: float) -> None:
-        stale = [k for k, v in self._hits.items() if not v or v[-1] <= now - self.window_s]
-        for k in stale:
-            del self._hits[k]
-        if len(self._hits) >= self.max_keys:  # still full: drop the oldest half
-            for k in list(self._hits)[: self.max_keys // 2]:
-                del self._hits[k]
+    def _wait(self, key: str) -> float:
+        reset_at = self._strategy.get_window_stats(self._item, self.name, key).reset_time
+        return max(0.0, reset_at - time.time())
+
+
+def _unavailable(exc: StorageError) -> LimiterUnavailable:
+    return LimiterUnavailable("the rate limits' store cannot be reached; try again shortly",
+                              details={"reason": type(exc.storage_error).__name__},
+                              headers={"Retry-After": "5"})
 
 
 def login_key(client: str, email: str) -> str:
