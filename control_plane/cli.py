@@ -209,7 +209,7 @@ def _demo(url: str, data_dir: Path, processes: Processes) -> None:
 
 @app.command()
 def simulate(
-    screens: Annotated[int, typer.Option(min=1, max=2000, help="How many display units")],
+    screens: Annotated[int, typer.Option(min=1, max=5000, help="How many display units")],
     server: Annotated[str, typer.Option(help="The control plane's URL")] =
         "http://127.0.0.1:8000",
     email: Annotated[str, typer.Option(help="The venue owner whose venue gets the screens")] =
@@ -217,38 +217,40 @@ def simulate(
     password: Annotated[str, typer.Option(help="That owner's password (default: the demo's)",
                                           envvar="ADSBIN_SIMULATE_PASSWORD")] =
         "adsbin-demo",  # noqa: S107 - the published demo login
-    state_dir: Annotated[Path | None, typer.Option(help="The units' state dirs go here "
-                                                        "(default: <data dir>/simulate)")] = None,
-    seconds: Annotated[float | None, typer.Option(min=1, help="Stop after this long "
-                                                        "(default: Ctrl-C)")] = None,
-    every: Annotated[float, typer.Option(min=0.5, help="Seconds between progress lines")] = 5.0,
+    state_dir: Annotated[Path | None, typer.Option(help="The units' state dirs and the workers' "
+                                                        "logs go here (default: <data "
+                                                        "dir>/simulate)")] = None,
+    minutes: Annotated[float | None, typer.Option(min=0, help="Play this long once paired, "
+                                                        "then stop and check (default: Ctrl-C)")]
+        = None,
+    seconds: Annotated[float | None, typer.Option(min=1, help="The same, in seconds")] = None,
+    per_process: Annotated[int, typer.Option(min=1, max=400, help="Units per worker process")]
+        = 200,
+    every: Annotated[float, typer.Option(min=0.5, help="Seconds between progress updates")] =
+        5.0,
     poll_interval: Annotated[float, typer.Option(min=1, help="Each unit's playlist poll "
                                                            "interval, s")] = 60.0,
     upload_interval: Annotated[float, typer.Option(min=0.5, help="Each unit's proof-of-play "
                                                                "upload interval, s")] = 10.0,
-    log_level: Annotated[str, typer.Option()] = "warning",
+    server_pid: Annotated[int | None, typer.Option(help="The control plane's process, for its "
+                                                        "CPU and memory (default: whoever "
+                                                        "listens on --server's port here)")] =
+        None,
+    house: Annotated[bool, typer.Option(help="Give the fleet venue house content (reported "
+                                             "as proof of play in every slot no campaign "
+                                             "fills); --no-house plays only what is bought")]
+        = True,
 ) -> None:
-    """Run a fleet of simulated display units (the real agent, null renderer) against a
-    control plane."""
-    from player_agent import simulate as fleet
-    from player_agent.settings import AgentSettings
+    """Run a fleet of simulated display units (the real agent, null renderer) in worker
+    processes against a control plane, then check every unit's journal against the server."""
+    from player_agent import fleet_report
 
-    logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    settings = AgentSettings(server_url=server, state_dir=state_dir or
-                             get_settings().data_dir / "simulate", renderer="null",
-                             headless=True, poll_interval_s=poll_interval,
-                             poll_jitter_s=min(10.0, poll_interval / 6),
-                             pop_upload_interval_s=upload_interval)
-    stop = threading.Event()
-    try:
-        fleet.run(server_url=server, screens=screens, settings=settings, email=email,
-                  password=password, seconds=seconds, every_s=every, stop=stop,
-                  say=lambda line: console.print(f"[green]simulate:[/] {line}"))
-    except fleet.SimulationError as exc:
-        _fail(str(exc), "start the control plane (make run) and check --server, --email and "
-              "--password")
-    except KeyboardInterrupt:
-        stop.set()
+    fleet_report.command(screens=screens, server=server, email=email, password=password,
+                         state_dir=state_dir or get_settings().data_dir / "simulate",
+                         minutes=minutes, seconds=seconds, per_process=per_process,
+                         every=every, poll_interval=poll_interval,
+                         upload_interval=upload_interval, server_pid=server_pid, house=house,
+                         console=console, fail=_fail)
 
 
 @app.command()
@@ -257,7 +259,7 @@ def worker(
     log_level: Annotated[str, typer.Option()] = "info",
 ) -> None:
     """Consume background jobs (run `adsbin serve` with ADSBIN_RUN_WORKER=false beside it)."""
-    from control_plane.app import create_app
+    from control_plane.app import create_app, start_messaging, stop_messaging
 
     _check_migrated()
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
@@ -265,7 +267,12 @@ def worker(
     app_ = create_app(settings)  # the same wiring (database, object store, job kinds) as the API
     where = settings.queue_url or f"{settings.data_dir / 'queue.db'} (SQLite)"
     console.print(f"[bold green]ADSBIN worker[/]: {workers} threads on {where}; Ctrl-C stops")
-    app_.state.jobs.consumer(workers=workers).run()
+    if settings.mqtt_url:  # the playlists it builds are announced on the external broker
+        start_messaging(app_)
+    try:
+        app_.state.jobs.consumer(workers=workers).run()
+    finally:
+        stop_messaging(app_)
 
 
 @app.command()

@@ -17,6 +17,7 @@ are never reported, are counted apart.
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 from collections.abc import Callable
@@ -35,6 +36,8 @@ VENUE = {"name": VENUE_NAME, "address": "Loopback", "lat": 48.8566, "lon": 2.352
          "opening_hours": {d: [["00:00", "24:00"]] for d in
                            ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}}
 PAIR_TIMEOUT_S = 60.0
+HOUSE_FILE = "simulated-fleet-house.png"
+HOUSE_READY_S = 120.0
 
 class SimulationError(RuntimeError):
     """The fleet could not be set up; the message says what to do."""
@@ -79,6 +82,39 @@ def ensure_screens(http: httpx.Client, owner: dict[str, str], count: int) -> lis
     return screens
 
 
+def ensure_house_content(http: httpx.Client, owner: dict[str, str]) -> str:
+    """Give the fleet venue house content of its own where it has none: an image the owner
+    uploads, played (and reported as proof of play, counted for nothing) in every slot no
+    campaign fills, so that a fleet reports plays with no campaign bought for it. Its media id."""
+    venue = next(v for v in _ok(http.get("/v1/venues", headers=owner))["items"]
+                 if v["name"] == VENUE_NAME)
+    if venue["house_media_ids"]:
+        return str(venue["house_media_ids"][0])
+    media = _ok(http.post("/v1/media", headers=owner,
+                          files={"file": (HOUSE_FILE, house_image(), "image/png")}))
+    deadline = time.monotonic() + HOUSE_READY_S
+    while media["status"] != "ready":
+        if media["status"] == "failed" or time.monotonic() > deadline:
+            raise SimulationError(f"the fleet's house image is {media['status']} after "
+                                  f"{HOUSE_READY_S:g} s: is the control plane's worker running?")
+        time.sleep(0.5)
+        media = _ok(http.get(f"/v1/media/{media['id']}", headers=owner))
+    _ok(http.patch(f"/v1/venues/{venue['id']}", headers=owner,
+                   json={"house_media_ids": [media["id"]]}))
+    return str(media["id"])
+
+
+def house_image() -> bytes:
+    """The fleet venue's house image, drawn here."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (1920, 1080), (24, 40, 64))
+    ImageDraw.Draw(image).text((80, 80), "ADSBIN simulated fleet", fill=(230, 230, 230))
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
 @dataclass
 class Unit:
     """One simulated display unit: its screen, its agent and the thread running it."""
@@ -86,10 +122,17 @@ class Unit:
     screen: dict[str, Any]
     agent: Agent
     thread: threading.Thread
+    claimed: str | None = None  # the code last claimed for it (its credentials may be on the way)
 
     def paired_here(self) -> bool:
         creds = self.agent.credentials
         return creds is not None and creds.screen_id == self.screen["id"]
+
+    def code(self) -> str | None:
+        """The pairing code the unit shows now, if any."""
+        pairing = self.agent.pairing
+        ticket = pairing.ticket if pairing else None
+        return ticket.code if ticket else None
 
 
 def start_units(screens: list[dict[str, Any]], settings: AgentSettings, *,
@@ -114,27 +157,44 @@ def start_units(screens: list[dict[str, Any]], settings: AgentSettings, *,
 
 def pair_units(http: httpx.Client, owner: dict[str, str], units: list[Unit],
                timeout_s: float = PAIR_TIMEOUT_S) -> int:
-    """Claim each unpaired unit's code for its screen; how many were paired now.
-
-    A screen still paired to a unit whose state dir is gone is unpaired first (its old token
-    and broker login are revoked), the way a technician replaces a unit.
-    """
+    """Claim each unpaired unit's code for its screen (waiting for the code where the unit has
+    none yet); how many were claimed now. A code already claimed is not claimed again."""
     paired = 0
     for unit in units:
         if unit.paired_here():
             continue
-        if unit.screen.get("status") not in (None, "unpaired"):
-            _ok(http.delete(f"/v1/screens/{unit.screen['id']}/device", headers=owner))
         deadline = time.monotonic() + timeout_s
-        while (code := unit.agent.status()["pairing_code"]) is None:
+        while (code := unit.code()) is None or code == unit.claimed:
+            if unit.paired_here() or code is not None:
+                break  # paired meanwhile, or claimed and its credentials on the way
             if time.monotonic() > deadline:
                 raise SimulationError(f"{unit.screen['name']}: no pairing code after "
                                       f"{timeout_s:g} s; is the control plane answering?")
             time.sleep(0.1)
-        _ok(http.post(f"/v1/screens/{unit.screen['id']}/pair", headers=owner,
-                      json={"code": code}))
-        paired += 1
+        else:
+            claim(http, owner, unit, code)
+            paired += 1
     return paired
+
+
+def claim_ready(http: httpx.Client, owner: dict[str, str], units: list[Unit]) -> int:
+    """Claim the codes the units show now, waiting for none; how many were claimed."""
+    ready = [(unit, code) for unit in units if not unit.paired_here()
+             and (code := unit.code()) is not None and code != unit.claimed]
+    for unit, code in ready:
+        claim(http, owner, unit, code)
+    return len(ready)
+
+
+def claim(http: httpx.Client, owner: dict[str, str], unit: Unit, code: str) -> None:
+    """Claim `code` for the unit's screen. A screen still paired to a unit whose state dir is
+    gone is unpaired first (its old token and broker login are revoked), the way a technician
+    replaces a unit."""
+    if unit.screen.get("status") not in (None, "unpaired"):
+        _ok(http.delete(f"/v1/screens/{unit.screen['id']}/device", headers=owner))
+        unit.screen["status"] = "unpaired"  # so that a second try does not unpair it again
+    _ok(http.post(f"/v1/screens/{unit.screen['id']}/pair", headers=owner, json={"code": code}))
+    unit.claimed = code
 
 
 def summary(units: list[Unit]) -> dict[str, int]:

@@ -122,7 +122,8 @@ def test_bootstrap_admin_from_the_environment(env):
     settings = Settings(data_dir=Path(env["ADSBIN_DATA_DIR"]),
                         database_url=env["ADSBIN_DATABASE_URL"],
                         bootstrap_admin_email=env["ADSBIN_BOOTSTRAP_ADMIN_EMAIL"],
-                        bootstrap_admin_password=env["ADSBIN_BOOTSTRAP_ADMIN_PASSWORD"])
+                        bootstrap_admin_password=env["ADSBIN_BOOTSTRAP_ADMIN_PASSWORD"],
+                        mqtt_port=int(env["ADSBIN_MQTT_PORT"]))
     from fastapi.testclient import TestClient
 
     for _ in range(2):  # the second start finds the admin and changes nothing
@@ -143,7 +144,8 @@ def test_worker_process_consumes_jobs(env, tmp_path):
 
     migrated(env)
     settings = Settings(data_dir=Path(env["ADSBIN_DATA_DIR"]),
-                        database_url=env["ADSBIN_DATABASE_URL"], run_worker=False)
+                        database_url=env["ADSBIN_DATABASE_URL"], run_worker=False,
+                        mqtt_port=int(env["ADSBIN_MQTT_PORT"]))
     with TestClient(create_app(settings)) as client:
         account = signup(client, "advertiser")
         with media_samples.png(tmp_path).open("rb") as f:
