@@ -45,9 +45,11 @@ class Clock:
         """The corrected time (UTC)."""
         return datetime.fromtimestamp(self._wall(), UTC) + timedelta(milliseconds=self.offset_ms)
 
-    def to_utc(self, wall_s: float) -> datetime:
-        """A local `time.time()` reading, corrected."""
-        return datetime.fromtimestamp(wall_s, UTC) + timedelta(milliseconds=self.offset_ms)
+    def to_utc(self, wall_s: float, offset_ms: int | None = None) -> datetime:
+        """A local `time.time()` reading, corrected (by `offset_ms` if given, else the offset
+        now)."""
+        offset = self.offset_ms if offset_ms is None else offset_ms
+        return datetime.fromtimestamp(wall_s, UTC) + timedelta(milliseconds=offset)
 
     def measure(self, ask_server: Callable[[], datetime]) -> int:
         """Ask the server for its time and update the offset; the new offset in ms."""

@@ -3,9 +3,12 @@
 At each boundary the next item (chosen and preloaded while the current one played) is started
 first, and only then is the finished play closed in the journal, so disk writes never widen the
 gap. A play is journaled as soon as the renderer says it is playing, with the renderer's own
-event time corrected by the measured clock offset. A watchdog restarts the renderer when the
-playback position stops advancing (or an item never starts), and the play it cut is recorded as
-incomplete; `progress_mono` tells systemd's watchdog whether playback is alive.
+event time corrected by the measured clock offset; its end and progress are corrected by that
+same offset, so a measurement during the play (an hour's correction, once a unit that booted
+with a wrong clock reaches the server) cannot stretch its length by the change. A watchdog
+restarts the renderer when the playback position stops advancing (or an item never starts), and
+the play it cut is recorded as incomplete; `progress_mono` tells systemd's watchdog whether
+playback is alive.
 
 An interlude (the identify card) goes up at the next boundary, before the item already chosen,
 which then plays as it would have: a paid play is never cut for it (a cut play is not billable),
@@ -63,6 +66,7 @@ class Playback:
         self.unreported_plays = 0  # cards, and anything played while unpaired
         self.restarts = 0
         self.gaps_ms: deque[float] = deque(maxlen=1000)
+        self._offset_ms = 0  # the clock offset of the play on screen
 
     def stop(self) -> None:
         """Stop after cutting the current item short."""
@@ -71,7 +75,7 @@ class Playback:
 
     def run(self) -> None:
         """Play until `stop()`."""
-        pending_close: tuple[str, Outcome] | None = None
+        pending_close: tuple[str, Outcome, int] | None = None
         last_end_mono: float | None = None
         choice = self.programme.choose()
         after: Choice | None = None  # chosen before an interlude took its turn: plays next
@@ -100,7 +104,7 @@ class Playback:
             outcome = self._wait_end(token, choice, play_id, started)
             if play_id is not None:
                 self.plays += 1
-                pending_close = (play_id, outcome)
+                pending_close = (play_id, outcome, self._offset_ms)
             else:
                 self.unreported_plays += 1
             last_end_mono = outcome.ended_mono_s if outcome.completed else None
@@ -131,7 +135,8 @@ class Playback:
         return None
 
     def _open(self, choice: Choice, started: Event) -> str | None:
-        started_at = self.clock.to_utc(started.wall_s)
+        self._offset_ms = self.clock.offset_ms  # the play's times all use this one
+        started_at = self.clock.to_utc(started.wall_s, self._offset_ms)
         self.programme.playing_kind = choice.kind
         self.now_playing = {"kind": choice.kind, "label": choice.playable.label,
                             "showing": choice.showing,
@@ -147,12 +152,12 @@ class Playback:
             play_id=play_id, screen_id=screen_id, campaign_id=choice.item.campaign_id,
             creative_id=choice.item.creative_id, media_sha256=choice.item.media_sha256,
             started_at=started_at, expected_ms=choice.expected_ms,
-            clock_offset_ms=self.clock.offset_ms))
+            clock_offset_ms=self._offset_ms))
         self.programme.cache.touch(choice.item.media_sha256)
         return play_id
 
-    def _close(self, play_id: str, outcome: Outcome) -> None:
-        self.journal.finish(play_id, ended_at=self.clock.to_utc(outcome.ended_wall_s),
+    def _close(self, play_id: str, outcome: Outcome, offset_ms: int) -> None:
+        self.journal.finish(play_id, ended_at=self.clock.to_utc(outcome.ended_wall_s, offset_ms),
                             completed=outcome.completed)
 
     def _wait_end(self, token: int, choice: Choice, play_id: str | None,
@@ -180,7 +185,7 @@ class Playback:
                 self._restart()
                 return Outcome(time.time(), now, False)
             if play_id is not None and now >= next_progress:
-                self.journal.progress(play_id, self.clock.now())
+                self.journal.progress(play_id, self.clock.to_utc(time.time(), self._offset_ms))
                 next_progress = now + PROGRESS_EVERY_S
 
     def _restart(self) -> None:

@@ -2,19 +2,22 @@
 the server's receipt says it has them.
 
 The same batch goes again (same id, same records, same bytes, same signature: Ed25519 is
-deterministic) until a receipt comes back; records the server rejects are final too — it keeps
-no record of them, and sending them again would only be rejected again — so they are counted and
-dropped with the batch. A batch the server refuses as a whole (a 4xx other than 401, e.g. a
-signature it cannot verify) is kept and retried at the slowest pace, so nothing is lost
-while someone looks. While the server cannot take batches (a 503 when its database is away),
-the journal keeps them and the retries back off, waiting at least the server's `Retry-After`.
+deterministic; only the batch's `device_time`, the clock as it is sent, is read anew) until a
+receipt comes back; records the server rejects are final too — it keeps no record of them, and
+sending them again would only be rejected again — so they are counted and dropped with the
+batch. A batch the server refuses as a whole (a 4xx other than 401, e.g. a signature it cannot
+verify) is kept and retried at the slowest pace, so nothing is lost while someone looks. While
+the server cannot take batches (a 503 when its database is away), the journal keeps them and the
+retries back off, waiting at least the server's `Retry-After`.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -50,8 +53,9 @@ class PopUploader:
     def batch(self, batch_id: str, records: list[dict[str, Any]]) -> PopBatch:
         """The signed wire form of a batch."""
         signature = sign(self.key, signed_message(batch_id, self.device_id, records))
+        # the uncorrected clock, read as it goes: the server sees what the clock's error is now
         return PopBatch(batch_id=batch_id, device_id=self.device_id, records=records,
-                        signature=signature)
+                        signature=signature, device_time=datetime.fromtimestamp(time.time(), UTC))
 
     def flush(self) -> bool:
         """Send every closed play now; whether the journal has none left to send."""

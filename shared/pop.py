@@ -3,6 +3,8 @@
 A record says one play happened; a batch carries records signed with the device's Ed25519 key.
 The signed message is the UTF-8 bytes of `{"batch_id", "device_id", "records"}` with sorted keys
 and no whitespace, so anyone holding the device's public key can check a play without our code.
+A batch also says what the device's own clock read when it was sent (`device_time`, outside the
+signature): a clock that went wrong since the device last measured its offset is seen there.
 A verifier must check the records exactly as they arrived (the JSON objects of the request), not
 a re-serialisation of parsed models: `12:00:00.100Z` and `12:00:00.1Z` are the same instant but
 not the same bytes.
@@ -60,6 +62,10 @@ class PopBatch(Wire):
     records: list[dict[str, Any]] = Field(max_length=MAX_BATCH_RECORDS,
                                           description="PopRecord objects, exactly as signed")
     signature: str = Field(max_length=200, description="Ed25519 signature, standard base64")
+    device_time: datetime | None = Field(
+        None, description="The device's own clock, uncorrected, as it sent the batch (not "
+                          "signed): the server measures the clock's error from it and corrects "
+                          "plays whose clock_offset_ms missed that error")
 
 
 class PopRejection(Wire):

@@ -3,7 +3,13 @@
 1. The signature is checked over the records exactly as they arrived, with the key of the device
    the token (or the MQTT topic) names: a bad signature refuses the whole batch.
 2. Each record is then checked on its own (shape, the device's own screen, clock sanity, length);
-   a failing record is rejected with a stable code and the others go on.
+   a failing record is rejected with a stable code and the others go on. Its times are first
+   corrected by the device clock's error as the batch shows it: the batch's `device_time` (the
+   device's uncorrected clock as it sent it) against the time it arrived is the clock's offset
+   now; a record whose own `clock_offset_ms` is more than `CLOCK_CORRECTION_MIN_MS` from it (a
+   clock that went wrong after the device last measured it, or before it could: a unit that
+   booted offline an hour off) is moved by the difference, and stored with the offset applied.
+   A clock that changed again between the play and the upload cannot be seen, and is not.
 3. What the checks need is read once per batch (the screen and its audience history, the
    campaigns the records name, the scheduler's rules for them), and what each play counts for
    is decided then: billable when eligible, completed, and at least its expected length −
@@ -53,6 +59,9 @@ BILLABLE_SHORTFALL_MS = 500  # a play counts when it ran its expected length min
 VIDEO_ROUNDING_MS = 1000  # a video creative's slot is its file's length rounded up to a second
 MAX_EXPECTED_MS = 24 * 3_600_000
 MAX_CLOCK_OFFSET_MS = 366 * 86_400_000
+# below this, a record's offset and the batch's differ by the upload's own latency, not by a
+# clock gone wrong: the record is kept as the device corrected it
+CLOCK_CORRECTION_MIN_MS = 5_000
 HOUR_MS, DAY_MS = 3_600_000, 86_400_000
 _one = TypeAdapter(PopRecord)
 _many = TypeAdapter(list[PopRecord])
@@ -108,14 +117,19 @@ class Batch:
     """
 
     def __init__(self, session: Session, device: Device, batch: PopBatch, message: bytes,
-                 policy: IngestPolicy, now: datetime) -> None:
+                 policy: IngestPolicy, now: datetime,
+                 received_at: datetime | None = None) -> None:
         self.batch = batch
         self.device_id, self.public_key = str(device.id), str(device.public_key)
         self.digest = hashlib.sha256(message).hexdigest()
         self.message_zlib = zlib.compress(message, 1)  # JSON of repeated ids: ~10× smaller
         self.rejected: list[PopRejection] = []
         self.repeats = 0
-        checked = self._check(_parse(batch.records), device.screen_id, epoch_ms(now), policy)
+        device_offset_ms = (epoch_ms(received_at or now) - epoch_ms(batch.device_time)
+                            if batch.device_time is not None
+                            and batch.device_time.tzinfo is not None else None)
+        checked = self._check(_parse(batch.records), device.screen_id, epoch_ms(now), policy,
+                              device_offset_ms)
         TURN.pause()  # a batch of this process that holds the write lock goes first
         screen: Screen = venues_service.get_screen(session=session, screen_id=device.screen_id,
                                                    with_venue=True)
@@ -128,7 +142,7 @@ class Batch:
         self._profiles = venues_service.audience_timeline(session=session, screen=screen)
         self._shares: dict[tuple[str, int, str], float] = {}
         TURN.pause()
-        named = {r.get("campaign_id") for r, _, _ in checked}
+        named = {c[0].get("campaign_id") for c in checked}
         campaigns: dict[str, Campaign] = {c.id: c for c in campaigns_service.get_many(
             session=session, campaign_ids=[cid for cid in named if cid is not None])}
         self.campaigns = {cid: Terms(str(c.org_id), str(c.currency), int(c.budget_cents),
@@ -140,7 +154,7 @@ class Batch:
             grace_s=policy.clock_skew_s)
         TURN.pause()
         if checked:
-            self.rules.prepare(min(s for _, s, _ in checked), max(s for _, s, _ in checked))
+            self.rules.prepare(min(c[1] for c in checked), max(c[1] for c in checked))
         self.plays = self._judge(checked)
         TURN.pause()
         self.tally = store.tally(self.plays, self.campaigns)
@@ -148,9 +162,11 @@ class Batch:
         self.spent_out: list[str] = []  # campaigns whose budget this batch spent
 
     def _check(self, parsed: list[PopRecord | PopRejection], screen_id: str, now_ms: int,
-               policy: IngestPolicy) -> list[tuple[PopRecord, int, int]]:
+               policy: IngestPolicy, device_offset_ms: int | None,
+               ) -> list[tuple[PopRecord, int, int, int]]:
         """The records that pass the checks a record gets on its own, first of each play id,
-        with their start and end (epoch ms); the others rejected or counted as repeats."""
+        with their start and end (epoch ms, corrected) and the clock offset that applies; the
+        others rejected or counted as repeats."""
         future_ms = now_ms + round(policy.clock_skew_s * 1000)
         oldest_ms = now_ms - policy.max_age_days * DAY_MS
         tolerance = policy.duration_tolerance_ms
@@ -162,15 +178,20 @@ class Batch:
                 continue
             started_at, ended_at, expected = (record["started_at"], record["ended_at"],
                                               record["expected_ms"])
+            offset = record["clock_offset_ms"]
+            shift = 0
+            if device_offset_ms is not None \
+                    and abs(device_offset_ms - offset) > CLOCK_CORRECTION_MIN_MS:
+                shift, offset = device_offset_ms - offset, device_offset_ms
             code = None
             if record["screen_id"] != screen_id:
                 code = "wrong_screen"
             elif started_at.tzinfo is None or ended_at.tzinfo is None \
                     or expected > MAX_EXPECTED_MS \
-                    or abs(record["clock_offset_ms"]) > MAX_CLOCK_OFFSET_MS:
+                    or abs(offset) > MAX_CLOCK_OFFSET_MS:
                 code = "invalid_record"
             else:
-                started, ended = epoch_ms(started_at), epoch_ms(ended_at)
+                started, ended = epoch_ms(started_at) + shift, epoch_ms(ended_at) + shift
                 if ended < started:
                     code = "invalid_record"
                 elif ended > future_ms:
@@ -186,10 +207,10 @@ class Batch:
                 self.repeats += 1  # the same play twice in one batch: a duplicate
             else:
                 seen.add(play_id)
-                out.append((record, started, ended))
+                out.append((record, started, ended, offset))
         return out
 
-    def _judge(self, checked: list[tuple[PopRecord, int, int]]) -> list[Play]:
+    def _judge(self, checked: list[tuple[PopRecord, int, int, int]]) -> list[Play]:
         """What each play counts for (house content and flagged plays: nothing)."""
         judge, campaigns = self.rules.judge, self.campaigns
         audience_from, audience = self._audience_from, self._audience
@@ -197,7 +218,7 @@ class Batch:
         digest, device_id, screen_id = self.digest, self.device_id, self.screen_id
         venue_org_id = self.venue_org_id
         plays = []
-        for r, started, ended in checked:
+        for r, started, ended, offset in checked:
             campaign_id, expected, duration = r.get("campaign_id"), r["expected_ms"], \
                 r["duration_ms"]
             flag, billable, impressions, advertiser, profile_id = None, False, 0, None, None
@@ -225,7 +246,7 @@ class Batch:
                                 profile, part, campaign_id, terms.audience))
             row = PlayRow(r["play_id"], digest, device_id, screen_id, campaign_id,
                           r["creative_id"], r["media_sha256"], started, ended, duration,
-                          expected, r["completed"], r["clock_offset_ms"], billable, impressions,
+                          expected, r["completed"], offset, billable, impressions,
                           0, flag, advertiser, venue_org_id, profile_id)
             plays.append(Play(r["play_id"], row, started // HOUR_MS, started // DAY_MS,
                               campaign_id or HOUSE, r["creative_id"], billable, impressions,
@@ -253,11 +274,13 @@ def ingest(*, session: Session, device: Device, batch: PopBatch, policy: IngestP
     # no pooled connection is held while waiting, for the turn or for the write lock (the
     # session's objects stay readable): the batch being checked needs one, and so does the
     # batch being written
+    received_at = utcnow()  # before any wait: the device's clock is read against it
     session.close()
     with TURN():  # the checks in this process's turn, the write in the next one it gets
         message = _verified_message(batch, device)
         TURN.pause()
-        checked = Batch(session, device, batch, message, policy, now or utcnow())
+        checked = Batch(session, device, batch, message, policy, now or utcnow(),
+                        now or received_at)
         session.close()
     accepted, duplicates, rejected = writer.write(session, checked, transport)
     if checked.spent_out:

@@ -6696,6 +6696,11 @@ export interface operations {
                      * @description Ed25519 signature, standard base64
                      */
                     signature: string;
+                    /**
+                     * Device Time
+                     * @description The device's own clock, uncorrected, as it sent the batch (not signed): the server measures the clock's error from it and corrects plays whose clock_offset_ms missed that error
+                     */
+                    device_time?: string | null;
                 };
             };
         };
