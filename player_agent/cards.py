@@ -2,7 +2,9 @@
 code, the identify card, and the built-in card shown when there is nothing else (never black).
 
 Each is written once per distinct content (the file name is a hash of what is drawn), so showing
-a card again costs no drawing, and the renderer only ever sees ordinary PNG files.
+a card again costs no drawing, and the renderer only ever sees ordinary PNG files. Pillow is
+imported only to draw one: a paired unit playing its schedule, or showing a card it drew on an
+earlier run, never loads it (some 4 MB of the agent's memory).
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PIL import Image, ImageDraw, ImageFont
+if TYPE_CHECKING:
+    from PIL import ImageFont
 
 BACKGROUND = (14, 18, 32)
 INK = (236, 239, 244)
@@ -20,6 +24,8 @@ ACCENT = (255, 196, 0)
 
 
 def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    from PIL import ImageFont
+
     return ImageFont.load_default(size=max(size, 8))
 
 
@@ -31,6 +37,8 @@ def render_card(dest_dir: Path, size: tuple[int, int], lines: list[tuple[str, fl
     path = dest_dir / f"card-{key}.png"
     if path.is_file():
         return path
+    from PIL import Image, ImageDraw
+
     dest_dir.mkdir(parents=True, exist_ok=True)
     width, height = size
     image = Image.new("RGB", size, BACKGROUND)

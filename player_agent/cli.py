@@ -1,5 +1,8 @@
 """`adsbin agent` (also `python -m player_agent`): run the agent, or show its state.
 
+Running it is `player_agent.daemon`'s; `python -m player_agent` starts a plain run there without
+this module (Typer and Rich stay out of a playing unit's memory) and hands everything else here.
+
     adsbin agent [--server URL] [--state-dir DIR] [--renderer vlc|null] [--config FILE]
     adsbin agent status [--state-dir DIR] [--config FILE] [--json]
 """
@@ -7,20 +10,17 @@
 from __future__ import annotations
 
 import json
-import logging
-import os
-import signal
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from player_agent.settings import AgentSettings, load_settings
+from player_agent import daemon
+from player_agent.settings import AgentSettings
 from player_agent.state import StateDir
 from shared.agent import DEFAULT_STATE_DIR
 
@@ -35,16 +35,16 @@ StateOpt = Annotated[Path | None, typer.Option("--state-dir", help="Credentials,
 
 
 def _settings(config: Path | None, **flags: Any) -> AgentSettings:
-    if config is not None and not config.is_file():
-        err.print(f"[bold red]error:[/] no config file at {config}\n[dim]next:[/] run adsbin "
-                  "provision enroll, or pass --server and --state-dir")
-        raise typer.Exit(2)
     try:
-        return load_settings(config, **flags)
-    except (ValidationError, ValueError) as exc:
-        err.print(f"[bold red]error:[/] invalid agent settings: {exc}\n[dim]next:[/] fix the "
-                  "config file or the ADSBIN_AGENT_* variables")
-        raise typer.Exit(2) from None
+        return daemon.settings_from(config, **flags)
+    except daemon.Refused as refused:
+        _refuse(refused)
+
+
+def _refuse(refused: daemon.Refused) -> NoReturn:
+    err.print(f"[bold red]error:[/] {refused.problem}" + (f"\n[dim]next:[/] {refused.next_step}"
+                                                          if refused.next_step else ""))
+    raise typer.Exit(refused.exit_code) from None
 
 
 @app.callback()
@@ -59,32 +59,10 @@ def run(
     if ctx.invoked_subcommand is not None:
         return
     settings = _settings(config, server_url=server, state_dir=state_dir, renderer=renderer)
-    under_systemd = "JOURNAL_STREAM" in os.environ  # journald stamps the time itself
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(levelname)s %(name)s: %(message)s" if under_systemd else
-                        "%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request drowns the rest
-    from player_agent.agent import Agent
-    from player_agent.render import RendererUnavailable
-    from player_agent.state import StateDirBusy
-
     try:
-        agent = Agent(settings)
-    except StateDirBusy as exc:
-        err.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(1) from None
-    except RendererUnavailable as exc:
-        err.print(f"[bold red]error:[/] {exc}\n[dim]next:[/] install it, or run with "
-                  "--renderer null to simulate")
-        raise typer.Exit(1) from None
-    except PermissionError as exc:
-        err.print(f"[bold red]error:[/] {exc}\n[dim]next:[/] pass a --state-dir you can write")
-        raise typer.Exit(1) from None
-    signal.signal(signal.SIGTERM, lambda *_: agent.stop())
-    signal.signal(signal.SIGINT, lambda *_: agent.stop())
-    err.print(f"ADSBIN agent: server {settings.server_url}, state {settings.state_dir}, "
-              f"renderer {settings.renderer}{' (headless)' if settings.is_headless() else ''}")
-    agent.run()
+        daemon.run(settings, say=err.print)
+    except daemon.Refused as refused:
+        _refuse(refused)
 
 
 def _age(stamp: float | None) -> str:

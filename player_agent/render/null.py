@@ -13,8 +13,6 @@ import threading
 import time
 from pathlib import Path
 
-from PIL import Image, ImageDraw
-
 from player_agent.render.base import Event, Playable
 
 
@@ -83,6 +81,8 @@ class NullPlayer:
 
     def snapshot(self, path: Path) -> bool:
         """A PNG that says what plays."""
+        from PIL import Image, ImageDraw  # only for a screenshot: a simulated unit never loads it
+
         with self._lock:
             label = self._current.label if self._current else "nothing playing"
         image = Image.new("RGB", (640, 360), (20, 20, 30))

@@ -7,7 +7,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from player_agent.cache import MediaCache, sha256_file
+from player_agent.state import StateDir
+from shared.agent import AgentCredentials, write_private_json
+from shared.device import MqttCredentials
 from shared.playlist import Playlist, PlaylistItem, PlaylistMedia, PlaylistWindow, with_version
+
+AWAY = "127.0.0.1:9"  # nothing listens there: the unit's server and broker are out of reach
 
 
 def cached_playlist(cache: MediaCache, files: list[tuple[Path, int]], *,
@@ -30,3 +35,16 @@ def cached_playlist(cache: MediaCache, files: list[tuple[Path, int]], *,
         slot_s=slot_s, media=media,
         timeline=[PlaylistWindow(start=now - timedelta(hours=1), end=now + timedelta(hours=1),
                                  loop=loop)]))
+
+
+def offline_unit(state_dir: Path, files: list[tuple[Path, int]]) -> Path:
+    """A paired unit's state dir with `files` cached as its playlist and its server and broker
+    away: an agent started on it plays (and journals, and retries) and nothing else."""
+    state = StateDir(state_dir).create()
+    cache = MediaCache(state.cache_dir, quota_bytes=10**10)
+    state.save_playlist(cached_playlist(cache, files, screen_id="scr_offline"))
+    write_private_json(state.credentials_file, AgentCredentials(
+        server_url=f"http://{AWAY}", device_id="dev_offline", screen_id="scr_offline",
+        device_token="offline", mqtt=MqttCredentials(url=f"mqtt://{AWAY}", username="u",
+                                                     password="p")))
+    return state.root
