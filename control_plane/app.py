@@ -47,7 +47,7 @@ from control_plane.devices.messaging import start_bridge
 from control_plane.docs import install_docs
 from control_plane.engagement import public_router as engagement_public_router
 from control_plane.engagement import router as engagement_router
-from control_plane.errors import install_error_handlers
+from control_plane.errors import ERROR_RESPONSES, install_error_handlers
 from control_plane.jobs.queue import JobContext, JobQueue
 from control_plane.media import hosted as _hosted_jobs  # noqa: F401 - registers its job
 from control_plane.media import processing as _media_jobs  # noqa: F401 - registers its job
@@ -270,6 +270,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # docs_url/redoc_url None: FastAPI's pages load their assets from a CDN; docs.py serves them
     app = FastAPI(title="ADSBIN control plane", version=__version__, lifespan=_lifespan,
                   openapi_url="/openapi.json", docs_url=None, redoc_url=None,
+                  responses=ERROR_RESPONSES,
                   description="Marketplace for digital out-of-home advertising in small venues.")
     passwords.use(settings.password_hashing)
     _state(app, settings)

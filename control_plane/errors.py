@@ -28,6 +28,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -127,6 +128,32 @@ _STATUS_CODES = {
 }
 
 
+class ErrorInfo(BaseModel):
+    """What went wrong: a stable code to act on, a sentence for people, and details (null when
+    there are none; always present)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str
+    message: str
+    details: Any
+
+
+class ErrorBody(BaseModel):
+    """The error body of API.md."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    error: ErrorInfo
+
+
+# What the OpenAPI document says of every operation's 4xx (the app passes it to FastAPI): the
+# body above. A route names its own codes beside it (`responses={409: ...}`), which
+# `install_error_handlers` gives the same body in the document.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    "4XX": {"model": ErrorBody, "description": "An error: `error.code` says which (API.md)"}}
+
+
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     """The error body of API.md."""
     return {"error": {"code": code, "message": message, "details": details}}
@@ -147,8 +174,29 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
+def _document_errors(app: FastAPI) -> None:
+    """A 4xx that a route names without a body (`{409: {"description": "email_taken"}}`) is
+    documented with the error body, as the `4XX` beside it is."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        fresh = app.openapi_schema is None
+        document = build()
+        for item in document["paths"].values() if fresh else ():
+            for operation in item.values():
+                for status, response in operation.get("responses", {}).items():
+                    if str(status).startswith("4") and "content" not in response:
+                        response["content"] = {"application/json": {
+                            "schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Route every error the app can raise through the one error body."""
+    """Route every error the app can raise through the one error body (and say so in the
+    OpenAPI document)."""
+    _document_errors(app)
 
     @app.exception_handler(AppError)
     async def _app_error(_request: Request, exc: AppError) -> JSONResponse:

@@ -621,6 +621,20 @@ class EngagementReport(BaseModel):
     totals: Annotated[dict[str, Any], Field(title="Totals")]
 
 
+class ErrorInfo(BaseModel):
+    """
+    What went wrong: a stable code to act on, a sentence for people, and details (null when
+    there are none; always present).
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    code: Annotated[str, Field(title="Code")]
+    message: Annotated[str, Field(title="Message")]
+    details: Annotated[Any, Field(title="Details")]
+
+
 class Forecast(BaseModel):
     horizon_h: Annotated[int, Field(title="Horizon H")]
     eligible_screens: Annotated[int, Field(title="Eligible Screens")]
@@ -1424,14 +1438,6 @@ class UserRead(BaseModel):
     created_at: Annotated[AwareDatetime, Field(title="Created At")]
 
 
-class ValidationError(BaseModel):
-    loc: Annotated[list[str | int], Field(title="Location")]
-    msg: Annotated[str, Field(title="Message")]
-    type: Annotated[str, Field(title="Error Type")]
-    input: Annotated[Any | None, Field(title="Input")] = None
-    ctx: Annotated[dict[str, Any] | None, Field(title="Context")] = None
-
-
 class VapidPublicKey(BaseModel):
     public_key: Annotated[
         str,
@@ -1640,8 +1646,15 @@ class Dayparts(RootModel[list[Daypart]]):
     root: Annotated[list[Daypart], Field(max_length=50, title="Dayparts")]
 
 
-class HTTPValidationError(BaseModel):
-    detail: Annotated[list[ValidationError] | None, Field(title="Detail")] = None
+class ErrorBody(BaseModel):
+    """
+    The error body of API.md.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    error: ErrorInfo
 
 
 class InvitationCreated(BaseModel):
