@@ -42,7 +42,7 @@ from control_plane.devices import commands_router
 from control_plane.devices import hooks as device_hooks
 from control_plane.devices import router as devices_router
 from control_plane.devices.accounts import ExternalBroker
-from control_plane.devices.broker import EmbeddedBroker
+from control_plane.devices.broker import EmbeddedBroker, ExternalMosquitto
 from control_plane.devices.messaging import start_bridge
 from control_plane.docs import install_docs
 from control_plane.engagement import public_router as engagement_public_router
@@ -96,11 +96,42 @@ def bootstrap_admin(app: FastAPI) -> None:
         log.info("created the bootstrap super-admin %s", settings.bootstrap_admin_email)
 
 
-def make_broker(settings: Settings) -> EmbeddedBroker | ExternalBroker:
-    """The embedded Mosquitto (default), or the rules for a broker that runs elsewhere."""
+def make_broker(settings: Settings) -> EmbeddedBroker | ExternalMosquitto | ExternalBroker:
+    """The embedded Mosquitto (default); an external Mosquitto whose dynamic-security accounts
+    we keep (with its admin login); or the rules for a broker that asks us (EMQX's hooks)."""
     if settings.mqtt_url is None and settings.run_broker:
         return EmbeddedBroker(settings.data_dir, host=settings.mqtt_host, port=settings.mqtt_port)
-    return ExternalBroker(settings.mqtt_url or f"mqtt://{settings.mqtt_host}:{settings.mqtt_port}")
+    url = settings.mqtt_url or f"mqtt://{settings.mqtt_host}:{settings.mqtt_port}"
+    if settings.mqtt_admin_username and settings.mqtt_admin_password:
+        service_password = settings.mqtt_service_password
+        return ExternalMosquitto(
+            url, admin_username=settings.mqtt_admin_username,
+            admin_password=settings.mqtt_admin_password.get_secret_value(),
+            service_username=settings.mqtt_service_username,
+            service_password=service_password.get_secret_value() if service_password else None)
+    return ExternalBroker(url)
+
+
+def start_messaging(app: FastAPI) -> None:
+    """Start the broker's side of this process: the embedded Mosquitto or our admin login on
+    an external one, then the bridge (device messages in, playlists and commands out)."""
+    settings: Settings = app.state.settings
+    state = app.state
+    if isinstance(state.broker, EmbeddedBroker | ExternalMosquitto):
+        state.broker.start()
+    if settings.mqtt_url or isinstance(state.broker, EmbeddedBroker):
+        state.bridge = start_bridge(settings, state.broker, settings.mqtt_url or state.broker.url,
+                                    state.sessionmaker, state.object_store)
+        state.jobs.context.use_bridge(state.bridge)
+
+
+def stop_messaging(app: FastAPI) -> None:
+    """Stop what `start_messaging` started."""
+    state = app.state
+    if state.bridge is not None:
+        state.bridge.stop()
+    if isinstance(state.broker, EmbeddedBroker | ExternalMosquitto):
+        state.broker.stop()
 
 
 @asynccontextmanager
@@ -111,12 +142,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     bootstrap_admin(app)
     events.sweep(state.jobs)  # what a process that stopped had not delivered
     consumer = None
-    if isinstance(state.broker, EmbeddedBroker):
-        state.broker.start()
-    if settings.mqtt_url or isinstance(state.broker, EmbeddedBroker):
-        state.bridge = start_bridge(settings, state.broker, settings.mqtt_url or state.broker.url,
-                                    state.sessionmaker, state.object_store)
-        state.jobs.context.use_bridge(state.bridge)
+    start_messaging(app)
     ticker = None
     if settings.run_scheduler:
         ticker = Ticker(state.sessionmaker, state.jobs, interval_s=settings.schedule_tick_s,
@@ -137,10 +163,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         ticker.stop()
     if consumer is not None:
         consumer.stop(graceful=True)
-    if state.bridge is not None:
-        state.bridge.stop()
-    if isinstance(state.broker, EmbeddedBroker):
-        state.broker.stop()
+    stop_messaging(app)
     state.jobs.close()
     state.engine.dispose()
 

@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     mqtt_device_url: str | None = None  # how devices reach the broker, if not mqtt_url
     mqtt_service_username: str | None = None  # the control plane's login on an external broker
     mqtt_service_password: SecretStr | None = None
+    # an external Mosquitto's dynamic-security admin: with it, we make the service login and
+    # every device's login and ACLs there (`devices/broker.py` ExternalMosquitto)
+    mqtt_admin_username: str | None = None
+    mqtt_admin_password: SecretStr | None = None
     mqtt_auth_hook_secret: SecretStr | None = None  # EMQX HTTP auth hooks (/v1/mqtt/*)
     command_ttl_s: int = 300
     run_broker: bool = True  # start the embedded broker when ADSBIN_MQTT_URL is unset

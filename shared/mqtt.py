@@ -321,10 +321,17 @@ class MqttClient:
                     message: mqtt.MQTTMessage) -> None:
         with self._changed:
             matching = [s.handler for f, s in self._subscriptions.items()
-                        if mqtt.topic_matches_sub(f, message.topic)]
+                        if mqtt.topic_matches_sub(_unshared(f), message.topic)]
         payload = bytes(message.payload)
         for handler in matching:
             try:
                 handler(message.topic, payload)
             except Exception:  # a handler's bug must not stop the network loop, nor the others
                 log.exception("handling a message on %s failed", message.topic)
+
+
+def _unshared(topic_filter: str) -> str:
+    """The filter a shared subscription (`$share/<group>/<filter>`) matches topics with."""
+    if topic_filter.startswith("$share/"):
+        return topic_filter.split("/", 2)[2]
+    return topic_filter

@@ -19,6 +19,10 @@ from shared import topics
 
 ADMIN_USERNAME = "adsbin-broker-admin"
 SERVICE_FILTER = "adsbin/v1/#"
+# the control plane's processes on an external broker share their subscriptions (MQTT 5
+# `$share/<group>/<filter>`): each device message reaches one of them
+SHARE_GROUP = "adsbin"
+SHARED_SERVICE_FILTER = f"$share/{SHARE_GROUP}/{SERVICE_FILTER}"
 PBKDF2_ITERATIONS = 101  # Mosquitto's own choice; our passwords are random, not guessable words
 
 Access = Literal["read", "write"]

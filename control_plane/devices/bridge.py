@@ -25,8 +25,10 @@ class MqttBridge:
     """The service account's connection to the broker, with handlers per topic leaf."""
 
     def __init__(self, url: str, *, username: str, password: str,
-                 client_id: str = "adsbin-control-plane") -> None:
+                 client_id: str = "adsbin-control-plane", share_group: str | None = None
+                 ) -> None:
         self.handlers: dict[str, Handler] = {}
+        self.share_group = share_group  # MQTT 5 shared subscriptions: one of the group gets it
         self.client = MqttClient(url, username=username, password=password, client_id=client_id)
         self.host, self.port = self.client.host, self.client.port
 
@@ -51,7 +53,10 @@ class MqttBridge:
             if parsed is not None and parsed[1] == leaf:
                 handler(parsed[0], payload)
 
-        self.client.subscribe(topics.any_screen(leaf), deliver)
+        topic_filter = topics.any_screen(leaf)
+        if self.share_group:
+            topic_filter = f"$share/{self.share_group}/{topic_filter}"
+        self.client.subscribe(topic_filter, deliver)
 
     def start(self, *, wait_s: float | None = None) -> bool:
         """Connect in the background; whether it was connected within `wait_s` (default

@@ -29,8 +29,10 @@ import secrets
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -39,6 +41,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from control_plane.devices.accounts import (
     ADMIN_USERNAME,
     SERVICE_FILTER,
+    SHARED_SERVICE_FILTER,
     AccountRules,
     _Account,
 )
@@ -87,24 +90,21 @@ def _delete_device(username: str) -> list[dict[str, Any]]:
 
 _ALL = ("publishClientSend", "publishClientReceive", "subscribePattern")
 _FIXED_ROLES = [{"rolename": "adsbin-admin", "acls": _acls(_ALL, "$CONTROL/dynamic-security/#")},
-                {"rolename": SERVICE_ROLE, "acls": _acls(_ALL, SERVICE_FILTER)}]
+                {"rolename": SERVICE_ROLE, "acls": _acls(_ALL, SERVICE_FILTER)
+                 # Mosquitto checks a shared subscription against its whole `$share/…` filter
+                 + _acls(("subscribePattern",), SHARED_SERVICE_FILTER)}]
 _DEFAULT_ACCESS = {"publishClientSend": False, "publishClientReceive": False,
                    "subscribe": False, "unsubscribe": True}
 
 
-class EmbeddedBroker(AccountRules):
-    """Mosquitto as a child process, its configuration and accounts under `<data_dir>/broker/`."""
+class DynsecAccounts(AccountRules):
+    """Accounts kept in a Mosquitto's dynamic-security plugin, changed by its admin client."""
 
-    def __init__(self, data_dir: Path, *, host: str = "127.0.0.1", port: int,
-                 mosquitto: str = "/usr/sbin/mosquitto", plugin: str = DYNSEC_PLUGIN) -> None:
+    def __init__(self, *, host: str, port: int) -> None:
         super().__init__()
-        self.dir = data_dir.resolve() / "broker"
-        self.host, self.port, self.mosquitto, self.plugin = host, port, mosquitto, plugin
-        self.state_file = self.dir / "dynamic-security.json"
-        self.log_file = self.dir / "mosquitto.log"
-        self._out_file = self.dir / "mosquitto.out"  # what it says before its log file is open
-        self._proc: subprocess.Popen[bytes] | None = None
+        self.host, self.port = host, port
         self._admin: mqtt.Client | None = None
+        self._admin_username = self._admin_client_id = ADMIN_USERNAME
         self._admin_password = ""
         self._ready = threading.Event()
         self._refused: str | None = None
@@ -118,56 +118,13 @@ class EmbeddedBroker(AccountRules):
         """Where clients connect: `mqtt://host:port`."""
         return f"mqtt://{self.host}:{self.port}"
 
-    def __enter__(self) -> EmbeddedBroker:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def start(self, timeout_s: float = START_TIMEOUT_S) -> None:
-        """Write the configuration, spawn Mosquitto, return once our admin client is logged in."""
-        if self._proc is not None and self._proc.poll() is None:
-            return
-        self.stop()  # a broker that died on its own leaves its admin client behind
-        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._admin_password = secrets.token_urlsafe(32)
-        self._prepare_state()
-        (self.dir / "mosquitto.conf").write_text(self._config())
-        with self._out_file.open("ab") as out:
-            self._proc = subprocess.Popen(  # noqa: S603 - our binary, our generated config
-                [self.mosquitto, "-c", str(self.dir / "mosquitto.conf")],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=out)
-        try:
-            self._connect_admin(self._proc, time.monotonic() + timeout_s)
-        except BaseException:
-            self.stop()
-            raise
-
-    def stop(self) -> None:
-        """Log the admin client out and end Mosquitto (terminate, then kill if it lingers)."""
-        if self._admin is not None:
-            self._admin.disconnect()
-            self._admin.loop_stop()
-            self._admin = None
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            log.warning("mosquitto did not stop within %s s; killing it", STOP_TIMEOUT_S)
-            proc.kill()
-            proc.wait()
-
     def set_device(self, *, username: str, password: str, screen_id: str) -> None:
         """Create or replace a device account (a replaced one is disconnected at once)."""
         with self._lock:
             if not self._changes(username, password, screen_id):
                 return
             role = _device_role(username)
-            self._run(*_delete_device(username) if username in self._accounts else [],
+            self._run(*_delete_device(username) if self._may_exist(username) else [],
                       {"command": "createRole", "rolename": role, "acls": _device_acls(screen_id)},
                       {"command": "createClient", "username": username, "password": password,
                        "roles": [{"rolename": role}]})
@@ -190,22 +147,31 @@ class EmbeddedBroker(AccountRules):
                        "roles": [{"rolename": SERVICE_ROLE}]})
             self._accounts[username] = _Account.new(password, None)
 
-    def _run(self, *commands: dict[str, Any]) -> None:
+    def _may_exist(self, username: str) -> bool:
+        """Whether the broker may hold an account of this name already."""
+        return username in self._accounts
+
+    def _admin_client(self) -> mqtt.Client:
+        """The logged-in admin client, or `BrokerUnavailable`."""
+        if self._admin is None:
+            raise BrokerUnavailable("the embedded broker is not running")
+        return self._admin
+
+    def _run(self, *commands: dict[str, Any], tolerate: tuple[str, ...] = ("not found",)) -> None:
         """Send one batch of dynamic-security commands; raise if one failed (not 'not found')."""
         with self._lock:
-            if self._admin is None:
-                raise BrokerUnavailable("the embedded broker is not running")
+            admin = self._admin_client()
             tag = secrets.token_hex(8)
             self._answered.clear()
             self._waiting_for = tag
             batch = [{**command, "correlationData": tag} for command in commands]
-            self._admin.publish(CONTROL_TOPIC, json.dumps({"commands": batch}), qos=1)
+            admin.publish(CONTROL_TOPIC, json.dumps({"commands": batch}), qos=1)
             if not self._answered.wait(COMMAND_TIMEOUT_S):
                 raise BrokerUnavailable(f"the broker did not answer within {COMMAND_TIMEOUT_S} s")
             answer, self._waiting_for = self._answer, None
         # Errors name the command and the reason only: a password never reaches a message.
         failed = [f"{r.get('command')}: {r['error']}" for r in answer
-                  if r.get("error") and "not found" not in str(r["error"])]
+                  if r.get("error") and not any(t in str(r["error"]) for t in tolerate)]
         if failed:
             raise BrokerUnavailable("the broker refused an account change: " + "; ".join(failed))
 
@@ -232,17 +198,19 @@ class EmbeddedBroker(AccountRules):
         if not any(r.is_failure for r in reasons):
             self._ready.set()
 
-    def _connect_admin(self, proc: subprocess.Popen[bytes], deadline: float) -> None:
+    def _connect_admin(self, check: Callable[[], None]) -> None:
+        """Log the admin client in and subscribe to the answers; `check` raises when waiting
+        is pointless (the broker died, the time is up)."""
         self._ready.clear()
         self._refused = None
-        admin = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=ADMIN_USERNAME,
+        admin = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self._admin_client_id,
                             protocol=mqtt.MQTTv5)
-        admin.username_pw_set(ADMIN_USERNAME, self._admin_password)
+        admin.username_pw_set(self._admin_username, self._admin_password)
         admin.on_connect, admin.on_subscribe = self._on_connect, self._on_subscribe
         admin.on_message = self._on_message
         self._admin = admin
         while True:  # until the listener is up
-            self._check_alive(proc, deadline)
+            check()
             try:
                 admin.connect(self.host, self.port, keepalive=ADMIN_KEEPALIVE_S)
                 break
@@ -250,13 +218,82 @@ class EmbeddedBroker(AccountRules):
                 time.sleep(POLL_INTERVAL_S)
         admin.loop_start()
         while not self._ready.wait(POLL_INTERVAL_S):
-            self._check_alive(proc, deadline)
-            if self._refused:  # perhaps another broker holds the port and ours is exiting
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(PORT_CLASH_GRACE_S)
-                self._check_alive(proc, deadline)
-                raise BrokerUnavailable(f"{self.url} refused our admin ({self._refused}):\n"
-                                        + self._tail())
+            check()
+            if self._refused:
+                self._on_refused()
+
+    def _on_refused(self) -> None:
+        raise BrokerUnavailable(f"{self.url} refused our admin login ({self._refused})")
+
+    def _disconnect_admin(self) -> None:
+        if self._admin is not None:
+            self._admin.disconnect()
+            self._admin.loop_stop()
+            self._admin = None
+
+
+class EmbeddedBroker(DynsecAccounts):
+    """Mosquitto as a child process, its configuration and accounts under `<data_dir>/broker/`."""
+
+    def __init__(self, data_dir: Path, *, host: str = "127.0.0.1", port: int,
+                 mosquitto: str = "/usr/sbin/mosquitto", plugin: str = DYNSEC_PLUGIN) -> None:
+        super().__init__(host=host, port=port)
+        self.dir = data_dir.resolve() / "broker"
+        self.mosquitto, self.plugin = mosquitto, plugin
+        self.state_file = self.dir / "dynamic-security.json"
+        self.log_file = self.dir / "mosquitto.log"
+        self._out_file = self.dir / "mosquitto.out"  # what it says before its log file is open
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> EmbeddedBroker:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self, timeout_s: float = START_TIMEOUT_S) -> None:
+        """Write the configuration, spawn Mosquitto, return once our admin client is logged in."""
+        if self._proc is not None and self._proc.poll() is None:
+            return
+        self.stop()  # a broker that died on its own leaves its admin client behind
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._admin_password = secrets.token_urlsafe(32)
+        self._prepare_state()
+        (self.dir / "mosquitto.conf").write_text(self._config())
+        with self._out_file.open("ab") as out:
+            proc = self._proc = subprocess.Popen(  # noqa: S603 - our binary, generated config
+                [self.mosquitto, "-c", str(self.dir / "mosquitto.conf")],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+        deadline = time.monotonic() + timeout_s
+        try:
+            self._connect_admin(lambda: self._check_alive(proc, deadline))
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Log the admin client out and end Mosquitto (terminate, then kill if it lingers)."""
+        self._disconnect_admin()
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            log.warning("mosquitto did not stop within %s s; killing it", STOP_TIMEOUT_S)
+            proc.kill()
+            proc.wait()
+
+    def _on_refused(self) -> None:
+        proc = self._proc  # perhaps another broker holds the port and ours is exiting
+        if proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(PORT_CLASH_GRACE_S)
+            self._check_alive(proc, float("inf"))
+        raise BrokerUnavailable(f"{self.url} refused our admin ({self._refused}):\n"
+                                + self._tail())
 
     def _check_alive(self, proc: subprocess.Popen[bytes], deadline: float) -> None:
         if proc.poll() is not None:
@@ -323,3 +360,63 @@ def _load_account(client: dict[str, Any], roles: list[dict[str, Any]]) -> _Accou
         return None
     return _Account(base64.b64decode(client["salt"]), base64.b64decode(client["password"]),
                     int(client["iterations"]), screen_id)
+
+
+class ExternalMosquitto(DynsecAccounts):
+    """A Mosquitto run elsewhere with the dynamic-security plugin, whose accounts we keep.
+
+    Its operator makes the plugin's admin (`mosquitto_ctrl dynsec init FILE USER PASSWORD`) and
+    hands us that login; we make the service role and login when they are missing, and each
+    device's role and login at pairing. Several processes do this at once, so each logs its
+    admin client in under an id of its own, and a device account is always deleted before it is
+    made (another process may have made it)."""
+
+    def __init__(self, url: str, *, admin_username: str, admin_password: str,
+                 service_username: str | None = None, service_password: str | None = None
+                 ) -> None:
+        parsed = urlsplit(url)
+        if parsed.scheme not in ("mqtt", "tcp") or not parsed.hostname:
+            raise ValueError(f"not an mqtt://host:port URL: {url!r}")
+        super().__init__(host=parsed.hostname, port=parsed.port or 1883)
+        self._admin_username, self._admin_password = admin_username, admin_password
+        self._admin_client_id = f"{admin_username}-{secrets.token_hex(4)}"
+        self._service = (service_username, service_password) \
+            if service_username and service_password else None
+
+    def start(self, timeout_s: float = START_TIMEOUT_S) -> None:
+        """Log our admin client in; make the service role (and login) if they are missing."""
+        with self._lock:
+            if self._admin is not None:
+                return
+            deadline = time.monotonic() + timeout_s
+
+            def late() -> None:
+                if time.monotonic() > deadline:
+                    self._disconnect_admin()
+                    raise BrokerUnavailable(f"the broker at {self.url} did not let our admin in "
+                                            f"within {timeout_s:g} s")
+            try:
+                self._connect_admin(late)
+            except BaseException:
+                self._disconnect_admin()
+                raise
+            commands: list[dict[str, Any]] = [_FIXED_ROLES[1] | {"command": "createRole"}]
+            if self._service is not None:
+                username, password = self._service
+                commands.append({"command": "createClient", "username": username,
+                                 "password": password, "roles": [{"rolename": SERVICE_ROLE}]})
+            self._run(*commands, tolerate=("not found", "already exists"))
+
+    def stop(self) -> None:
+        """Log our admin client out."""
+        with self._lock:
+            self._disconnect_admin()
+
+    def _admin_client(self) -> mqtt.Client:
+        if self._admin is None:  # a worker that pairs nothing never logs in
+            self.start()
+        assert self._admin is not None
+        return self._admin
+
+    def _may_exist(self, username: str) -> bool:
+        return True

@@ -63,8 +63,11 @@ def acl(body: AclRequest, session: DbSession, settings: SettingsDep,
         secret: HookSecret = None) -> HookAnswer:
     _check_secret(settings, secret)
     if _is_service(settings, body.username, None):
-        under = body.topic.startswith(topics.PREFIX.split("/screens")[0] + "/")
-        writes_wildcard = body.action == "publish" and ("+" in body.topic or "#" in body.topic)
+        # the API processes and workers share their subscriptions ($share/<group>/<filter>)
+        topic = body.topic.split("/", 2)[2] if body.topic.startswith("$share/") \
+            and body.topic.count("/") >= 2 else body.topic
+        under = topic.startswith(topics.PREFIX.split("/screens")[0] + "/")
+        writes_wildcard = body.action == "publish" and ("+" in topic or "#" in topic)
         return HookAnswer(result="allow" if under and not writes_wildcard else "deny")
     device = session.get(Device, body.username)
     parsed = topics.parse(body.topic)

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from control_plane.devices import commands as commands_service
 from control_plane.devices import service as devices_service
-from control_plane.devices.accounts import BrokerAccounts, ExternalBroker
+from control_plane.devices.accounts import SHARE_GROUP, BrokerAccounts, ExternalBroker
 from control_plane.devices.bridge import MqttBridge
 from control_plane.devices.exceptions import NotPaired
 from control_plane.devices.models import Command as CommandRow
@@ -120,17 +120,22 @@ class DeviceMessages:
 def start_bridge(settings: Settings, broker: BrokerAccounts, url: str,
                  sessions: sessionmaker[Session], store: ObjectStore) -> MqttBridge | None:
     """The running bridge, or None when there are no service credentials for the broker."""
-    if isinstance(broker, ExternalBroker):
+    if settings.mqtt_url is not None or isinstance(broker, ExternalBroker):
         if not (settings.mqtt_service_username and settings.mqtt_service_password):
             log.warning("ADSBIN_MQTT_URL is set without ADSBIN_MQTT_SERVICE_USERNAME/_PASSWORD: "
                         "devices fall back to HTTP for commands and health")
             return None
         username = settings.mqtt_service_username
         password = settings.mqtt_service_password.get_secret_value()
+        # several processes share the external broker: each under a client id of its own (one
+        # id would have the broker drop the other), and each device message to one of them
+        bridge = MqttBridge(url, username=username, password=password,
+                            client_id=f"{username}-{secrets.token_hex(4)}",
+                            share_group=SHARE_GROUP)
     else:
         username, password = SERVICE_USERNAME, secrets.token_urlsafe(32)
         broker.set_service(username=username, password=password)
-    bridge = MqttBridge(url, username=username, password=password)
+        bridge = MqttBridge(url, username=username, password=password)
     messages = DeviceMessages(sessions, store, settings)
     bridge.on("heartbeat", messages.heartbeat)
     bridge.on("status", messages.status)
