@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     minor_tick_s: float = 60.0  # checks that should not wait for the hour (screens offline)
     job_retry_base_s: float = 2.0
     job_retry_max_s: float = 300.0
+    # a running job whose process renewed no lease for this long is queued again (a dead worker)
+    job_lease_s: float = Field(60.0, gt=0)
     public_url: str = "http://127.0.0.1:8000"
 
     # identity

@@ -7,16 +7,24 @@ is retried with exponential backoff up to its attempt limit; then the job is `fa
 is kept, and the handler's `on_failure` leaves a clear error on the thing it processed. A handler
 told by a provider when to come back (a Retry-After) raises `RetryLater`: the next attempt is
 not before then (at most `RETRY_AFTER_MAX_S`), nor before the backoff.
+
+A consumer takes a job out of huey's queue before running it, so a process killed meanwhile
+would take the job with it. Each process therefore renews a lease on the jobs it runs (their
+`updated_at`, every quarter of `ADSBIN_JOB_LEASE_S`); a job still `running` whose lease ran out
+was left by a dead process, and `requeue_abandoned` (every scheduler tick) queues it again,
+once, whichever scheduler finds it first. Handlers are written to be run again (at least once).
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import threading
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from huey import Huey, RedisHuey, SqliteHuey
@@ -145,6 +153,9 @@ class JobQueue:
         self.kinds = kinds
         self.huey = make_huey(context.settings)
         self._task = self.huey.task(name="adsbin.run_job")(self._run)
+        self._held: set[str] = set()  # the jobs this process runs now, their leases renewed
+        self._held_lock = threading.Lock()
+        self._renewer: threading.Thread | None = None
 
     def enqueue(self, kind: str, *, subject: str | None = None,
                 session: Session | None = None, **payload: Any) -> str:
@@ -219,7 +230,15 @@ class JobQueue:
             session.commit()
         if started is None:
             return  # deleted, or a duplicate delivery of a finished job
-        kind_name, payload, attempts, max_attempts = started
+        self._hold(job_id)
+        try:
+            self._run_started(job_id, *started)
+        finally:
+            with self._held_lock:
+                self._held.discard(job_id)
+
+    def _run_started(self, job_id: str, kind_name: str, payload: dict[str, Any],
+                     attempts: int, max_attempts: int) -> None:
         payload = dict(payload)
         kind = self.kinds.kinds.get(kind_name)
         try:
@@ -245,6 +264,54 @@ class JobQueue:
             asked = exc.retry_after_s if isinstance(exc, RetryLater) else None
             raise RetryTask(error, delay=self._backoff_s(attempts, asked)) from exc
         self._finish(job_id, JobStatus.succeeded, None)
+
+    def _hold(self, job_id: str) -> None:
+        """Renew the lease of `job_id` while this process runs it."""
+        with self._held_lock:
+            self._held.add(job_id)
+            if self._renewer is None:
+                self._renewer = threading.Thread(target=self._renew, daemon=True,
+                                                 name="adsbin-job-leases")
+                self._renewer.start()
+
+    def _renew(self) -> None:
+        """Every quarter lease, mark the held jobs as alive; ends once none is held."""
+        while True:
+            time.sleep(self.context.settings.job_lease_s / 4)
+            with self._held_lock:
+                held = list(self._held)
+                if not held:
+                    self._renewer = None
+                    return
+            try:
+                with self.context.sessionmaker() as session:
+                    session.execute(update(_jobs).where(_jobs.c.id.in_(held),
+                                                        _jobs.c.status == JobStatus.running)
+                                    .values(updated_at=utcnow()))
+                    session.commit()
+            except Exception as exc:  # the database away a moment: renewed next time
+                log.warning("could not renew the leases of %d running job(s): %s",
+                            len(held), exc)
+
+    def requeue_abandoned(self, *, limit: int = 1000) -> list[str]:
+        """Queue again the jobs a dead process left running (no lease renewed for
+        `ADSBIN_JOB_LEASE_S`); their ids. Each is taken back by one conditional update, so two
+        schedulers never queue it twice."""
+        cutoff = utcnow() - timedelta(seconds=self.context.settings.job_lease_s)
+        stale = (_jobs.c.status == JobStatus.running, _jobs.c.updated_at < cutoff)
+        taken: list[str] = []
+        with self.context.sessionmaker() as session:
+            for job_id in session.scalars(select(_jobs.c.id).where(*stale).limit(limit)).all():
+                won = session.execute(update(_jobs).where(_jobs.c.id == job_id, *stale)
+                                      .values(status=JobStatus.queued, updated_at=utcnow()))
+                if won.rowcount:  # type: ignore[attr-defined]
+                    taken.append(job_id)
+            session.commit()
+        for job_id in taken:
+            log.warning("job %s was left running by a process that stopped; queued again",
+                        job_id)
+            self._task(job_id)
+        return taken
 
     def _finish(self, job_id: str, status: JobStatus, error: str | None) -> None:
         now = utcnow()

@@ -49,12 +49,15 @@ class Ticker:
         with self.sessions() as session:
             scheduling_service.request_rebuild(session=session, queue=self.queue)
         events.sweep(self.queue)
+        self.queue.requeue_abandoned()
         for kind in self.queue.kinds.hourly:  # other domains' hourly work (billing, payouts)
             self.queue.enqueue_once(kind)
         self.ticks += 1
 
     def minor_tick(self) -> None:
-        """Queue the jobs other domains asked to run every minute."""
+        """Queue again the jobs a dead process left running, and the jobs other domains
+        asked to run every minute."""
+        self.queue.requeue_abandoned()
         for kind in self.queue.kinds.frequent:
             self.queue.enqueue_once(kind)
         self.minor_ticks += 1
@@ -67,7 +70,7 @@ class Ticker:
             try:
                 if major:
                     self.tick()
-                elif self.queue.kinds.frequent:
+                else:
                     self.minor_tick()
             except Exception:  # a database hiccup must not end the ticks
                 log.exception("the scheduling tick failed; trying again next time")
