@@ -58,7 +58,8 @@ def _ingest(session: DbSession, principal: Principal, spooled: media_service.Spo
 
 
 @router.post("", response_model=MediaRead, status_code=status.HTTP_201_CREATED,
-             responses={200: {"description": "These bytes were uploaded before"}},
+             responses={200: {"model": MediaRead,
+                              "description": "These bytes were uploaded before"}},
              summary="Upload an image or a video (multipart)")
 def upload(response: Response, session: DbSession, principal: Creator,
            settings: SettingsDep, store: ObjectStoreDep, queue: JobQueueDep,

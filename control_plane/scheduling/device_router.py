@@ -15,6 +15,7 @@ from control_plane.media import service as media_service
 from control_plane.scheduling import publication
 from control_plane.scheduling import service as scheduling_service
 from control_plane.scheduling.exceptions import NoPlaylist
+from shared.playlist import Playlist
 
 router = APIRouter(prefix="/v1/device", tags=["device"])
 MEDIA_URL_TTL_S = 3600
@@ -25,7 +26,8 @@ def _etag(version: str) -> str:
 
 
 @router.get("/playlist", summary="The screen's playlist (adsbin.playlist/v1); ETag = version",
-            responses={304: {"description": "Unchanged since If-None-Match"}})
+            responses={200: {"model": Playlist},
+                       304: {"description": "Unchanged since If-None-Match"}})
 def playlist(device: CurrentDevice, store: ObjectStoreDep, session: DbSession,
              queue: JobQueueDep,
              if_none_match: Annotated[str | None, Header()] = None) -> Response:

@@ -995,6 +995,41 @@ class PhoneRead(BaseModel):
     code_expires_at: Annotated[AwareDatetime | None, Field(title="Code Expires At")]
 
 
+class PlaylistItem(BaseModel):
+    """
+    One entry of a loop: a creative (or house content) for `slots` slots.
+    """
+
+    kind: Annotated[Literal["campaign", "house"], Field(title="Kind")]
+    campaign_id: Annotated[str | None, Field(title="Campaign Id")] = None
+    creative_id: Annotated[str, Field(title="Creative Id")]
+    media_sha256: Annotated[str, Field(title="Media Sha256")]
+    duration_s: Annotated[int, Field(title="Duration S")]
+    slots: Annotated[int, Field(title="Slots")]
+
+
+class PlaylistMedia(BaseModel):
+    """
+    One file to have in the cache.
+    """
+
+    sha256: Annotated[str, Field(pattern="^[0-9a-f]{64}$", title="Sha256")]
+    size_bytes: Annotated[int, Field(ge=0, title="Size Bytes")]
+    mime: Annotated[str, Field(title="Mime")]
+    duration_ms: Annotated[int | None, Field(title="Duration Ms")] = None
+    url: Annotated[str, Field(title="Url")]
+
+
+class PlaylistWindow(BaseModel):
+    """
+    From `start` to `end`, play `loop` again and again.
+    """
+
+    start: Annotated[AwareDatetime, Field(title="Start")]
+    end: Annotated[AwareDatetime, Field(title="End")]
+    loop: Annotated[list[PlaylistItem], Field(title="Loop")]
+
+
 class PopRejection(BaseModel):
     """
     A record the server would not take, and why (a stable code).
@@ -1790,6 +1825,29 @@ class PayoutRunResult(BaseModel):
         list[SkippedBalance],
         Field(description="balances carried over, and why", title="Skipped"),
     ]
+
+
+class Playlist(BaseModel):
+    """
+    What one screen plays over the horizon.
+    """
+
+    schema_: Annotated[
+        Literal["adsbin.playlist/v1"], Field(alias="schema", title="Schema")
+    ] = "adsbin.playlist/v1"
+    screen_id: Annotated[str, Field(title="Screen Id")]
+    version: Annotated[str, Field(title="Version")] = ""
+    generated_at: Annotated[AwareDatetime, Field(title="Generated At")]
+    valid_from: Annotated[AwareDatetime, Field(title="Valid From")]
+    valid_until: Annotated[AwareDatetime, Field(title="Valid Until")]
+    loop_s: Annotated[int, Field(title="Loop S")]
+    slot_s: Annotated[int, Field(title="Slot S")]
+    media: Annotated[list[PlaylistMedia], Field(title="Media")]
+    timeline: Annotated[list[PlaylistWindow], Field(title="Timeline")]
+    house: Annotated[
+        list[PlaylistItem] | None,
+        Field(description="What to play outside the timeline", title="House"),
+    ] = None
 
 
 class PolicyIn(BaseModel):

@@ -3319,6 +3319,108 @@ export interface components {
             code_expires_at: string | null;
         };
         /**
+         * Playlist
+         * @description What one screen plays over the horizon.
+         */
+        Playlist: {
+            /**
+             * Schema
+             * @default adsbin.playlist/v1
+             * @constant
+             */
+            schema: "adsbin.playlist/v1";
+            /** Screen Id */
+            screen_id: string;
+            /**
+             * Version
+             * @default
+             */
+            version: string;
+            /**
+             * Generated At
+             * Format: date-time
+             */
+            generated_at: string;
+            /**
+             * Valid From
+             * Format: date-time
+             */
+            valid_from: string;
+            /**
+             * Valid Until
+             * Format: date-time
+             */
+            valid_until: string;
+            /** Loop S */
+            loop_s: number;
+            /** Slot S */
+            slot_s: number;
+            /** Media */
+            media: components["schemas"]["PlaylistMedia"][];
+            /** Timeline */
+            timeline: components["schemas"]["PlaylistWindow"][];
+            /**
+             * House
+             * @description What to play outside the timeline
+             */
+            house?: components["schemas"]["PlaylistItem"][];
+        };
+        /**
+         * PlaylistItem
+         * @description One entry of a loop: a creative (or house content) for `slots` slots.
+         */
+        PlaylistItem: {
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "campaign" | "house";
+            /** Campaign Id */
+            campaign_id?: string | null;
+            /** Creative Id */
+            creative_id: string;
+            /** Media Sha256 */
+            media_sha256: string;
+            /** Duration S */
+            duration_s: number;
+            /** Slots */
+            slots: number;
+        };
+        /**
+         * PlaylistMedia
+         * @description One file to have in the cache.
+         */
+        PlaylistMedia: {
+            /** Sha256 */
+            sha256: string;
+            /** Size Bytes */
+            size_bytes: number;
+            /** Mime */
+            mime: string;
+            /** Duration Ms */
+            duration_ms?: number | null;
+            /** Url */
+            url: string;
+        };
+        /**
+         * PlaylistWindow
+         * @description From `start` to `end`, play `loop` again and again.
+         */
+        PlaylistWindow: {
+            /**
+             * Start
+             * Format: date-time
+             */
+            start: string;
+            /**
+             * End
+             * Format: date-time
+             */
+            end: string;
+            /** Loop */
+            loop: components["schemas"]["PlaylistItem"][];
+        };
+        /**
          * PolicyIn
          * @description A new version of the policy. Without `effective_from`: from the next whole UTC hour.
          */
@@ -5117,7 +5219,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["MediaRead"];
+                };
             };
             /** @description Successful Response */
             201: {
@@ -6162,7 +6266,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Playlist"];
                 };
             };
             /** @description Unchanged since If-None-Match */
