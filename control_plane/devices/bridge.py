@@ -6,10 +6,16 @@ resubscribing, waiting for the broker's PUBACK and keeping handler errors away f
 are the base's; so is giving up on a login the broker refuses (`state` says so). MQTT only makes
 things fast: devices and the server also speak HTTP, so a broker outage costs latency, never
 correctness.
+
+Each time it connects again after losing the broker, it calls its `on_reconnect` callbacks (off
+paho's network thread): a broker that restarted may have lost its retained messages (Mosquitto
+saves them at a clean stop and at its autosave interval, not at a crash), and the playlists'
+announcements are put back from there.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 
@@ -19,6 +25,9 @@ from shared.mqtt import ClientState, MqttClient
 SUBSCRIBED_LEAVES = ("status", "heartbeat", "acks", "pop")
 
 Handler = Callable[[str, bytes], None]  # (screen_id, payload)
+RECONNECT_WATCH_S = 0.5  # how often the watcher looks for a connection made again
+
+log = logging.getLogger(__name__)
 
 
 class MqttBridge:
@@ -31,6 +40,9 @@ class MqttBridge:
         self.share_group = share_group  # MQTT 5 shared subscriptions: one of the group gets it
         self.client = MqttClient(url, username=username, password=password, client_id=client_id)
         self.host, self.port = self.client.host, self.client.port
+        self._on_reconnect: list[Callable[[], object]] = []
+        self._stopping = threading.Event()
+        self._watcher: threading.Thread | None = None
 
     @property
     def connected(self) -> threading.Event:
@@ -58,15 +70,40 @@ class MqttBridge:
             topic_filter = f"$share/{self.share_group}/{topic_filter}"
         self.client.subscribe(topic_filter, deliver)
 
+    def on_reconnect(self, callback: Callable[[], object]) -> None:
+        """Call `callback()` each time the bridge connects again after losing the broker."""
+        self._on_reconnect.append(callback)
+
     def start(self, *, wait_s: float | None = None) -> bool:
         """Connect in the background; whether it was connected within `wait_s` (default
         `shared.mqtt.CONNECT_TIMEOUT_S`); False at once if the broker refused the login."""
         self.client.start()
-        return self.client.wait_connected(wait_s)
+        connected = self.client.wait_connected(wait_s)
+        if self._on_reconnect and self._watcher is None:
+            self._watcher = threading.Thread(target=self._watch, name="mqtt-reconnects",
+                                             args=(max(1, self.client.connects),), daemon=True)
+            self._watcher.start()
+        return connected
 
     def stop(self) -> None:
         """Disconnect and stop the network loop."""
+        self._stopping.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=5)
         self.client.stop()
+
+    def _watch(self, seen: int) -> None:
+        """Call the `on_reconnect` callbacks for each connection after the `seen`th."""
+        while not self._stopping.wait(RECONNECT_WATCH_S):
+            connects = self.client.connects
+            if connects <= seen or not self.client.connected.is_set():
+                continue
+            seen = connects
+            for callback in self._on_reconnect:
+                try:
+                    callback()
+                except Exception:  # one failing callback must not end the watch
+                    log.exception("a callback after the broker came back failed")
 
     def publish(self, topic: str, payload: bytes | str, *, qos: int = 1, retain: bool = False,
                 wait_s: float | None = mqtt.PUBACK_TIMEOUT_S) -> bool:

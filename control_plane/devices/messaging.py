@@ -43,6 +43,26 @@ def ingest_pop(*, session: Session, device: Device, batch: PopBatch, settings: S
     raise NotProvided("control_plane.reporting.service provides the ingestion of proof of play")
 
 
+@Upcall
+def playlist_announcements(*, session: Session, public_url: str) -> list[tuple[str, bytes]]:
+    """Every screen's current playlist announcement, as (topic, payload) to publish retained:
+    what the bridge puts back on a broker that restarted and may have lost them."""
+    # playlists are scheduling's, which builds on devices
+    raise NotProvided("control_plane.scheduling.service provides the playlists' announcements")
+
+
+def announce_playlists_again(bridge: MqttBridge, sessions: sessionmaker[Session],
+                             public_url: str) -> int:
+    """Publish every screen's playlist announcement again, retained; how many."""
+    with sessions() as session:
+        announcements = playlist_announcements(session=session, public_url=public_url)
+    for topic, payload in announcements:
+        bridge.publish(topic, payload, qos=1, retain=True, wait_s=None)
+    log.info("the broker is back: %d playlist announcement(s) published again",
+             len(announcements))
+    return len(announcements)
+
+
 class DeviceMessages:
     """Handlers of the `heartbeat`, `status`, `acks` and `pop` topics."""
 
@@ -141,6 +161,8 @@ def start_bridge(settings: Settings, broker: BrokerAccounts, url: str,
     bridge.on("status", messages.status)
     bridge.on("acks", messages.ack)
     bridge.on("pop", messages.pop)
+    # a broker that restarted may have lost the retained playlists (a crash before it saved)
+    bridge.on_reconnect(lambda: announce_playlists_again(bridge, sessions, settings.public_url))
     if not bridge.start() and bridge.state is ClientState.CONNECTING:
         log.warning("the broker at %s did not answer yet; the bridge keeps trying", url)
     return bridge

@@ -43,8 +43,12 @@ def read(store: ObjectStore, screen_id: str) -> Playlist | None:
 
 def announcement(playlist: Playlist, public_url: str) -> bytes:
     """The retained MQTT message that tells a screen a new version exists."""
-    return json.dumps({"schema": ANNOUNCE_SCHEMA, "screen_id": playlist.screen_id,
-                       "version": playlist.version,
+    return announcement_of(playlist.screen_id, playlist.version, public_url)
+
+
+def announcement_of(screen_id: str, version: str, public_url: str) -> bytes:
+    """The announcement of a screen's playlist by its version."""
+    return json.dumps({"schema": ANNOUNCE_SCHEMA, "screen_id": screen_id, "version": version,
                        "url": f"{public_url}/v1/device/playlist"}, sort_keys=True).encode()
 
 

@@ -134,6 +134,12 @@ def last_plan(*, session: Session, screen_id: str) -> tuple[ScreenPlan, datetime
     return unpacked(row.screen_id, zlib.decompress(row.plan_zlib)), row.built_at
 
 
+def published_versions(*, session: Session) -> list[tuple[str, str]]:
+    """(screen id, version) of every playlist the builds published, as their kept plans say."""
+    return [(str(s), str(v)) for s, v in session.execute(
+        select(ScreenPlanRow.screen_id, ScreenPlanRow.version))]
+
+
 def is_kept(*, session: Session, screen_id: str) -> bool:
     """Whether a build kept a plan for the screen."""
     return session.get(ScreenPlanRow, screen_id) is not None

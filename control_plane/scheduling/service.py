@@ -28,11 +28,12 @@ from control_plane.campaigns import service as campaigns_service
 from control_plane.campaigns.service import Campaign as CampaignRow
 from control_plane.campaigns.service import ReviewStatus
 from control_plane.db import utcnow
+from control_plane.devices import messaging as device_messages
 from control_plane.devices import service as devices_service
 from control_plane.jobs.queue import JobContext, JobQueue, registry
 from control_plane.media import service as media_service
 from control_plane.media.service import Media
-from control_plane.scheduling import engine, playlists, rollout
+from control_plane.scheduling import engine, playlists, publication, rollout
 from control_plane.scheduling.audience import runs_of
 from control_plane.scheduling.exceptions import PublishFailed
 from control_plane.scheduling.inputs import (
@@ -54,6 +55,7 @@ from control_plane.upcalls import NotProvided, Upcall
 from control_plane.venues import service as venues_service
 from control_plane.venues.service import Screen as ScreenRow
 from control_plane.venues.service import Venue, display_size
+from shared import topics
 from shared.playlist import Playlist
 
 log = logging.getLogger(__name__)
@@ -391,3 +393,10 @@ def _rebuild(ctx: JobContext) -> None:
             session.commit()
             raise PublishFailed(f"{len(failed)} playlists were not published: "
                                 f"{', '.join(failed[:10])}")
+
+
+@device_messages.playlist_announcements.provide  # put back on a broker that lost them
+def _announcements(*, session: Session, public_url: str) -> list[tuple[str, bytes]]:
+    return [(topics.playlist(screen_id), publication.announcement_of(screen_id, version,
+                                                                     public_url))
+            for screen_id, version in rollout.published_versions(session=session)]
