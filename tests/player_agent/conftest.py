@@ -290,13 +290,14 @@ def no_agent_left_behind() -> Iterator[None]:
             proc.wait(timeout=10)
 
 
-def agent_process(stack: Stack, state_dir: Path, **changes: Any) -> subprocess.Popen[bytes]:
-    """`python -m player_agent` as its own process (to be killed with -9); it logs to
-    `agent.log` beside its state dir."""
+def agent_process(stack: Stack, state_dir: Path, *, wrapper: tuple[str, ...] = (),
+                  **changes: Any) -> subprocess.Popen[bytes]:
+    """`python -m player_agent` as its own process (to be killed with -9), under `wrapper` if
+    given (strace); it logs to `agent.log` beside its state dir."""
     env = {**os.environ, **{f"ADSBIN_AGENT_{k.upper()}": str(v)
                             for k, v in (AGENT_TIMINGS | changes).items()}}
     with (state_dir.parent / "agent.log").open("ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "player_agent", "--server",
+        proc = subprocess.Popen([*wrapper, sys.executable, "-m", "player_agent", "--server",
                                  stack.agent_url, "--state-dir", str(state_dir), "--renderer",
                                  "null"], env=env, stdout=log, stderr=log)
     _spawned.append(proc)
