@@ -38,6 +38,7 @@ from shared.device import Command, Display, Heartbeat
 STATUS_EVERY_S = 1.0
 DEFAULT_DISPLAY = (1920, 1080)
 STOP_FLUSH_S = 5.0
+STOP_SEND_S = 20.0  # a stopping unit's tries at sending its journal (systemd waits 90 s)
 ACK_MARGIN_S = 5.0  # an ack this close to the command's expiry might reach the server too late
 
 log = logging.getLogger(__name__)
@@ -90,15 +91,17 @@ class Session:
         for thread in self.threads:
             thread.start()
 
-    def close(self, *, flush: bool) -> None:
-        """Stop the threads; with `flush`, one last try to send the journal."""
+    def close(self, *, flush: bool, revoked: threading.Event | None = None) -> None:
+        """Stop the threads; with `flush`, send the journal, trying again for up to
+        STOP_SEND_S while the server is busy (a fleet stopping at once; what is not sent stays
+        journaled for the next start)."""
         self.stop.set()
         self.syncer.wake.set()
         self.uploader.wake.set()
         for thread in self.threads:
             thread.join(timeout=STOP_FLUSH_S)
         if flush:
-            self.uploader.flush()
+            self.uploader.flush_before_stop(STOP_SEND_S, revoked=revoked)
         self.mqtt.stop()
 
 
@@ -174,7 +177,7 @@ class Agent:
                 session, self.session = self.session, None
                 if self.stop_event.is_set():
                     self._stop_playback(threads)  # closes the last play, so the flush has it
-                session.close(flush=not self.revoked.is_set())
+                session.close(flush=not self.revoked.is_set(), revoked=self.revoked)
                 if self.revoked.is_set():
                     self._forget_pairing()
         finally:

@@ -29,8 +29,18 @@ from shared.pop import PopBatch, sign, signed_message
 log = logging.getLogger(__name__)
 
 
+def busy(exc: Offline | ApiError) -> bool:
+    """Whether a failed send met a server that is there but busy (a 429 or a 5xx, or a request
+    that timed out), which a stopping unit waits for; not one refused at the door."""
+    if isinstance(exc, ApiError):
+        return exc.status == 429 or exc.status >= 500
+    return "timed out" in str(exc).lower() or "timeout" in str(exc).lower()
+
+
 class PopUploader:
     """Moves closed plays from the journal to the server."""
+
+    busy = False  # the last send failed against a busy server (`busy`)
 
     def __init__(self, *, api: DeviceApi, journal: Journal, key: Ed25519PrivateKey,
                  device_id: str, batch_size: int, interval_s: float, retry_min_s: float,
@@ -68,10 +78,12 @@ class PopUploader:
                 return False
             except (Offline, ApiError) as exc:
                 self.last_error = str(exc)
+                self.busy = busy(exc)
                 self.retry_after_s = exc.retry_after_s if isinstance(exc, ApiError) else None
                 log.info("proof of play not sent yet (%d records): %s", len(batch.records), exc)
                 return False
             self.retry_after_s = None
+            self.busy = False
             self.journal.acknowledge(batch.batch_id)
             self.sent += len(batch.records)
             self.accepted += receipt.accepted
@@ -80,6 +92,21 @@ class PopUploader:
             for rejection in receipt.rejected:
                 log.warning("the server rejected play %s: %s", rejection.play_id, rejection.code)
             self.last_error = None
+        return True
+
+    def flush_before_stop(self, within_s: float, *, revoked: threading.Event | None = None,
+                          sleep: Callable[[float], None] = time.sleep) -> bool:
+        """A stopping unit's send of its journal: tried again while the server is busy (a
+        fleet stopping at once; honouring its Retry-After) for up to `within_s`, not when it is
+        unreachable or the token refused; whether nothing is left to send (what is left stays
+        journaled for the next start)."""
+        deadline = time.monotonic() + within_s
+        while not self.flush():
+            pause = min(max(self.retry_after_s or 0, 1.0), deadline - time.monotonic())
+            if not self.busy or (revoked and revoked.is_set()) or pause <= 0:
+                log.info("stopping with proof of play still journaled: %s", self.last_error)
+                return False
+            sleep(pause)
         return True
 
     def run(self, stop: threading.Event) -> None:
