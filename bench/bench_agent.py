@@ -127,6 +127,12 @@ def vm_rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for {pid}")
 
 
+def cpu_s(pid: int) -> float:
+    """CPU time a process has used (user + system), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_samples(argv: list[str], seconds: float, env: dict[str, str]) -> list[float]:
     """VmRSS of a process, in MB, every 0.25 s after a 3 s warm-up."""
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -215,12 +221,15 @@ def soak(dir: Path, minutes: float, every_s: float = 2.0) -> None:
     try:
         time.sleep(warm_up_s)
         start = time.monotonic()
+        cpu_at_start = {label: cpu_s(proc.pid) for label, proc in procs.items()}
         while (now := time.monotonic()) - start < minutes * 60:
             for label, proc in procs.items():
                 if proc.poll() is not None:
                     raise RuntimeError(f"{label} exited ({proc.returncode})")
                 samples[label].append((now - start, vm_rss_mb(proc.pid)))
             time.sleep(every_s)
+        cpu = {label: 100 * (cpu_s(proc.pid) - cpu_at_start[label]) / (time.monotonic() - start)
+               for label, proc in procs.items()}
     finally:
         for proc in procs.values():
             proc.terminate()
@@ -234,7 +243,8 @@ def soak(dir: Path, minutes: float, every_s: float = 2.0) -> None:
         medians[label] = statistics.median(m for _, m in points)
         print(f"   {label:34s} start {first:6.1f}  peak {max(m for _, m in points):6.1f}  end "
               f"{last:6.1f} MB   median {medians[label]:6.1f} MB   growth "
-              f"{slope_mb_per_hour(points):+7.1f} MB/h   n={len(points)}")
+              f"{slope_mb_per_hour(points):+7.1f} MB/h   CPU {cpu[label]:3.0f} %   "
+              f"n={len(points)}")
     null, vlc, bare = medians.values()
     print(f"   goals: null renderer ≤ {NULL_GOAL_MB:.0f} MB (median {null:.1f}); VLC agent ≤ bare "
           f"VLC (medians {vlc:.1f} vs {bare:.1f}); both flat: growth ≈ 0 MB/h over 30 min "

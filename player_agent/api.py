@@ -1,6 +1,7 @@
 """The agent's HTTP client of the device API (API.md, "Device API").
 
-One `httpx.Client` per agent; every call either returns what the server meant or raises one of:
+One `transport.Client` per agent (the standard library's http.client: the agent's only HTTP
+stack); every call either returns what the server meant or raises one of:
 
     ApiError            the server answered, with an API.md error body (status, code)
     ├── Unauthorized    401: the device token is revoked — the unit must pair again
@@ -17,9 +18,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 from pydantic import ValidationError
 
+from player_agent.transport import Client, Response, TransportError
 from shared.device import (
     Command,
     CommandAck,
@@ -65,14 +66,11 @@ class IntegrityError(Exception):
 class DeviceApi:
     """Calls of the device API, authenticated with the device token once there is one."""
 
-    def __init__(self, server_url: str, *, token: str | None = None,
-                 transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(self, server_url: str, *, token: str | None = None) -> None:
         self.server_url = server_url.rstrip("/")
         self._token = token
-        self._http = httpx.Client(
-            base_url=self.server_url, transport=transport, follow_redirects=True,
-            timeout=httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
-            headers={"User-Agent": "adsbin-agent"})
+        self._http = Client(connect_timeout_s=CONNECT_TIMEOUT_S, read_timeout_s=READ_TIMEOUT_S,
+                            headers={"User-Agent": "adsbin-agent"})
 
     def set_token(self, token: str | None) -> None:
         """Authenticate later calls with this device token."""
@@ -85,11 +83,17 @@ class DeviceApi:
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._token}"} if self._token else {}
 
-    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        headers = {**self._headers(), **kwargs.pop("headers", {})}
+    def _url(self, url: str) -> str:
+        """A path on the server, or an absolute URL as it is (what httpx's base_url did)."""
+        return url if url.startswith(("http://", "https://")) else self.server_url + url
+
+    def _send(self, method: str, path: str, *, headers: dict[str, str] | None = None,
+              json: Any = None) -> Response:
+        headers = {**self._headers(), **(headers or {})}
         try:
-            response = self._http.request(method, path, headers=headers, **kwargs)
-        except httpx.TransportError as exc:
+            response = self._http.request(method, self._url(path), headers=headers,
+                                          json_body=json)
+        except TransportError as exc:
             raise Offline(f"{self.server_url} unreachable: {exc}") from exc
         if response.status_code >= 400:
             raise _error(response)
@@ -140,10 +144,10 @@ class DeviceApi:
         headers = {"Range": f"bytes={have}-"} if have else {}
         if have < size_bytes or size_bytes == 0:
             try:
-                with self._http.stream("GET", url, headers={**self._headers(), **headers}) as r:
+                with self._http.stream("GET", self._url(url),
+                                       headers={**self._headers(), **headers}) as r:
                     if r.status_code >= 400 and r.status_code != 416:
-                        r.read()
-                        raise _error(r)
+                        raise _error(r.read())
                     if have and r.status_code != 206:  # the server ignored Range: start over
                         have, digest = 0, hashlib.sha256()
                     mode = "ab" if have else "wb"
@@ -155,7 +159,7 @@ class DeviceApi:
                                 on_bytes(len(block))
                         f.flush()
                         os.fsync(f.fileno())
-            except httpx.TransportError as exc:
+            except TransportError as exc:
                 raise Offline(f"download of {sha256[:12]} interrupted: {exc}") from exc
         got = part.stat().st_size
         if got != size_bytes or digest.hexdigest() != sha256:
@@ -195,14 +199,15 @@ class DeviceApi:
         """PUT a file to a signed upload URL (a screenshot); the URL is its own authorization,
         and a bearer token beside it would make S3 refuse the request."""
         try:
-            r = self._http.put(url, content=data, headers={"Content-Type": content_type})
-        except httpx.TransportError as exc:
+            r = self._http.request("PUT", self._url(url), content=data,
+                                   headers={"Content-Type": content_type})
+        except TransportError as exc:
             raise Offline(f"upload to {url.split('?')[0]} failed: {exc}") from exc
         if r.status_code >= 400:
             raise _error(r)
 
 
-def _error(response: httpx.Response) -> ApiError:
+def _error(response: Response) -> ApiError:
     try:
         err = response.json()["error"]
         code, message = str(err["code"]), str(err["message"])

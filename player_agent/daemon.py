@@ -6,12 +6,11 @@ A plain run (only `--server`, `--state-dir`, `--renderer` and `--config`, as the
 this does not know) goes to the Typer CLI of `player_agent.cli`, which answers it as before.
 Typer, Click and Rich cost some 4 MB that a playing unit would carry for nothing.
 
-Two optional imports of the agent's libraries are kept out too, for features a unit never uses:
-paho-mqtt imports dnspython when it is installed (for `connect_srv`, MQTT brokers found by DNS SRV
-records; it is installed beside the control plane's email-validator), and httpx imports its own
-command-line tool (Rich, Click and Pygments). Marked absent in `sys.modules`, `import` raises
-ImportError and both libraries carry on without them, as they do where those are not installed.
-That is only done in this process, which is the agent's alone.
+An optional import of paho-mqtt is kept out too, for a feature a unit never uses: paho imports
+dnspython (4 MB with what it loads) when it is installed, for `connect_srv` (brokers found by DNS
+SRV records), and it is installed beside the control plane's email-validator. Marked absent in
+`sys.modules`, `import dns.resolver` raises ImportError and paho carries on without it, as it does
+where dnspython is not installed. That is only done in this process, which is the agent's alone.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ from pydantic import ValidationError
 
 from player_agent.settings import AgentSettings, load_settings
 
-NEVER_USED = ("dns", "httpx._main")
+NEVER_USED = ("dns",)
 RUN_FLAGS = {"--server": "server_url", "--state-dir": "state_dir", "--renderer": "renderer",
              "--config": "config"}
 
@@ -73,7 +72,6 @@ def run(settings: AgentSettings, *, say: Say) -> int:
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(levelname)s %(name)s: %(message)s" if under_systemd else
                         "%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request drowns the rest
     from player_agent.agent import Agent
     from player_agent.render import RendererUnavailable
     from player_agent.state import StateDirBusy

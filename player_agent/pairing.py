@@ -18,8 +18,6 @@ import logging
 import threading
 from datetime import timedelta
 
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
 from player_agent import cards
 from player_agent.api import ApiError, DeviceApi, Offline
 from player_agent.clock import Clock
@@ -53,7 +51,7 @@ class Pairing:
 
     def _request(self) -> PairingTicket:
         key = self.state.device_key()
-        public = base64.b64encode(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+        public = base64.b64encode(key.public_bytes_raw())
         request = PairingRequest(fingerprint=self.state.fingerprint(), public_key=public.decode(),
                                  display=self.display, agent_version=self.agent_version)
         try:

@@ -7,6 +7,8 @@ else, so a power cut never leaves half a file that the next start would trip ove
 
 from __future__ import annotations
 
+import base64
+import binascii
 import fcntl
 import hashlib
 import json
@@ -19,13 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import (
-    Encoding,
-    NoEncryption,
-    PrivateFormat,
-    load_pem_private_key,
-)
+from nacl.signing import SigningKey
 from pydantic import ValidationError
 
 from shared.agent import CREDENTIALS_FILE, AgentCredentials, read_credentials, write_private_json
@@ -33,6 +29,9 @@ from shared.device import PairingTicket
 from shared.playlist import Playlist
 
 STATUS_STALE_S = 30.0  # a status file older than this means the agent is not running
+# PKCS #8 of an Ed25519 private key is this DER prefix and the 32-byte seed (RFC 8410, 7), the
+# form `cryptography` writes as PEM ("PRIVATE KEY"): keys made by earlier agents read as they are
+PKCS8_ED25519_PREFIX = bytes.fromhex("302e020100300506032b657004220420")
 
 
 class StateDirBusy(RuntimeError):
@@ -49,6 +48,43 @@ def write_atomic(path: Path, data: bytes, *, mode: int = 0o600) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+class DeviceKey:
+    """The device's Ed25519 key, with PyNaCl (libsodium): the agent only signs, and
+    `cryptography` would cost it 8 MB of its memory for that (bench_agent.py)."""
+
+    def __init__(self, key: SigningKey) -> None:
+        self._key = key
+
+    @classmethod
+    def from_pem(cls, pem: bytes, path: Path) -> DeviceKey:
+        """The key of a PKCS #8 PEM file; ValueError if it holds anything else."""
+        lines = pem.decode("ascii", "replace").strip().splitlines()
+        der = b""
+        if len(lines) > 2 and lines[0] == "-----BEGIN PRIVATE KEY-----" and lines[-1] == (
+                "-----END PRIVATE KEY-----"):
+            try:
+                der = base64.b64decode("".join(lines[1:-1]), validate=True)
+            except binascii.Error:
+                der = b""
+        if len(der) != len(PKCS8_ED25519_PREFIX) + 32 or not der.startswith(PKCS8_ED25519_PREFIX):
+            raise ValueError(f"{path} is not an Ed25519 key; remove it to make a new one (the "
+                             "unit must then be paired again)")
+        return cls(SigningKey(der[len(PKCS8_ED25519_PREFIX):]))
+
+    def to_pem(self) -> bytes:
+        """PKCS #8 PEM, unencrypted (what `cryptography` writes for the same key)."""
+        der = base64.b64encode(PKCS8_ED25519_PREFIX + bytes(self._key)).decode()
+        return f"-----BEGIN PRIVATE KEY-----\n{der}\n-----END PRIVATE KEY-----\n".encode()
+
+    def sign(self, data: bytes, /) -> bytes:
+        """The 64-byte signature of `data`."""
+        return self._key.sign(data).signature
+
+    def public_bytes_raw(self) -> bytes:
+        """The 32 bytes of the public key (what pairing sends)."""
+        return bytes(self._key.verify_key)
 
 
 @dataclass(frozen=True)
@@ -118,19 +154,14 @@ class StateDir:
 
     # --- the device key -------------------------------------------------------------------
 
-    def device_key(self) -> Ed25519PrivateKey:
+    def device_key(self) -> DeviceKey:
         """The device's Ed25519 key, made once and kept 0600."""
         try:
-            key = load_pem_private_key(self.key_file.read_bytes(), password=None)
+            return DeviceKey.from_pem(self.key_file.read_bytes(), self.key_file)
         except FileNotFoundError:
-            key = Ed25519PrivateKey.generate()
-            write_atomic(self.key_file, key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8,
-                                                          NoEncryption()))
+            key = DeviceKey(SigningKey.generate())
+            write_atomic(self.key_file, key.to_pem())
             return key
-        if not isinstance(key, Ed25519PrivateKey):
-            raise ValueError(f"{self.key_file} is not an Ed25519 key; remove it to make a new one"
-                             " (the unit must then be paired again)")
-        return key
 
     def fingerprint(self) -> str:
         """A stable hash of this unit's identity: its machine id, else an id kept here."""

@@ -20,11 +20,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from player_agent.api import ApiError, DeviceApi, Offline, Unauthorized
 from player_agent.journal import Journal
-from shared.pop import PopBatch, sign, signed_message
+from shared.pop import PopBatch, Signer, sign, signed_message
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +40,7 @@ class PopUploader:
 
     busy = False  # the last send failed against a busy server (`busy`)
 
-    def __init__(self, *, api: DeviceApi, journal: Journal, key: Ed25519PrivateKey,
+    def __init__(self, *, api: DeviceApi, journal: Journal, key: Signer,
                  device_id: str, batch_size: int, interval_s: float, retry_min_s: float,
                  retry_max_s: float, on_revoked: Callable[[], None]) -> None:
         self.api = api

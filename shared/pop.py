@@ -16,10 +16,8 @@ import base64
 import binascii
 import json
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, NotRequired
+from typing import Annotated, Any, Literal, NotRequired, Protocol
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import Field
 from typing_extensions import TypedDict  # pydantic needs it for TypedDicts before 3.12
 
@@ -97,13 +95,25 @@ def signed_message(batch_id: str, device_id: str, records: list[dict[str, Any]])
                       sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def sign(key: Ed25519PrivateKey, message: bytes) -> str:
+class Signer(Protocol):
+    """An Ed25519 private key: `cryptography`'s, or the agent's own `DeviceKey` (PyNaCl)."""
+
+    def sign(self, data: bytes, /) -> bytes:
+        """The 64-byte signature of `data`."""
+        ...
+
+
+def sign(key: Signer, message: bytes) -> str:
     """The message's Ed25519 signature, standard base64."""
     return base64.b64encode(key.sign(message)).decode()
 
 
 def verify(public_key_b64: str, message: bytes, signature_b64: str) -> bool:
     """Whether `signature_b64` is the device key's signature of `message`."""
+    # imported here: the agent signs and never verifies, and cryptography costs it 8 MB
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     try:
         key = Ed25519PublicKey.from_public_bytes(base64.b64decode(public_key_b64, validate=True))
         key.verify(base64.b64decode(signature_b64, validate=True), message)
