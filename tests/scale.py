@@ -25,7 +25,7 @@ from tests.live import free_port
 
 ADMIN = "ops-admin"
 ADMIN_PASSWORD = "ops-admin-secret"
-START_TIMEOUT_S = 60.0
+START_TIMEOUT_S = 120.0  # a loaded 2-core machine starts five apps at once slowly
 ADSBIN = str(Path(sys.executable).parent / "adsbin")
 
 
@@ -119,7 +119,7 @@ class Processes:
     file in `logs`; every one is ended (SIGTERM, then SIGKILL) when the block ends."""
 
     def __init__(self, env: dict[str, str], logs: Path) -> None:
-        self.env = {**os.environ, **env}
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
         self.logs = logs
         self.running: dict[str, subprocess.Popen[bytes]] = {}
         logs.mkdir(parents=True, exist_ok=True)
