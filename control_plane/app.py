@@ -172,7 +172,9 @@ def _state(app: FastAPI, settings: Settings) -> None:
     """Build what the app owns on `app.state`, where `dependencies.py` modules read it."""
     state = app.state
     state.settings = settings
-    state.engine = make_engine(settings.database_url)
+    state.engine = make_engine(settings.database_url, pool_size=settings.database_pool_size,
+                               max_overflow=settings.database_max_overflow,
+                               pool_timeout=settings.database_pool_timeout_s)
     state.sessionmaker = make_sessionmaker(state.engine)
     state.keyring = KeyRing(settings.keys_dir)
     state.tokens = TokenService(settings, state.keyring)

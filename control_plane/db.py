@@ -91,6 +91,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def make_engine(database_url: str, **kwargs: Any) -> Engine:
     """An engine for `database_url`, with SQLite tuned for a concurrent web server."""
     if database_url.startswith("sqlite"):
+        if ":memory:" in database_url or database_url.rstrip("/") == "sqlite:":
+            for pooling in ("pool_size", "max_overflow", "pool_timeout"):  # one connection
+                kwargs.pop(pooling, None)
         kwargs.setdefault("connect_args", {"check_same_thread": False})
         engine = create_engine(database_url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)

@@ -22,6 +22,12 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("./var")
     database_url: str = ""
+    # connections per process: as many as the threads that run requests (AnyIO's 40), so that a
+    # busy process queues requests for a thread, not threads for a connection; a request that
+    # still waits this long for one answers 503 database_unavailable with Retry-After
+    database_pool_size: int = Field(20, ge=1)
+    database_max_overflow: int = Field(20, ge=0)
+    database_pool_timeout_s: float = Field(10.0, gt=0)
     storage_url: str = ""
     s3_endpoint_url: str | None = None
     s3_region: str = "us-east-1"
