@@ -6,7 +6,7 @@ PORT  ?= 8000
 # one test process per core; a file's tests stay together so its session fixtures are built once
 PYTEST_ARGS ?= -n auto --dist loadfile
 
-.PHONY: run test test-long bootstrap lint format bench screenshots clean
+.PHONY: run test test-long bootstrap lint format bench bench-quick screenshots clean
 
 bootstrap:
 	@bash .ci/bootstrap
@@ -39,8 +39,36 @@ types: bootstrap
 	  ADSBIN_DATA_DIR="$$tmp" ADSBIN_DATABASE_URL= \
 	  $(BIN)/python -m shared.api_client.generate --app control_plane.app:create_app
 
+# every benchmark at the sizes its goals are stated for (an hour or more on two cores; a bench
+# that fails does not stop the others), one JSON each in bench/results/, then SUMMARY.md
+PG_BENCH_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 bench: bootstrap
-	@for b in bench/bench_*.py; do [ -e "$$b" ] && $(BIN)/python "$$b"; done; true
+	-@$(BIN)/python bench/bench_pop_ingest.py --repeat 5
+	-@$(BIN)/python bench/bench_publish.py --screens 1000
+	-@$(BIN)/python bench/bench_publish.py --screens 10000
+	-@$(BIN)/python bench/bench_schedule.py
+	-@$(BIN)/python bench/bench_notifications.py
+	-@$(BIN)/python bench/bench_notifications.py --db $(PG_BENCH_URL)
+	-@$(BIN)/python bench/bench_reports.py
+	-@$(BIN)/python bench/bench_billing.py
+	-@$(BIN)/python bench/bench_dashboard.py
+	-@$(BIN)/python bench/bench_agent.py
+	@$(BIN)/python bench/results.py
+
+# the same benches on small data, a few minutes in all, into bench/results/quick/ (a smoke run:
+# its figures are not the README's)
+bench-quick: bootstrap
+	@export ADSBIN_BENCH_RESULTS=bench/results/quick; \
+	$(BIN)/python bench/bench_pop_ingest.py --records 16000 --repeat 1 && \
+	$(BIN)/python bench/bench_publish.py --screens 100 && \
+	$(BIN)/python bench/bench_schedule.py --sizes 200,400 --campaigns 100 && \
+	$(BIN)/python bench/bench_notifications.py --recipients 500 && \
+	$(BIN)/python bench/bench_reports.py --repeat 5 --plays 100000 && \
+	$(BIN)/python bench/bench_billing.py --plays 100000 --campaigns 50 --screens 500 \
+	  --screens-per-campaign 20 && \
+	$(BIN)/python bench/bench_dashboard.py --quick --repeat 3 && \
+	$(BIN)/python bench/bench_agent.py --seconds 15 && \
+	$(BIN)/python bench/results.py --dir bench/results/quick
 
 # a PNG of each main dashboard page at desktop and phone widths, into docs/screenshots/
 screenshots: bootstrap

@@ -44,8 +44,10 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import requests
+import results
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import create_engine, func, insert, select, text
@@ -280,16 +282,16 @@ def main() -> None:
                             run_scheduler=False, run_worker=not args.queue,
                             _env_file=None)  # type: ignore[call-arg]
         base_s = baseline(url, n, threads)
-        results = {}
+        outcomes = {}
         for batched in paths:
             print(f"  fan-out {'in batches' if batched else 'one email per request'}:",
                   flush=True)
-            results[batched] = fan_out(settings, n, processes, batched)
+            outcomes[batched] = fan_out(settings, n, processes, batched)
         taken = emails_taken(pipe)
     assert taken == (1 + len(paths)) * n, taken  # the baseline's and the product's, each once
     base_rate = n / base_s
     print()
-    for batched, result in results.items():
+    for batched, result in outcomes.items():
         rate = n / result["total"]
         how = (f"batches of {sending.EMAIL_BATCH_MAX}, {-(-n // sending.EMAIL_BATCH_MAX):,} "
                "requests" if batched else f"one request per email, {n:,} requests")
@@ -298,8 +300,18 @@ def main() -> None:
               "baseline")
     print(f"  baseline (one POST /emails per email, {n:,} requests): {base_rate:,.0f} emails/s "
           f"({base_s:.2f} s, {threads} threads)")
-    rate = n / results[True]["total"]
+    rate = n / outcomes[True]["total"]
     print(f"  ratio:    {rate / base_rate:.2f} × the baseline, in batches (target ≥ 0.5 ×)")
+    engine = "sqlite" if args.db == "sqlite" else "postgresql"
+    results.save(f"bench_notifications_{engine}" + ("_redis" if args.queue else ""), [
+        results.Figure(f"one event told to {n:,} people by email "
+                       f"({'batches' if batched else 'one request each'}; {mode})",
+                       n / result["total"], "emails/s", "higher",
+                       "the same emails posted straight, one request each", base_rate,
+                       goal="ratio >= 0.5" if batched else None,
+                       met=(n / result["total"]) / base_rate >= 0.5 if batched else None,
+                       engine=engine)
+        for batched, result in outcomes.items()], args=args)
 
 
 if __name__ == "__main__":

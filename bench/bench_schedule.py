@@ -25,6 +25,9 @@ from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import results
 
 from control_plane.scheduling.engine import build, canonical
 from control_plane.scheduling.inputs import (
@@ -208,6 +211,10 @@ def main() -> None:
               f"{build_s / n / per_screen_1k:>9.2f} | {pairs_s:>12.2f} {json_s:>7.2f} "
               f"{size / 1e6:>6.1f}")
     print("\nlinearity: time per screen ÷ time per screen at the first size (1.00 = linear)")
+    results.save("bench_schedule", [
+        results.Figure(f"schedule build, {n:,} screens × {len(campaigns):,} campaigns", build_s,
+                       "s", "lower", "screens × campaigns loop, one comparison a pair", pairs_s)
+        for n, build_s, pairs_s, _, _ in rows], args=args)
 
 
 if __name__ == "__main__":
