@@ -47,7 +47,8 @@ SERVICE_USERNAME = "adsbin-control-plane"
 LOGINS_PER_MINUTE = 4
 UNDONE = (JobStatus.queued, JobStatus.running, JobStatus.retrying)
 # a unit polls rarely: a playlist that reaches it within seconds came over MQTT
-FLEET_TIMINGS = AGENT_TIMINGS | {"poll_interval_s": 120.0, "poll_jitter_s": 1.0}
+FLEET_TIMINGS = AGENT_TIMINGS | {"poll_interval_s": 120.0, "poll_jitter_s": 1.0,
+                                 "heartbeat_interval_s": 3.0, "pop_upload_interval_s": 1.0}
 
 
 @dataclass
@@ -104,12 +105,14 @@ def scale_mode(tmp_path: Path, s3_url: str, bucket: str) -> Iterator[Scale]:
             processes.adsbin(f"api-{n}", "serve", "--host", "127.0.0.1", "--port", str(port),
                              "--log-level", "warning")
         for n in (1, 2):
-            processes.adsbin(f"worker-{n}", "worker", "--workers", "2", "--log-level",
+            processes.adsbin(f"worker-{n}", "worker", "--workers", "1", "--log-level",
                              "warning")
         processes.adsbin("scheduler", "scheduler", "--log-level", "warning")
         for n, port in enumerate(api_ports, 1):
             processes.wait_http(f"api-{n}", f"http://127.0.0.1:{port}/healthz")
-        http = stack.enter_context(httpx.Client(base_url=proxy.url, timeout=30))
+        # idle connections dropped before uvicorn's 5 s keep-alive ends them under a request
+        http = stack.enter_context(httpx.Client(base_url=proxy.url, timeout=30,
+                                                limits=httpx.Limits(keepalive_expiry=1.0)))
         owner = signup(http, "venue", app=twin)
         venue = http.post("/v1/venues", headers=owner.headers, json={
             "name": "Scale Gym", "lat": 48.85, "lon": 2.35, "timezone": "Europe/Paris",
@@ -251,7 +254,8 @@ def run_fleet(scale: Scale, tmp_path: Path, *, units: int, plays_before: int,
         def starts(agent: RunningAgent) -> int:
             return sum(1 for name in agent.player.started if name == sha)
 
-        until(lambda: all(starts(a) >= plays_before for a in agents), 60, "plays")
+        until(lambda: all(starts(a) >= plays_before for a in agents), 60 + 10 * plays_before,
+              "plays")
 
         # kill -9: an API process mid-flow, and the worker transcoding a video
         video = _upload(scale, advertiser, media_samples.mp4(tmp_path, seconds=4.0))
@@ -263,8 +267,8 @@ def run_fleet(scale: Scale, tmp_path: Path, *, units: int, plays_before: int,
         # the other worker takes the job back once its lease runs out, and finishes it
         until(lambda: _media_status(scale, advertiser, video["id"]) == "ready", 90,
               "the video done by the worker left")
-        until(lambda: all(starts(a) >= plays_before + plays_after for a in agents), 90,
-              "plays after the kills")
+        until(lambda: all(starts(a) >= plays_before + plays_after for a in agents),
+              90 + 10 * plays_after, "plays after the kills")
         assert [a.agent.journal.stats()["dropped"] for a in agents] == [0] * units
     # every unit stopped (sending what it journaled): each play is on the server, once
     records = _pops(scale)
