@@ -26,6 +26,7 @@ import logging
 import os
 import pwd
 import secrets
+import signal
 import subprocess
 import threading
 import time
@@ -243,6 +244,7 @@ class EmbeddedBroker(DynsecAccounts):
         self.state_file = self.dir / "dynamic-security.json"
         self.log_file = self.dir / "mosquitto.log"
         self._out_file = self.dir / "mosquitto.out"  # what it says before its log file is open
+        self._pid_file = self.dir / "mosquitto.pid"  # ours, so a crashed run's can be ended
         self._proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> EmbeddedBroker:
@@ -259,18 +261,42 @@ class EmbeddedBroker(DynsecAccounts):
         self.stop()  # a broker that died on its own leaves its admin client behind
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._admin_password = secrets.token_urlsafe(32)
+        self._end_stale()
         self._prepare_state()
         (self.dir / "mosquitto.conf").write_text(self._config())
         with self._out_file.open("ab") as out:
             proc = self._proc = subprocess.Popen(  # noqa: S603 - our binary, generated config
                 [self.mosquitto, "-c", str(self.dir / "mosquitto.conf")],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+        self._pid_file.write_text(str(proc.pid))
         deadline = time.monotonic() + timeout_s
         try:
             self._connect_admin(lambda: self._check_alive(proc, deadline))
         except BaseException:
             self.stop()
             raise
+
+    def _end_stale(self) -> None:
+        """End the Mosquitto a crashed run of ours left behind on this data dir (a `kill -9` of
+        `adsbin serve` orphans its broker, which keeps the port and the plugin's state: the next
+        start would fail). Only a process running our binary on our config file is touched."""
+        try:
+            pid = int(self._pid_file.read_text())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            return
+        if str(self.dir / "mosquitto.conf").encode() not in cmdline or pid == os.getpid():
+            return
+        log.warning("ending the broker a crashed run left behind (pid %d)", pid)
+        for signum, wait_s in ((signal.SIGTERM, STOP_TIMEOUT_S), (signal.SIGKILL, STOP_TIMEOUT_S)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+            deadline = time.monotonic() + wait_s
+            while _running(pid) and time.monotonic() < deadline:
+                time.sleep(POLL_INTERVAL_S)
+            if not _running(pid):
+                break
+        self._pid_file.unlink(missing_ok=True)
 
     def stop(self) -> None:
         """Log the admin client out and end Mosquitto (terminate, then kill if it lingers)."""
@@ -285,6 +311,7 @@ class EmbeddedBroker(DynsecAccounts):
             log.warning("mosquitto did not stop within %s s; killing it", STOP_TIMEOUT_S)
             proc.kill()
             proc.wait()
+        self._pid_file.unlink(missing_ok=True)
 
     def _on_refused(self) -> None:
         proc = self._proc  # perhaps another broker holds the port and ours is exiting
@@ -345,6 +372,15 @@ class EmbeddedBroker(DynsecAccounts):
         tmp.touch(mode=0o600)
         tmp.write_text(json.dumps(state, indent=1))
         tmp.replace(self.state_file)
+
+
+def _running(pid: int) -> bool:
+    """Whether the process runs (a zombie, ended and not yet reaped, does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
 
 
 def _load_account(client: dict[str, Any], roles: list[dict[str, Any]]) -> _Account | None:
