@@ -222,7 +222,10 @@ class Agent:
                 next_watchdog = now + watchdog_s
                 if now - self.playback.progress_mono < 2 * watchdog_s:
                     systemd.notify("WATCHDOG=1")  # only while playback makes progress
-            self.state.write_status(self.status())
+            try:
+                self.state.write_status(self.status())
+            except OSError as exc:  # a full disk: the heartbeat still says so, and this goes on
+                log.warning("the status file could not be written: %s", exc)
 
     def _measure_clock(self) -> None:
         try:

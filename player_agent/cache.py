@@ -7,24 +7,34 @@ before this run plays them (a cheap guard against a disk that changed under us).
 is deleted and fetched again, never played.
 
 Eviction is least-recently-used under a disk quota, and never touches a file that a playlist
-the agent holds still needs. "Used" is the file's mtime, touched each time it plays.
+the agent holds still needs. "Used" is the file's mtime, touched each time it plays. The quota
+is also the disk itself: files that no playlist needs go, oldest first, until what is to be
+fetched fits in the free space, less a reserve left for the journal and the agent's state
+(`reserve_bytes`: 5 % of the filesystem, at most 64 MiB). When it still does not fit, or a write
+fails with ENOSPC (something else filled the disk), `stats()` says `disk_full` with the bytes
+missing, which the status and the heartbeat carry; the fetch is tried again at the next sync.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
+import shutil
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from player_agent.api import ApiError, DeviceApi, IntegrityError, Offline
 from shared.playlist import PlaylistMedia
 
 HASH_CHUNK_BYTES = 1024 * 1024
+RESERVE_FRACTION = 0.05  # of the filesystem, kept free for the journal and the state
+RESERVE_MAX_BYTES = 64 * 1024**2
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +71,16 @@ class MediaCache:
         self._verified: set[str] = set()
         self._lock = threading.Lock()
         self.downloads = 0  # files fetched by this process (each sha256 once when all goes well)
+        self.shortfall_bytes = 0  # what the last round could not make room for on the disk
+        self.disk_error: str | None = None  # the last write the disk refused (ENOSPC)
+
+    def _disk(self) -> tuple[int, int] | None:
+        """(free bytes, reserve bytes) of the filesystem holding the cache, if it can tell."""
+        try:
+            usage = shutil.disk_usage(self.root)
+        except OSError:
+            return None
+        return usage.free, min(RESERVE_MAX_BYTES, round(usage.total * RESERVE_FRACTION))
 
     def path(self, sha256: str) -> Path:
         """Where the file with this hash lives (whether or not it is there)."""
@@ -110,11 +130,17 @@ class MediaCache:
         self.evict(keep=(keep or set()) | set(wanted),
                    room_for=sum(m.size_bytes for m in missing))
 
+        self.disk_error = None
+
         def one(item: PlaylistMedia) -> tuple[str, str | None]:
             try:
                 api.download(item.url, self.path(item.sha256), sha256=item.sha256,
                              size_bytes=item.size_bytes, on_bytes=on_bytes)
-            except (Offline, ApiError, IntegrityError, OSError) as exc:
+            except OSError as exc:
+                if exc.errno == errno.ENOSPC:
+                    self.disk_error = f"no space left on the disk for {item.sha256[:12]}"
+                return item.sha256, str(exc)
+            except (Offline, ApiError, IntegrityError) as exc:
                 return item.sha256, str(exc)
             with self._lock:
                 self._verified.add(item.sha256)
@@ -134,11 +160,15 @@ class MediaCache:
         """The complete files in the cache."""
         return [p for p in self.root.iterdir() if len(p.name) == 64 and p.is_file()]
 
-    def stats(self) -> dict[str, int]:
-        """Files, bytes and quota."""
+    def stats(self) -> dict[str, Any]:
+        """Files, bytes and quota; and, when the disk is full, `disk_full` with what it says."""
         files = self.files()
-        return {"files": len(files), "bytes": sum(_size(p) for p in files),
-                "quota_bytes": self.quota_bytes}
+        stats: dict[str, Any] = {"files": len(files), "bytes": sum(_size(p) for p in files),
+                                 "quota_bytes": self.quota_bytes}
+        if self.shortfall_bytes or self.disk_error:
+            stats |= {"disk_full": True, "shortfall_bytes": self.shortfall_bytes,
+                      "disk_error": self.disk_error}
+        return stats
 
     def evict(self, *, keep: set[str], room_for: int = 0) -> list[str]:
         """Delete least-recently-used files outside `keep` until `room_for` more bytes fit."""
@@ -153,9 +183,13 @@ class MediaCache:
         for part in self.root.glob("*.part"):  # a .part is resumed if still wanted, else junk
             if part.name.removesuffix(".part") not in keep:
                 part.unlink(missing_ok=True)
+        disk = self._disk()
+        # what the cache holds now and what the disk has left for it, less the reserve
+        disk_limit = used + disk[0] - disk[1] if disk is not None else self.quota_bytes
+        limit = min(self.quota_bytes, disk_limit)
         evicted = []
         for _, name, size in sorted(entries):
-            if used + room_for <= self.quota_bytes:
+            if used + room_for <= limit:
                 break
             if name in keep:
                 continue
@@ -163,9 +197,15 @@ class MediaCache:
             self._forget(name)
             used -= size
             evicted.append(name)
+        if evicted:
+            log.info("evicted %d file(s), least recently used first, to make room", len(evicted))
         if used + room_for > self.quota_bytes:
             log.warning("the cache needs %d bytes over its quota of %d for what must be kept",
                         used + room_for - self.quota_bytes, self.quota_bytes)
+        self.shortfall_bytes = max(0, used + room_for - disk_limit)
+        if self.shortfall_bytes:
+            log.warning("the disk is full: %d bytes more are needed for what must be kept",
+                        self.shortfall_bytes)
         return evicted
 
     def clear(self, *, keep: set[str]) -> tuple[int, int]:

@@ -151,6 +151,9 @@ def status(
     if cache:
         table.add_row("cache", f"{cache['files']} files, {cache['bytes']:,} of "
                                f"{cache['quota_bytes']:,} bytes")
+        if cache.get("disk_full"):
+            table.add_row("disk", f"[bold red]FULL[/]: {cache.get('disk_error') or ''} "
+                                  f"{cache.get('shortfall_bytes') or 0:,} bytes short")
     backlog = report.get("journal") or {}
     if backlog:
         table.add_row("journal", f"{backlog['backlog']} not yet acknowledged, "

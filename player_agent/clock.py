@@ -64,5 +64,6 @@ class Clock:
             self._offset_ms = offset
             self.measured_at = received
         if self._file is not None:
-            write_atomic(self._file, json.dumps({"offset_ms": offset}).encode(), mode=0o644)
+            with contextlib.suppress(OSError):  # a full disk: kept in memory until it has room
+                write_atomic(self._file, json.dumps({"offset_ms": offset}).encode(), mode=0o644)
         return offset

@@ -114,7 +114,8 @@ class Journal:
                           play.expected_ms, play.clock_offset_ms))
                 self._tx("COMMIT")
             except BaseException:
-                self._tx("ROLLBACK")
+                if self._db.in_transaction:  # SQLite ends it itself on some errors (a full disk)
+                    self._tx("ROLLBACK")
                 raise
 
     def progress(self, play_id: str, at: datetime) -> None:

@@ -18,6 +18,7 @@ only filler (house content, a card) is.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections import deque
@@ -65,6 +66,9 @@ class Playback:
         self.plays = 0  # journaled: what goes to the server as proof of play
         self.unreported_plays = 0  # cards, and anything played while unpaired
         self.restarts = 0
+        self.unjournaled_plays = 0  # the journal could not take them (a full disk): not reported
+        self.journal_error: str | None = None
+        self._unclosed: list[tuple[str, Outcome, int]] = []  # closes the journal refused
         self.gaps_ms: deque[float] = deque(maxlen=1000)
         self._offset_ms = 0  # the clock offset of the play on screen
 
@@ -85,6 +89,8 @@ class Playback:
             if pending_close is not None:  # after the start: disk writes never widen the gap
                 self._close(*pending_close)
                 pending_close = None
+            elif self._unclosed:
+                self._close_waiting()
             started = self._wait_start(token)
             if started is None:
                 if choice.item is not None:
@@ -117,6 +123,7 @@ class Playback:
                 choice = upcoming
         if pending_close is not None:
             self._close(*pending_close)
+        self._close_waiting()
         self.now_playing = None
 
     def _wait_start(self, token: int) -> Event | None:
@@ -148,17 +155,38 @@ class Playback:
         if choice.item is None or screen_id is None:
             return None
         play_id = new_play_id()
-        self.journal.start(PlayStart(
-            play_id=play_id, screen_id=screen_id, campaign_id=choice.item.campaign_id,
-            creative_id=choice.item.creative_id, media_sha256=choice.item.media_sha256,
-            started_at=started_at, expected_ms=choice.expected_ms,
-            clock_offset_ms=self._offset_ms))
+        try:
+            self.journal.start(PlayStart(
+                play_id=play_id, screen_id=screen_id, campaign_id=choice.item.campaign_id,
+                creative_id=choice.item.creative_id, media_sha256=choice.item.media_sha256,
+                started_at=started_at, expected_ms=choice.expected_ms,
+                clock_offset_ms=self._offset_ms))
+        except sqlite3.OperationalError as exc:  # "database or disk is full": play on regardless
+            self.unjournaled_plays += 1
+            self.journal_error = str(exc)
+            log.error("the journal cannot take this play (%s): it will not be reported", exc)
+            return None
+        self.journal_error = None
         self.programme.cache.touch(choice.item.media_sha256)
         return play_id
 
     def _close(self, play_id: str, outcome: Outcome, offset_ms: int) -> None:
-        self.journal.finish(play_id, ended_at=self.clock.to_utc(outcome.ended_wall_s, offset_ms),
-                            completed=outcome.completed)
+        """Close the play in the journal, and any whose close it refused before (a full disk:
+        tried again at each close; a crash meanwhile closes them as incomplete at restart)."""
+        self._unclosed.append((play_id, outcome, offset_ms))
+        self._close_waiting()
+
+    def _close_waiting(self) -> None:
+        waiting, self._unclosed = self._unclosed, []
+        for n, (each, how, offset) in enumerate(waiting):
+            try:
+                self.journal.finish(each, completed=how.completed,
+                                    ended_at=self.clock.to_utc(how.ended_wall_s, offset))
+            except sqlite3.OperationalError as exc:
+                self.journal_error = str(exc)
+                log.error("the journal cannot close play %s yet: %s", each, exc)
+                self._unclosed = waiting[n:]
+                return
 
     def _wait_end(self, token: int, choice: Choice, play_id: str | None,
                   started: Event) -> Outcome:
@@ -185,7 +213,11 @@ class Playback:
                 self._restart()
                 return Outcome(time.time(), now, False)
             if play_id is not None and now >= next_progress:
-                self.journal.progress(play_id, self.clock.to_utc(time.time(), self._offset_ms))
+                try:
+                    self.journal.progress(play_id,
+                                          self.clock.to_utc(time.time(), self._offset_ms))
+                except sqlite3.OperationalError as exc:
+                    self.journal_error = str(exc)
                 next_progress = now + PROGRESS_EVERY_S
 
     def _restart(self) -> None:
@@ -197,5 +229,6 @@ class Playback:
         and benchmarks)."""
         gaps = sorted(self.gaps_ms)
         return {"plays": self.plays, "unreported_plays": self.unreported_plays,
+                "unjournaled_plays": self.unjournaled_plays, "journal_error": self.journal_error,
                 "renderer_restarts": self.restarts,
                 "median_gap_ms": round(gaps[len(gaps) // 2], 1) if gaps else None}

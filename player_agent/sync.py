@@ -105,6 +105,10 @@ class Syncer:
             self.last_error = str(exc)
             log.info("sync: %s", exc)
             return isinstance(exc, ApiError) and exc.code == "no_playlist"
+        except OSError as exc:  # the disk (full: the playlist could not be saved): try again
+            self.last_error = str(exc)
+            log.error("sync: %s", exc)
+            return False
         finally:
             with self._done:
                 self._done.notify_all()
