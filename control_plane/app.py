@@ -53,7 +53,7 @@ from control_plane.media import hosted as _hosted_jobs  # noqa: F401 - registers
 from control_plane.media import processing as _media_jobs  # noqa: F401 - registers its job
 from control_plane.media import router as media_router
 from control_plane.media import webhooks as media_webhooks
-from control_plane.middleware import BodySizeLimit
+from control_plane.middleware import BodySizeLimit, RefuseNul
 from control_plane.moderation import router as moderation_router
 from control_plane.notifications import account_pages, phone_router, webhooks_twilio
 from control_plane.notifications import public_router as notifications_public_router
@@ -221,6 +221,7 @@ def _limiters(app: FastAPI, settings: Settings) -> None:
 def _errors_and_limits(app: FastAPI, settings: Settings) -> None:
     """Install the error handlers and the request body size limits."""
     install_error_handlers(app)
+    app.add_middleware(RefuseNul)  # inside the size limit: it reads only bodies under it
     app.add_middleware(BodySizeLimit, default_limit=settings.max_body_bytes,
                        limits_by_prefix={
                            "/v1/storage/": settings.max_upload_bytes,

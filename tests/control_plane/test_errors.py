@@ -36,6 +36,27 @@ def test_non_utf8_and_binary_bodies_are_4xx(client):
     error_code(r)
 
 
+def test_the_nul_character_is_refused_in_bodies_paths_and_queries_alike(client):
+    # PostgreSQL's text cannot hold it: it was a 500 there (and stored as sent on SQLite)
+    account = signup(client, "venue")
+    nul = "bar\x00"
+    signup_body = {"email": "nul@example.com", "password": "x" * 12, "name": nul,
+                   "org_name": "o", "org_kind": "venue"}
+    for r in (client.post("/v1/auth/signup", json=signup_body),
+              client.post("/v1/api-keys", headers=account.headers, json={"name": nul}),
+              client.get("/v1/venues/ven_%00", headers=account.headers),
+              client.get("/v1/campaigns", headers=account.headers, params={"state": nul}),
+              client.post("/v1/webhooks/twilio/status", content=b"MessageSid=a%00",
+                          headers={"content-type": "application/x-www-form-urlencoded"})):
+        assert r.status_code == 422 and error_code(r) == "validation_error", r.text
+        assert r.json()["error"]["details"][0]["type"] == "nul_character"
+    assert client.post("/v1/auth/token", json={"email": "nul@example.com",
+                                               "password": "x" * 12}).status_code == 401
+    # a backslash before "u0000" is text like any other
+    r = client.post("/v1/api-keys", headers=account.headers, json={"name": "a\\u0000"})
+    assert r.status_code == 201 and r.json()["name"] == "a\\u0000", r.text
+
+
 def test_declared_huge_body_is_413_before_reading(client):
     r = client.post("/v1/auth/signup", content=b"{" + b" " * 2_000_000 + b"}",
                     headers={"content-type": "application/json"})
