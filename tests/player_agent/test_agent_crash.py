@@ -116,6 +116,7 @@ def open_play(state: Path) -> tuple[str, int] | None:
                           "AND campaign_id IS NOT NULL").fetchone()
 
 
+@pytest.mark.long  # make test kills inside the journal's writes instead (a play opened, closed)
 def test_kill_9_during_a_play_gives_one_incomplete_record_and_no_loss(stack, tmp_path):
     state = tmp_path / "agent"
     proc = start_paired(stack, state)

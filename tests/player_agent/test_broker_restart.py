@@ -16,8 +16,11 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from control_plane.devices.bridge import MqttBridge
+from control_plane.devices.broker import EmbeddedBroker
 from shared import topics
 from tests import media_samples
+from tests.live import free_port
 from tests.player_agent.conftest import RunningAgent, agent_settings, until
 
 
@@ -52,7 +55,8 @@ def retained_version(host: str, port: int, username: str, password: str,
     return got[0] if got else None
 
 
-@pytest.mark.parametrize("how", ["kill -9", pytest.param("clean", marks=pytest.mark.long)])
+@pytest.mark.long  # make test has test_a_bridge_that_lost_the_broker_hears_of_its_return
+@pytest.mark.parametrize("how", ["kill -9", "clean"])
 def test_after_a_broker_restart_agents_resubscribe_and_retained_playlists_arrive(
         stack, tmp_path, how):
     broker = stack.app.state.broker
@@ -90,3 +94,29 @@ def test_after_a_broker_restart_agents_resubscribe_and_retained_playlists_arrive
         assert agent.session.syncer.polls <= polls + 2  # announced, not found by polling
         assert retained_version("127.0.0.1", mqtt_port, creds.username, creds.password,
                                 stack.screen["id"]) == agent.session.syncer.version
+
+
+def test_a_bridge_that_lost_the_broker_hears_of_its_return(tmp_path):
+    # what the long test above rests on: a crash loses the retained message, and the bridge's
+    # reconnect callbacks (which put the playlists back) run once the broker is back
+    broker = EmbeddedBroker(tmp_path, port=free_port())
+    broker.start()
+    bridge = MqttBridge(broker.url, username="svc", password="pw")
+    try:
+        broker.set_service(username="svc", password="pw")
+        broker.set_device(username="dev", password="pw", screen_id="scr_1")
+        back = threading.Event()
+        bridge.on_reconnect(back.set)
+        assert bridge.start()
+        topic = topics.playlist("scr_1")
+        assert bridge.publish(topic, json.dumps({"version": "v1"}), retain=True)
+        assert retained_version("127.0.0.1", broker.port, "dev", "pw", "scr_1") == "v1"
+        assert not back.wait(1.0)  # the first connection is no return
+        os.kill(broker._proc.pid, signal.SIGKILL)
+        broker._proc.wait(timeout=10)
+        broker.start()
+        assert back.wait(30), "the bridge did not say the broker was back"
+        assert retained_version("127.0.0.1", broker.port, "dev", "pw", "scr_1") is None
+    finally:
+        bridge.stop()
+        broker.stop()
