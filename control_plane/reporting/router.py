@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
+import anyio
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
@@ -32,6 +33,21 @@ from shared.pop import PopBatch, PopReceipt, verify
 
 device_api = APIRouter(prefix="/v1/device", tags=["device"])
 router = APIRouter(prefix="/v1", tags=["reporting"])
+
+# Uploads of one process past the body at once; the rest wait here, holding no thread and no
+# database connection. Only one batch computes at a time anyway (turn.py), and a few in flight
+# keep it busy while another waits for the write lock; without a bound, a fleet's uploads took
+# every request thread and every pooled connection while they queued for the turn, and the one
+# whose turn it was waited for a connection (a 600-unit simulated fleet: nothing accepted for
+# minutes, heartbeats stuck behind them).
+UPLOADS_AT_ONCE = 16
+
+
+def _upload_slots(request: Request) -> anyio.Semaphore:
+    slots: anyio.Semaphore | None = getattr(request.app.state, "pop_upload_slots", None)
+    if slots is None:
+        slots = request.app.state.pop_upload_slots = anyio.Semaphore(UPLOADS_AT_ONCE)
+    return slots
 
 
 def parse_pop_batch(body: bytes) -> PopBatch:
@@ -59,7 +75,8 @@ async def upload_pop(request: Request, sessions: SessionsDep,
     # the database's write lock stalled that one on the GIL
     # (bench_pop_ingest on SQLite: the write held the lock 19–28 ms instead of 15–18).
     body = await request.body()
-    return await run_in_threadpool(_upload_pop, request, body, sessions, settings)
+    async with _upload_slots(request):
+        return await run_in_threadpool(_upload_pop, request, body, sessions, settings)
 
 
 def _upload_pop(request: Request, body: bytes, sessions: sessionmaker[Session],

@@ -69,3 +69,51 @@ def test_every_waiting_caller_gets_the_turn_one_at_a_time():
         t.join(30)
     assert not any(t.is_alive() for t in threads)
     assert most[0] == 1
+
+
+def test_a_fleets_uploads_beyond_the_bound_wait_holding_no_thread_and_no_connection(
+        tmp_path, monkeypatch):
+    """Only UPLOADS_AT_ONCE uploads of a process go past their body at once: the rest wait
+    in the event loop, so a fleet's uploads can never take every request thread and pooled
+    connection (while the one whose turn it is waits for a connection), and other requests
+    still get both."""
+    import asyncio
+
+    import httpx
+
+    from control_plane.app import create_app
+    from control_plane.reporting import router as reporting_router
+    from control_plane.settings import Settings
+
+    app = create_app(Settings(data_dir=tmp_path, run_worker=False, run_broker=False,
+                              run_scheduler=False, _env_file=None))  # type: ignore[call-arg]
+    inside, most, lock, release = 0, 0, threading.Lock(), threading.Event()
+
+    def upload(*_args):
+        nonlocal inside, most
+        with lock:
+            inside += 1
+            most = max(most, inside)
+        release.wait(10)
+        with lock:
+            inside -= 1
+        return {"accepted": 0, "duplicates": 0, "rejected": []}
+
+    monkeypatch.setattr(reporting_router, "_upload_pop", upload)
+    fleet = reporting_router.UPLOADS_AT_ONCE * 2
+
+    async def main() -> tuple[list[int], int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            uploads = [asyncio.create_task(client.post("/v1/device/pop", content=b"{}"))
+                       for _ in range(fleet)]
+            while inside < reporting_router.UPLOADS_AT_ONCE:
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.2)  # the others had time to get in, had they been let
+            health = (await client.get("/healthz")).status_code  # threads and loop are free
+            release.set()
+            return [(await u).status_code for u in uploads], health
+
+    codes, health = asyncio.run(main())
+    assert codes == [200] * fleet and health == 200
+    assert most == reporting_router.UPLOADS_AT_ONCE
