@@ -64,6 +64,7 @@ class Scale:
     owner: Account
     admin: dict[str, str]
     venue: dict[str, Any]
+    backends: list[str]  # each API process's own address
 
     def jobs_undone(self) -> int:
         with self.app.state.sessionmaker() as session:
@@ -120,7 +121,8 @@ def scale_mode(tmp_path: Path, s3_url: str, bucket: str) -> Iterator[Scale]:
         token = http.post("/v1/auth/token", json={"email": "root@example.com",
                                                   "password": PASSWORD}).json()["access_token"]
         try:
-            yield Scale(proxy, processes, twin, http, owner, bearer(token), venue)
+            yield Scale(proxy, processes, twin, http, owner, bearer(token), venue,
+                        [f"http://127.0.0.1:{port}" for port in api_ports])
         finally:
             proxy.close()
             twin.state.jobs.close()
@@ -203,6 +205,35 @@ def _ffmpeg_parent(pids: dict[str, int]) -> tuple[str, int] | None:
     return None
 
 
+def _kill_midway(scale: Scale, advertiser: Account, folder: Path, *, api: str,
+                 seconds: float) -> tuple[str, list[str]]:
+    """kill -9 the worker transcoding a new video of `seconds` (and its ffmpeg), and the API
+    process `api`; once the other worker has taken the job back and finished it, the video's
+    id and the names of the processes killed."""
+    folder.mkdir(parents=True, exist_ok=True)
+    video = _upload(scale, advertiser, media_samples.mp4(folder, seconds=seconds))
+    assert video["status"] == "processing", video  # new bytes: a job to run
+    workers = {name: scale.processes.running[name].pid for name in ("worker-1", "worker-2")}
+    worker, ffmpeg = until(lambda: _ffmpeg_parent(workers), 30, "a worker transcoding the video")
+    scale.processes.kill(worker)
+    os.kill(ffmpeg, signal.SIGKILL)  # orphaned by its worker (and started by us)
+    scale.processes.kill(api)
+    # the worker left takes the job back once its lease runs out (the scheduler's next
+    # minor tick), and finishes it
+    until(lambda: _media_status(scale, advertiser, video["id"]) == "ready", 90,
+          "the video done by the worker left")
+    return video["id"], [worker, api]
+
+
+def _restart(scale: Scale, names: list[str]) -> None:
+    for name in names:
+        scale.processes.restart(name)
+    for name in names:
+        if name.startswith("api-"):
+            backend = scale.backends[int(name.removeprefix("api-")) - 1]
+            scale.processes.wait_http(name, f"{backend}/healthz")
+
+
 def _sign_in_attempts_are_counted_across_processes(scale: Scale) -> None:
     """Wrong passwords, each on a new connection (the proxy sends them to both processes in
     turn): the limit holds for the two together, not per process."""
@@ -218,9 +249,10 @@ def _sign_in_attempts_are_counted_across_processes(scale: Scale) -> None:
 
 
 def run_fleet(scale: Scale, tmp_path: Path, *, units: int, plays_before: int,
-              plays_after: int) -> None:
+              plays_after: int, rounds: int = 1) -> None:
     """Pair `units` simulated display units, run a campaign on them, kill -9 an API process
-    and the worker transcoding a video midway, and check that nothing was lost."""
+    and the worker transcoding a video midway (`rounds` times: the killed ones restarted and
+    the others killed in the next), and check that nothing was lost."""
     _sign_in_attempts_are_counted_across_processes(scale)
     screens = [scale.http.post(f"/v1/venues/{scale.venue['id']}/screens",
                                headers=scale.owner.headers,
@@ -257,18 +289,18 @@ def run_fleet(scale: Scale, tmp_path: Path, *, units: int, plays_before: int,
         until(lambda: all(starts(a) >= plays_before for a in agents), 60 + 10 * plays_before,
               "plays")
 
-        # kill -9: an API process mid-flow, and the worker transcoding a video
-        video = _upload(scale, advertiser, media_samples.mp4(tmp_path, seconds=4.0))
-        workers = {name: scale.processes.running[name].pid for name in ("worker-1", "worker-2")}
-        busy = until(lambda: _ffmpeg_parent(workers), 30, "a worker transcoding the video")
-        scale.processes.kill(busy[0])
-        os.kill(busy[1], signal.SIGKILL)  # its ffmpeg, orphaned (we started it)
-        scale.processes.kill("api-1")
-        # the other worker takes the job back once its lease runs out, and finishes it
-        until(lambda: _media_status(scale, advertiser, video["id"]) == "ready", 90,
-              "the video done by the worker left")
-        until(lambda: all(starts(a) >= plays_before + plays_after for a in agents),
-              90 + 10 * plays_after, "plays after the kills")
+        videos: list[str] = []
+        killed: list[str] = []
+        for round_ in range(rounds):
+            if killed:  # the killed ones come back, the others go down this time
+                _restart(scale, killed)
+            video_id, killed = _kill_midway(scale, advertiser, tmp_path / f"round-{round_}",
+                                            api=f"api-{round_ % 2 + 1}",
+                                            seconds=4.0 + round_ * 0.4)  # other bytes each
+            videos.append(video_id)
+            target = plays_before + (round_ + 1) * plays_after
+            until(lambda t=target: all(starts(a) >= t for a in agents),
+                  90 + 10 * plays_after, "plays after the kills")
         assert [a.agent.journal.stats()["dropped"] for a in agents] == [0] * units
     # every unit stopped (sending what it journaled): each play is on the server, once
     records = _pops(scale)
@@ -283,19 +315,22 @@ def run_fleet(scale: Scale, tmp_path: Path, *, units: int, plays_before: int,
     reported = {row["screen_id"]: row["plays"] for row in report.json()["rows"]}
     assert reported == {s["id"]: by_screen[s["id"]] for s in screens}
     until(lambda: scale.jobs_undone() == 0, 30, "every job done (none lost)")
-    with scale.app.state.sessionmaker() as session:
-        transcoded = session.scalars(select(Job).where(Job.subject == f"media:{video['id']}")
-                                     ).all()
-    assert any(j.attempts >= 2 and j.status == JobStatus.succeeded for j in transcoded), \
-        [(j.kind, j.status, j.attempts) for j in transcoded]
+    for video_id in videos:  # each killed job was run again, to its end
+        with scale.app.state.sessionmaker() as session:
+            transcoded = session.scalars(select(Job).where(Job.subject == f"media:{video_id}")
+                                         ).all()
+        assert any(j.attempts >= 2 and j.status == JobStatus.succeeded for j in transcoded), \
+            [(j.kind, j.status, j.attempts) for j in transcoded]
 
 
 @pytest.mark.postgres
+@pytest.mark.timeout(600)  # five processes starting on a machine other work loads
 def test_scale_mode_pairs_plays_reports_and_survives_kills(scale, tmp_path):
     run_fleet(scale, tmp_path, units=3, plays_before=1, plays_after=1)
 
 
 @pytest.mark.long
 @pytest.mark.postgres
+@pytest.mark.timeout(1200)
 def test_scale_mode_with_a_larger_fleet_for_longer(scale, tmp_path):
-    run_fleet(scale, tmp_path, units=20, plays_before=5, plays_after=10)
+    run_fleet(scale, tmp_path, units=20, plays_before=5, plays_after=6, rounds=3)
