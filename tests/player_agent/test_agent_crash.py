@@ -172,7 +172,7 @@ def test_kill_9_inside_journal_writes_loses_no_play_and_counts_none_twice(stack,
     state = tmp_path / "agent"
     proc = start_paired(stack, state)
     campaign = stack.campaign(media_samples.png(tmp_path))
-    until(lambda: len(stack.pops()) >= 1, 60, "plays reported")
+    until(lambda: stack.pops() or open_play(state), 60, "the campaign playing")
     stop(proc)
     seen = journal_ids(state)
     rng = random.Random(20)
@@ -186,7 +186,7 @@ def test_kill_9_inside_journal_writes_loses_no_play_and_counts_none_twice(stack,
 
     proc = start_paired(stack, state)
     try:
-        until(lambda: seen <= {r["play_id"] for r in stack.pops()}, 60, "every play reported")
+        until(lambda: seen <= {r["play_id"] for r in stack.pops()}, 120, "every play reported")
     finally:
         stop(proc)
     records = stack.pops()

@@ -31,7 +31,8 @@ def hour_of(instant: datetime) -> str:
     return instant.replace(minute=0, second=0, microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-def test_a_clock_an_hour_ahead_is_corrected_by_the_batch_and_lands_in_the_right_hour(network):
+def test_a_clock_an_hour_off_is_corrected_by_the_batch_and_one_the_device_corrected_is_not(
+        network):
     net, device = network, network.device
     true_start = datetime.now(UTC) - timedelta(seconds=25)
     # the unit's clock is an hour ahead and its saved offset (0) says nothing of it
@@ -56,9 +57,7 @@ def test_a_clock_an_hour_ahead_is_corrected_by_the_batch_and_lands_in_the_right_
     r = net.upload_pop(device.batch([late]))
     assert r.json()["rejected"] == [{"play_id": late["play_id"], "code": "in_the_future"}]
 
-
-def test_a_clock_the_device_corrected_is_left_as_it_said(network):
-    net, device = network, network.device
+    # a clock the device corrected itself is left as it said
     record = device.record(net.campaign["id"], net.creative_id, clock_offset_ms=-3_600_000)
     # its own clock is an hour ahead, and the offset it measured says so: the batch took 1.5 s
     sent = datetime.now(UTC) + HOUR - timedelta(seconds=1.5)
