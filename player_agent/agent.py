@@ -35,7 +35,8 @@ from player_agent.uploader import PopUploader
 from shared.agent import AgentCredentials
 from shared.device import Command, Display, Heartbeat
 
-STATUS_EVERY_S = 1.0
+STATUS_EVERY_S = 1.0  # how often the status is looked at (and written if it changed)
+STATUS_REFRESH_S = 10.0  # written at least this often, so readers know the agent runs
 DEFAULT_DISPLAY = (1920, 1080)
 STOP_FLUSH_S = 5.0
 STOP_SEND_S = 20.0  # a stopping unit's tries at sending its journal (systemd waits 90 s)
@@ -207,7 +208,8 @@ class Agent:
         self.programme.reset()
 
     def _housekeeping(self) -> None:
-        next_beat = next_clock = next_watchdog = 0.0
+        next_beat = next_clock = next_watchdog = next_status = 0.0
+        written: dict[str, Any] | None = None
         watchdog_s = systemd.watchdog_interval_s()
         while not self.stop_event.wait(STATUS_EVERY_S):
             now = time.monotonic()
@@ -222,8 +224,12 @@ class Agent:
                 next_watchdog = now + watchdog_s
                 if now - self.playback.progress_mono < 2 * watchdog_s:
                     systemd.notify("WATCHDOG=1")  # only while playback makes progress
+            status = self.status()
+            if {**status, "uptime_s": None} == written and now < next_status:
+                continue  # unchanged: rewritten every ten seconds, not every second
             try:
-                self.state.write_status(self.status())
+                self.state.write_status(status)
+                written, next_status = {**status, "uptime_s": None}, now + STATUS_REFRESH_S
             except OSError as exc:  # a full disk: the heartbeat still says so, and this goes on
                 log.warning("the status file could not be written: %s", exc)
 

@@ -38,15 +38,19 @@ class StateDirBusy(RuntimeError):
     """Another agent holds this state dir."""
 
 
-def write_atomic(path: Path, data: bytes, *, mode: int = 0o600) -> None:
-    """Write `data` to `path` through a temporary file, fsync and rename."""
+def write_atomic(path: Path, data: bytes, *, mode: int = 0o600, durable: bool = True) -> None:
+    """Write `data` to `path` through a temporary file and rename, so a reader sees the old
+    file or the new one whole; `durable`: fsync first, so a power cut keeps the new one (not
+    for what is rewritten all the time and read only while the agent runs: an fsync a second
+    wears an SD card)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     with os.fdopen(fd, "wb") as f:
         f.write(data)
         f.flush()
-        os.fsync(f.fileno())
+        if durable:
+            os.fsync(f.fileno())
     os.replace(tmp, path)
 
 
@@ -228,7 +232,8 @@ class StateDir:
     def write_status(self, status: dict[str, Any]) -> None:
         """Publish the agent's state for `adsbin agent status` (stamped with time and pid)."""
         body = {**status, "updated_at": time.time(), "pid": os.getpid()}
-        write_atomic(self.status_file, json.dumps(body, default=str).encode(), mode=0o644)
+        write_atomic(self.status_file, json.dumps(body, default=str).encode(), mode=0o644,
+                     durable=False)
 
     def read_status(self) -> dict[str, Any] | None:
         """The last status the agent wrote, with `running` telling whether it is still fresh."""
