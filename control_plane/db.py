@@ -7,6 +7,7 @@ names so that the same Alembic migrations run on both engines.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -15,7 +16,10 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, MetaData, String, TypeDecorator, create_engine, event
 from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 SQLITE_CACHE_KIB = 16 * 1024  # page cache per connection
@@ -108,9 +112,21 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 
 
 def get_db(request: Request) -> Iterator[Session]:
-    """A session for one request, closed (and rolled back if uncommitted) when it ends."""
-    with request.app.state.sessionmaker() as session:
+    """A session for one request, closed (and rolled back if uncommitted) when it ends.
+
+    The close runs after the response went out: a connection the database dropped meanwhile
+    (its ROLLBACK fails) is the pool's to discard, not an error of a request already answered,
+    which would also end the client's keep-alive connection without an answer to its next one.
+    """
+    session: Session = request.app.state.sessionmaker()
+    try:
         yield session
+    finally:
+        try:
+            session.close()
+        except OperationalError as exc:
+            log.warning("a request's database connection was lost as it closed: %s",
+                        str(exc).splitlines()[0])
 
 
 DbSession = Annotated[Session, Depends(get_db)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
@@ -70,23 +71,32 @@ def test_database_away_during_ingestion_answers_503_and_the_agent_loses_nothing(
         until(lambda: len(stack.pops()) >= 1, 60, "a play reported")
 
         proxy.cut()
-        token = agent.credentials.device_token
-        r = stack.http.post("/v1/device/pop", headers=bearer(token), json={
-            "batch_id": "b-outage", "records": [],
-            "signature": base64.b64encode(b"\0" * 64).decode()})
-        assert r.status_code == 503, r.text
-        assert r.headers["Retry-After"] == "5"
-        assert r.json()["error"]["code"] == "database_unavailable"
-        assert set(r.json()["error"]) == {"code", "message", "details"}
-        # the agent plays on, journals, and is told to wait
-        until(lambda: agent.journal.stats()["backlog"] >= 2
-              and (agent.session.uploader.stats()["failures"] >= 2), 30, "a backlog kept")
-        assert "database_unavailable" in agent.session.uploader.stats()["last_error"]
-        assert agent.session.uploader.retry_after_s == 5
-
+        try:
+            outage(stack, agent)
+        except BaseException:
+            proxy.restore()  # for the fixtures' cleaning up
+            raise
         proxy.restore()
         until(lambda: agent.journal.stats()["backlog"] <= 1, 60, "the backlog sent")
     journaled = agent.playback.plays
     records = stack.pops()
     assert len(records) == journaled  # every play journaled is on the server
     assert len({r["play_id"] for r in records}) == len(records)  # and none twice
+
+
+def outage(stack, agent) -> None:
+    """What the API and the agent do while the database is away."""
+    token = agent.credentials.device_token
+    with httpx.Client(base_url=stack.url, timeout=30) as http:  # a connection of its own
+        r = http.post("/v1/device/pop", headers=bearer(token), json={
+            "batch_id": "b-outage", "records": [],
+            "signature": base64.b64encode(b"\0" * 64).decode()})
+    assert r.status_code == 503, r.text
+    assert r.headers["Retry-After"] == "5"
+    assert r.json()["error"]["code"] == "database_unavailable"
+    assert set(r.json()["error"]) == {"code", "message", "details"}
+    # the agent plays on, journals, and is told to wait
+    until(lambda: agent.journal.stats()["backlog"] >= 2
+          and (agent.session.uploader.stats()["failures"] >= 2), 30, "a backlog kept")
+    assert "database_unavailable" in agent.session.uploader.stats()["last_error"]
+    assert agent.session.uploader.retry_after_s == 5
