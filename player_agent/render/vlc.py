@@ -12,6 +12,7 @@ With a display: fullscreen, no title overlay, the mouse hidden, rotated by the t
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import queue
 import threading
@@ -29,6 +30,15 @@ HEADLESS_OPTIONS = ("--intf=dummy", "--vout=dummy", "--aout=dummy")
 COMMON_OPTIONS = ("--quiet", "--no-video-title-show", "--no-snapshot-preview",
                   "--no-osd", "--mouse-hide-timeout=0", "--file-caching=100")
 PARSE_TIMEOUT_MS = 2000
+# glibc serves an allocation of 128 KiB or more with mmap and gives it back when it is freed, but a
+# freed mmapped block raises that threshold to its own size: from then on decoded frames (3 MB at
+# 1080p) come from the malloc arenas of libvlc's decoder threads, which keep what is freed there,
+# and with two players taking turns the agent grew without bound (bench_agent.py --minutes:
+# 212 → 341 MB in 30 minutes, where a bare player went 182 → 189). A threshold set once stays put:
+# frames live in mmap and go back to the system (3 minutes side by side: 173 → 222 MB as before,
+# 133 → 139 MB with it).
+FRAME_MMAP_THRESHOLD_BYTES = 1024 * 1024
+M_MMAP_THRESHOLD = -3  # glibc's malloc.h
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +49,14 @@ def vlc_options(*, headless: bool, rotation_deg: int, extra: list[str]) -> list[
     if rotation_deg:
         options += ["--video-filter=transform", f"--transform-type={rotation_deg}"]
     return options + list(extra)
+
+
+def _frames_in_mmap() -> None:
+    """Have glibc serve large blocks (decoded frames) with mmap for good; elsewhere, nothing."""
+    try:
+        ctypes.CDLL(None).mallopt(M_MMAP_THRESHOLD, FRAME_MMAP_THRESHOLD_BYTES)
+    except (OSError, AttributeError):  # not glibc: its allocator has no such threshold
+        log.debug("mallopt is not available: frames stay where the allocator puts them")
 
 
 class VlcPlayer:
@@ -52,6 +70,7 @@ class VlcPlayer:
             raise RendererUnavailable(f"libvlc is missing ({exc}): apt install libvlc5 "
                                       "vlc-plugin-base") from exc
         self._vlc: Any = vlc
+        _frames_in_mmap()
         self.headless = headless
         self.options = vlc_options(headless=headless, rotation_deg=rotation_deg,
                                    extra=extra_options or [])
