@@ -16,6 +16,7 @@ import base64
 import contextlib
 import http.client
 import json
+import select
 import socket
 import ssl
 import threading
@@ -183,11 +184,15 @@ class Client:
         connection.close()
 
     def _take(self, origin: Origin) -> tuple[http.client.HTTPConnection, bool]:
-        with self._lock:
-            idle = self._idle.get(origin)
-            if idle:
-                return idle.pop(), True
-        return self._connect(origin), False
+        while True:
+            with self._lock:
+                idle = self._idle.get(origin)
+                connection = idle.pop() if idle else None
+            if connection is None:
+                return self._connect(origin), False
+            if _idle_and_open(connection):
+                return connection, True
+            connection.close()  # the server closed it meanwhile (uvicorn after 5 s idle)
 
     def _connect(self, origin: Origin) -> http.client.HTTPConnection:
         scheme, host, port = origin
@@ -237,3 +242,14 @@ def _proxy_auth(proxy: Any) -> dict[str, str]:
         return {}
     login = f"{unquote(proxy.username)}:{unquote(proxy.password or '')}".encode()
     return {"Proxy-Authorization": "Basic " + base64.b64encode(login).decode()}
+
+
+def _idle_and_open(connection: http.client.HTTPConnection) -> bool:
+    """Whether a kept-alive connection is still open: an idle one has nothing to read, so a
+    readable one was closed by the server (EOF). poll(), as select() refuses descriptors above
+    1,023, which a simulated fleet's processes have."""
+    if connection.sock is None:
+        return False
+    poller = select.poll()
+    poller.register(connection.sock, select.POLLIN)
+    return not poller.poll(0)
