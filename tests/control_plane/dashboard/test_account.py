@@ -413,4 +413,6 @@ def test_an_id_that_cannot_be_one_answers_not_found(client: TestClient) -> None:
                      f"/account/members/{bad}/remove", f"/account/invitations/{bad}/withdraw",
                      f"/account/notifications/{bad}/read", f"/account/push/{bad}/remove"):
             answer = client.post(path, data={"csrf": csrf, "role": "admin"})
-            assert answer.status_code == 404, (path, answer.status_code)
+            # a NUL is refused at the door, as in every request (middleware.RefuseNul)
+            assert answer.status_code == (422 if bad == "a%00b" else 404), (
+                path, answer.status_code)
