@@ -19,7 +19,7 @@ import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,15 +35,11 @@ from control_plane.orgs import service as orgs_service
 from control_plane.reporting.models import PopBatchRecord
 from control_plane.settings import Settings
 from tests import media_samples
-from tests.control_plane.reporting.conftest import ALWAYS_OPEN, Device, pair_device
+from tests.control_plane.reporting.conftest import Device, pair_device
+from tests.control_plane.test_tenancy import NOW, PERIOD, SCREEN, VENUE
 from tests.helpers import PASSWORD, Account, bearer, login, signup, until
 
-NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-PERIOD = {"period_start": (NOW - timedelta(hours=3)).isoformat(),
-          "period_end": (NOW - timedelta(hours=1)).isoformat()}
-VENUE = {"name": "Bar", "lat": 48.86, "lon": 2.35, "timezone": "Europe/Paris",
-         "venue_type_id": 1, "opening_hours": ALWAYS_OPEN}
-SCREEN = {"name": "TV", "width_px": 1920, "height_px": 1080}
+# the tenancy matrix's venue, screen and billing period; the campaign here is already running
 CAMPAIGN = {"name": "Sale", "category": "1003", "currency": "EUR", "budget_cents": 10_000,
             "cpm_cents": 500, "start_at": (NOW - timedelta(days=2)).isoformat(),
             "end_at": (NOW + timedelta(days=30)).isoformat()}
