@@ -58,6 +58,9 @@ def approval_email(mail: Mail) -> Sent:
     found = until(lambda: [e for e in mail.fake.to(mail.net.advertiser.email)
                            if "approved" in e.body["subject"]], what="the approval email")
     assert len(found) == 1
+    # Resend took it before the attempt recorded so: wait for the attempt to let go of it
+    until(lambda: delivery_of(mail, found[0]).status != DeliveryStatus.sending,
+          what="the approval email's attempt to end")
     return found[0]
 
 
