@@ -13,10 +13,12 @@
 3. What the checks need is read once per batch (the screen and its audience history, the
    campaigns the records name, the scheduler's rules for them), and what each play counts for
    is decided then: billable when eligible, completed, and at least its expected length −
-   500 ms; impressions from the screen's multiplier in effect when it started, or from the
-   daypart of its audience profile; of those, for a campaign with an audience target, the
-   target's share of that daypart's viewers are its target impressions (none from a flat
-   multiplier: nothing says who watched).
+   500 ms, and no more than `duration_tolerance_ms` over it (a play that ran longer is kept,
+   flagged, and counts for nothing: the player hung or its timers ran late, and what was
+   bought was a slot, not what it overran into); impressions from the screen's multiplier in
+   effect when it started, or from the daypart of its audience profile; of those, for a
+   campaign with an audience target, the target's share of that daypart's viewers are its
+   target impressions (none from a flat multiplier: nothing says who watched).
 4. The write phase (`writer.py`, `store.py`) is serialized, stores the plays that are new and
    adds them to the rollups in the same transaction, several batches of a process in one.
 
@@ -163,10 +165,11 @@ class Batch:
 
     def _check(self, parsed: list[PopRecord | PopRejection], screen_id: str, now_ms: int,
                policy: IngestPolicy, device_offset_ms: int | None,
-               ) -> list[tuple[PopRecord, int, int, int]]:
+               ) -> list[tuple[PopRecord, int, int, int, int]]:
         """The records that pass the checks a record gets on its own, first of each play id,
-        with their start and end (epoch ms, corrected) and the clock offset that applies; the
-        others rejected or counted as repeats."""
+        with their start and end (epoch ms, corrected), the clock offset that applies and how
+        far the play ran over its length and tolerance (0: it did not); the others rejected or
+        counted as repeats."""
         future_ms = now_ms + round(policy.clock_skew_s * 1000)
         oldest_ms = now_ms - policy.max_age_days * DAY_MS
         tolerance = policy.duration_tolerance_ms
@@ -183,7 +186,7 @@ class Batch:
             if device_offset_ms is not None \
                     and abs(device_offset_ms - offset) > CLOCK_CORRECTION_MIN_MS:
                 shift, offset = device_offset_ms - offset, device_offset_ms
-            code = None
+            code, overran = None, 0
             if record["screen_id"] != screen_id:
                 code = "wrong_screen"
             elif started_at.tzinfo is None or ended_at.tzinfo is None \
@@ -198,8 +201,9 @@ class Batch:
                     code = "in_the_future"
                 elif started < oldest_ms:
                     code = "too_old"
-                elif max(record["duration_ms"], ended - started) > expected + tolerance:
-                    code = "too_long"
+                elif (lasted := max(record["duration_ms"], ended - started)) \
+                        > expected + tolerance:
+                    overran = lasted - expected
             play_id = record["play_id"]
             if code is not None:
                 self.rejected.append(PopRejection(play_id=play_id, code=code))
@@ -207,10 +211,10 @@ class Batch:
                 self.repeats += 1  # the same play twice in one batch: a duplicate
             else:
                 seen.add(play_id)
-                out.append((record, started, ended, offset))
+                out.append((record, started, ended, offset, overran))
         return out
 
-    def _judge(self, checked: list[tuple[PopRecord, int, int, int]]) -> list[Play]:
+    def _judge(self, checked: list[tuple[PopRecord, int, int, int, int]]) -> list[Play]:
         """What each play counts for (house content and flagged plays: nothing)."""
         judge, campaigns = self.rules.judge, self.campaigns
         audience_from, audience = self._audience_from, self._audience
@@ -218,7 +222,7 @@ class Batch:
         digest, device_id, screen_id = self.digest, self.device_id, self.screen_id
         venue_org_id = self.venue_org_id
         plays = []
-        for r, started, ended, offset in checked:
+        for r, started, ended, offset, overran in checked:
             campaign_id, expected, duration = r.get("campaign_id"), r["expected_ms"], \
                 r["duration_ms"]
             flag, billable, impressions, advertiser, profile_id = None, False, 0, None, None
@@ -228,6 +232,8 @@ class Batch:
                 advertiser = terms.org_id if terms is not None else None
                 flag = judge(campaign_id, r["creative_id"], started, expected,
                              VIDEO_ROUNDING_MS + BILLABLE_SHORTFALL_MS, BILLABLE_SHORTFALL_MS)
+                if flag is None and overran:
+                    flag = f"ran {overran / 1000:.1f} s over its {expected / 1000:g} s"
                 if flag is None and r["completed"] \
                         and duration >= expected - BILLABLE_SHORTFALL_MS:
                     billable = True

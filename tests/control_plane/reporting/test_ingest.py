@@ -234,14 +234,22 @@ def test_clock_sanity(network):
 
     r = net.upload_pop(device.batch(records))
     assert r.status_code == 200, r.text
-    assert r.json()["accepted"] == 1 and r.json()["duplicates"] == 0
+    assert r.json()["accepted"] == 3 and r.json()["duplicates"] == 0
     assert {x["play_id"]: x["code"] for x in r.json()["rejected"]} == {
         future["play_id"]: "in_the_future", ends_in_future["play_id"]: "in_the_future",
-        backwards["play_id"]: "invalid_record", too_long["play_id"]: "too_long",
-        long_span["play_id"]: "too_long", ancient["play_id"]: "too_old",
+        backwards["play_id"]: "invalid_record", ancient["play_id"]: "too_old",
         naive["play_id"]: "invalid_record", "not-a-record": "invalid_record",
         None: "invalid_record"}
-    assert set(exported(net)) == {slightly_ahead["play_id"]}
+    stored = exported(net)
+    assert set(stored) == {slightly_ahead["play_id"], too_long["play_id"], long_span["play_id"]}
+    assert stored[slightly_ahead["play_id"]]["billable"] and not stored[
+        slightly_ahead["play_id"]]["flag"]
+    # a play that ran over its length (by its duration, or by its start and end) is kept, not
+    # lost, but counts for nothing, and says why
+    for overran, by in ((too_long, "50.0"), (long_span, "110.0")):
+        play = stored[overran["play_id"]]
+        assert not play["billable"] and play["impressions"] == 0, play
+        assert play["flag"] == f"ran {by} s over its 10 s", play
 
     # sent again before its time, it is still refused, and nothing was stored meanwhile
     r = net.upload_pop(device.batch([future]))
