@@ -24,7 +24,7 @@ import schemathesis
 from tests.control_plane.fuzz.engine import Budget, Outcome, fuzz
 from tests.control_plane.fuzz.world import ROLES, World, make_world
 
-SHORT = Budget(positive=3, rival=1, negative=2)
+SHORT = Budget(positive=2, rival=1, negative=1)
 LONG = Budget(positive=60, rival=10, negative=30, random_ids=True)
 
 # what each role must have been answered with a success at least once (its world's objects

@@ -475,7 +475,7 @@ _JSON = st.recursive(
     max_leaves=20)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(records=st.lists(st.dictionaries(st.text(), _JSON, max_size=6), max_size=5),
        batch_id=st.text(max_size=64), device_id=st.text(max_size=40))
 def test_the_fast_signed_bytes_are_the_published_ones(records, batch_id, device_id):
