@@ -55,6 +55,9 @@ def test_the_nul_character_is_refused_in_bodies_paths_and_queries_alike(client):
     # a backslash before "u0000" is text like any other
     r = client.post("/v1/api-keys", headers=account.headers, json={"name": "a\\u0000"})
     assert r.status_code == 201 and r.json()["name"] == "a\\u0000", r.text
+    # and "%00" in JSON is three characters (only a form body percent-encodes)
+    r = client.post("/v1/api-keys", headers=account.headers, json={"name": "50%00"})
+    assert r.status_code == 201 and r.json()["name"] == "50%00", r.text
 
 
 def test_declared_huge_body_is_413_before_reading(client):
