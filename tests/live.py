@@ -4,6 +4,7 @@ tiny JWKS server standing in for Clerk's."""
 from __future__ import annotations
 
 import json
+import random
 import socket
 import threading
 import time
@@ -14,9 +15,23 @@ from typing import Any
 
 import uvicorn
 
+# below the kernel's ephemeral range (32768-60999 here): a port the kernel picks for "any
+# port" is one it may give the next outgoing connection of any process too, and a server
+# started on it a few seconds later found it taken ("Address already in use")
+_PORTS = (20_000, 32_767)
+_RANDOM = random.SystemRandom()  # a test that seeds `random` must not give two workers one port
+
 
 def free_port() -> int:
-    """A TCP port nobody listens on right now."""
+    """A TCP port nobody listens on right now, outside the ephemeral range."""
+    for _ in range(100):
+        port = _RANDOM.randint(*_PORTS)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])

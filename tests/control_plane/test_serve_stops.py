@@ -44,6 +44,7 @@ def test_serve_stopped_while_the_demo_agent_pairs_stops_the_agent(tmp_path: Path
         status = tmp_path / "agent" / "status.json"
 
         def agent_pid() -> int | None:
+            assert server.poll() is None, (tmp_path / "serve.log").read_text()[-3000:]
             try:
                 current = json.loads(status.read_text())
             except (OSError, ValueError):
