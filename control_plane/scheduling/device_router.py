@@ -28,28 +28,27 @@ def _etag(version: str) -> str:
 @router.get("/playlist", summary="The screen's playlist (adsbin.playlist/v1); ETag = version",
             responses={200: {"model": Playlist},
                        304: {"description": "Unchanged since If-None-Match"}})
-def playlist(device: CurrentDevice, store: ObjectStoreDep, session: DbSession,
-             queue: JobQueueDep,
+def playlist(device: CurrentDevice, session: DbSession, queue: JobQueueDep,
              if_none_match: Annotated[str | None, Header()] = None) -> Response:
-    current = publication.read(store, device.screen_id)
+    current = publication.read(session=session, screen_id=device.screen_id)
     if current is None:
-        # a build published one that the store no longer holds (restored from a backup,
-        # wiped): the next build must publish it again
+        # a plan kept without its playlist (kept before playlists moved into the database):
+        # the next build must publish it again
         scheduling_service.republish(session=session, queue=queue, screen_id=device.screen_id)
         raise NoPlaylist("no playlist has been published for this screen yet; play house content")
     etag = _etag(current.version)
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
     if if_none_match and etag in {t.strip() for t in if_none_match.split(",")}:
         return Response(status_code=304, headers=headers)
-    return Response(current.model_dump_json(by_alias=True), media_type="application/json",
-                    headers=headers)
+    return Response(current.body, media_type="application/json", headers=headers)
 
 
 @router.get("/media/{sha256}", status_code=307, response_class=RedirectResponse,
             summary="A file of the screen's playlist: a redirect to a signed download URL")
 def media(sha256: Annotated[str, Path(pattern="^[0-9a-f]{64}$")], device: CurrentDevice,
           session: DbSession, store: ObjectStoreDep) -> RedirectResponse:
-    current = publication.read(store, device.screen_id)
+    published = publication.read(session=session, screen_id=device.screen_id)
+    current = published.playlist() if published else None
     entry = next((m for m in current.media if m.sha256 == sha256), None) if current else None
     if entry is None:
         raise NotFound("this file is not in your screen's playlist", code="media_not_found")

@@ -37,8 +37,8 @@ class ScheduleLease(Base):
 
 class ScreenPlanRow(Base):
     """A screen's plan as the last build that published it made it: what plays and why (its
-    windows' explanations and the campaigns ruled out), beside the version of the playlist it
-    became. The timeline reads it (one row, not a build of the fleet), and a build publishes only
+    windows' explanations and the campaigns ruled out), beside the playlist it became and its
+    version. The timeline reads it (one row, not a build of the fleet), and a build publishes only
     the playlists whose version differs from this one's."""
 
     __tablename__ = "screen_plans"
@@ -48,3 +48,8 @@ class ScreenPlanRow(Base):
     built_at: Mapped[datetime] = mapped_column(UTCDateTime())
     plan_zlib: Mapped[bytes] = mapped_column(LargeBinary, doc="zlib of the plan as "
                                              "rollout.packed wrote it, explanations included")
+    # the playlist itself (`adsbin.playlist/v1` JSON, zlib), served to the device from here;
+    # None on a row kept before playlists moved out of the object store: the device's first
+    # poll asks for it again
+    playlist_zlib: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True,
+                                                        deferred=True)

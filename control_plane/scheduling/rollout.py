@@ -1,99 +1,104 @@
-"""Rolling a build out: each screen's playlist stored and announced as soon as its plan is made,
-and the plan kept for its timeline.
+"""Rolling a build out: each screen's playlist kept and announced soon after its plan is made,
+beside the plan for its timeline.
 
 The build plans screens one after another (`engine.plan_each`); the first screens' playlists go
-out while the last are still being planned. Storing and announcing run on a few threads, so a
-slow write (a disk's fsync, an S3 PUT) holds up only its own screen, never the planning or the
-others. A playlist whose version is the one the screen last got is neither stored nor announced
-again: the versions are read from `screen_plans` in one query, not from each stored playlist
-(a screen without a row, the first time, is compared with what the store holds, as before).
+out while the last are still being planned. Each playlist is written into its screen's row of
+`screen_plans` with the plan that made it; the rows are written a batch at a time (at most
+`BATCH`, and at least every `FLUSH_S` once one is waiting), each batch committed and then
+announced on MQTT, so that no device is told of a version it cannot read yet and no screen waits
+for the build's slowest part. A playlist whose version is the one the screen already has is not
+written or announced again: only its plan is (explanations change with the budgets spent). The
+versions are read from `screen_plans` in one query.
 
-Every screen rolled out gets its plan written to `screen_plans`, explanations included, in
-batches once the playlists are out: the timeline shows what the last build published and why,
-from one row. A crash between the two costs only a second announcement of the same version.
+A crash between a batch's commit and its announcements costs those screens only latency: their
+next poll reads the new version, and the broker's retained messages are put back from the rows
+(`published_versions`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 import zlib
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from control_plane.ports import MqttPublisher
 from control_plane.scheduling import publication
 from control_plane.scheduling.models import ScreenPlanRow
 from control_plane.scheduling.plan import ScreenPlan, SlotItem, Window
-from control_plane.storage.base import ObjectStore
+from shared import topics
 from shared.playlist import Playlist
 
 log = logging.getLogger(__name__)
-# a few: enough that a slow write waits alone, few enough that they do not fight the planning
-# for the interpreter (their work is mostly waiting on the disk, S3 or the broker)
-THREADS = 4
 BATCH = 500
+FLUSH_S = 0.05
 
 
 class Rollout:
-    """The playlists of one build on their way out, and their plans to keep."""
+    """The playlists of one build on their way out, with their plans."""
 
-    def __init__(self, *, session: Session, store: ObjectStore, bridge: MqttPublisher | None,
-                 public_url: str, built_at: datetime) -> None:
-        self.store, self.bridge, self.public_url = store, bridge, public_url
+    def __init__(self, *, session: Session, bridge: MqttPublisher | None, public_url: str,
+                 built_at: datetime) -> None:
+        self.session, self.bridge, self.public_url = session, bridge, public_url
         self.built_at = built_at
         self.known: dict[str, str] = {
             screen_id: version for screen_id, version in session.execute(
-                select(ScreenPlanRow.screen_id, ScreenPlanRow.version))}
-        self._pool = ThreadPoolExecutor(THREADS, thread_name_prefix="adsbin-publish")
-        self._out: list[tuple[dict[str, Any], Future[bool] | None]] = []
+                select(ScreenPlanRow.screen_id, ScreenPlanRow.version)
+                .where(ScreenPlanRow.playlist_zlib.is_not(None)))}
+        self.changed = 0
+        self.unannounced: list[str] = []
+        self._new: list[dict[str, Any]] = []  # rows of playlists that changed
+        self._same: list[dict[str, Any]] = []  # plans of playlists that did not
+        self._since = time.monotonic()
 
     def add(self, plan: ScreenPlan, playlist: Playlist) -> None:
-        """Send this screen's playlist on its way (unless the screen has it already)."""
+        """Keep this screen's plan, and its playlist unless the screen has it already; the
+        batch goes out when it is full or has waited `FLUSH_S`."""
         row = {"screen_id": playlist.screen_id, "version": playlist.version,
-               "built_at": self.built_at,
-               "plan_zlib": zlib.compress(packed(plan), 1)}
-        known = self.known.get(playlist.screen_id)
-        future: Future[bool] | None = None
-        if known is None:  # first time: what the store holds says whether it is new
-            future = self._pool.submit(publication.publish, self.store, self.bridge, playlist,
-                                       public_url=self.public_url)
-        elif known != playlist.version:
-            future = self._pool.submit(self._put, playlist)
-        self._out.append((row, future))
+               "built_at": self.built_at, "plan_zlib": zlib.compress(packed(plan), 1)}
+        if self.known.get(playlist.screen_id) == playlist.version:
+            self._same.append(row)
+        else:
+            row["playlist_zlib"] = publication.body_of(playlist)
+            self._new.append(row)
+        if (len(self._new) + len(self._same) >= BATCH
+                or (self._new and time.monotonic() - self._since >= FLUSH_S)):
+            self._flush()
 
-    def _put(self, playlist: Playlist) -> bool:
-        publication.put(self.store, self.bridge, playlist, public_url=self.public_url)
-        return True
+    def finish(self) -> int:
+        """Write and announce what is left; how many playlists changed."""
+        self._flush()
+        return self.changed
 
-    def finish(self, session: Session) -> tuple[int, list[str]]:
-        """Wait for every playlist, keep the plans of those out, and commit; (how many
-        changed, the screens whose playlist failed)."""
-        changed, failed, kept = 0, [], []
-        try:
-            for row, future in self._out:
-                if future is not None:
-                    try:
-                        changed += future.result()
-                    except Exception:  # one screen's playlist must not keep the others'
-                        log.exception("schedule: the playlist of screen %s was not published",
-                                      row["screen_id"])
-                        failed.append(row["screen_id"])
-                        continue
-                kept.append(row)
-        finally:
-            self._pool.shutdown(wait=True)
-        for k in range(0, len(kept), BATCH):
-            batch = kept[k:k + BATCH]
+    def _flush(self) -> None:
+        session, new, same = self.session, self._new, self._same
+        self._new, self._same = [], []
+        if new:
             session.execute(delete(ScreenPlanRow).where(
-                ScreenPlanRow.screen_id.in_([r["screen_id"] for r in batch])))
-            session.execute(insert(ScreenPlanRow), batch)
+                ScreenPlanRow.screen_id.in_([r["screen_id"] for r in new])))
+            session.execute(insert(ScreenPlanRow), new)
+        if same:
+            session.execute(update(ScreenPlanRow), same)  # by primary key, a batch at once
         session.commit()
-        return changed, failed
+        self._since = time.monotonic()
+        self.changed += len(new)
+        for row in new:
+            self.known[row["screen_id"]] = row["version"]
+            if self.bridge is None:
+                continue
+            try:
+                self.bridge.publish(topics.playlist(row["screen_id"]), publication.announcement_of(
+                    row["screen_id"], row["version"], self.public_url), qos=1, retain=True,
+                    wait_s=None)
+            except Exception:  # the screen's next poll reads it; the others are told
+                log.exception("schedule: the playlist of screen %s was not announced",
+                              row["screen_id"])
+                self.unannounced.append(row["screen_id"])
 
 
 PACKING = 1
@@ -137,7 +142,8 @@ def last_plan(*, session: Session, screen_id: str) -> tuple[ScreenPlan, datetime
 def published_versions(*, session: Session) -> list[tuple[str, str]]:
     """(screen id, version) of every playlist the builds published, as their kept plans say."""
     return [(str(s), str(v)) for s, v in session.execute(
-        select(ScreenPlanRow.screen_id, ScreenPlanRow.version))]
+        select(ScreenPlanRow.screen_id, ScreenPlanRow.version)
+        .where(ScreenPlanRow.playlist_zlib.is_not(None)))]
 
 
 def is_kept(*, session: Session, screen_id: str) -> bool:
@@ -146,8 +152,9 @@ def is_kept(*, session: Session, screen_id: str) -> bool:
 
 
 def forget(*, session: Session, screen_ids: list[str]) -> bool:
-    """Drop these screens' kept plans (deleted screens; a playlist the store lost, so that
-    the next build publishes it again); whether there were any. The caller commits."""
+    """Drop these screens' kept plans and playlists (deleted screens; a plan kept without its
+    playlist, so that the next build publishes it); whether there were any. The caller
+    commits."""
     if not screen_ids:
         return False
     dropped = session.execute(delete(ScreenPlanRow).where(

@@ -56,6 +56,8 @@ def arrange(pieces: Sequence[P]) -> list[P] | None:
     groups = [p.group for p in pieces if p.group is not None]
     if len(set(groups)) == len(groups):
         return list(pieces)  # no two campaign pieces share a group: any order keeps the rule
+    if len(groups) == len(pieces) and len({p.campaign for p in pieces}) == 1:
+        return list(pieces)  # one campaign fills the loop: one block, as it came
     own: dict[int, list[P]] = {}
     house: list[P] = []
     campaigns_of: dict[str, list[int]] = {}

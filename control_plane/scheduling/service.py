@@ -6,7 +6,8 @@ unless one is already waiting, so a burst of changes (twenty campaigns approved 
 costs one build. The job drains the requests, builds every screen's plan (even pacing spreads a
 campaign over the whole fleet, so the build is global) and, as each plan is made, turns it
 into an `adsbin.playlist/v1` with the rendition sized for that screen (`playlists.py`) and
-sends it out if its version changed (`rollout.py`), keeping the plan for the screen's timeline.
+keeps it beside the plan in `screen_plans` and announces it if its version changed
+(`rollout.py`).
 """
 
 from __future__ import annotations
@@ -303,8 +304,9 @@ def rebuild_pending(*, session: Session, screen_id: str) -> bool:
 
 
 def republish(*, session: Session, queue: JobQueue, screen_id: str) -> None:
-    """The screen has no stored playlist: if a build kept a plan for it, forget that (so
-    the next build does not take the playlist for published) and ask for one."""
+    """The screen has no published playlist: if a build kept a plan for it (without the
+    playlist, from before playlists were kept in the database), forget that, so that the next
+    build does not take the playlist for published, and ask for one."""
     if rollout.forget(session=session, screen_ids=[screen_id]):
         request_rebuild(session=session, queue=queue, screen_ids=[screen_id])
 
@@ -369,23 +371,26 @@ def _rebuild(ctx: JobContext) -> None:
         shown = {s.id: s for s in world.screens if ALL_SCREENS in wanted or s.id in wanted}
         url = ctx.settings.public_url
         files = playlists.Files(world.media, url)
-        out = rollout.Rollout(session=session, store=ctx.object_store, bridge=ctx.bridge,
-                              public_url=url, built_at=now)
+        out = rollout.Rollout(session=session, bridge=ctx.bridge, public_url=url,
+                              built_at=now)
         failed: list[str] = []
         for screen_id, plan in plans:  # each screen's playlist goes out as its plan is made
             screen = shown.get(screen_id)
             if screen is None:
                 continue
             try:
-                out.add(plan, playlists.to_playlist(plan, screen_id, display_size(screen),
-                                                    files, params))
+                playlist = playlists.to_playlist(plan, screen_id, display_size(screen), files,
+                                                 params)
             except Exception:  # one screen's playlist must not keep the others from theirs
                 log.exception("schedule: the playlist of screen %s was not made", screen_id)
                 failed.append(screen_id)
-        changed, not_out = out.finish(session)
-        failed += not_out
-        log.info("schedule rebuilt: %d screens, %d playlists changed, %d left out",
-                 len(world.screens), changed, len(world.skipped))
+                continue
+            out.add(plan, playlist)
+        changed = out.finish()
+        log.info("schedule rebuilt: %d screens, %d playlists changed, %d left out%s",
+                 len(world.screens), changed, len(world.skipped),
+                 f", {len(out.unannounced)} not announced (their next poll reads them)"
+                 if out.unannounced else "")
         if failed:
             # asked for again, so the job's retry (or the next tick) publishes them
             for screen_id in failed:

@@ -1,5 +1,6 @@
-"""Publishing playlists: stored and announced only when the content changed, served to the
-device with ETag / 304, and the media it names handed out as signed redirects."""
+"""Publishing playlists: kept in the database and announced only when the content changed (and
+only once committed), served to the device with ETag / 304, and the media it names handed out as
+signed redirects."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from control_plane.app import create_app
 from control_plane.media.models import Media
-from control_plane.scheduling import publication
+from control_plane.scheduling import publication, rollout
+from control_plane.scheduling.plan import ScreenPlan
 from shared import topics
 from shared.playlist import Playlist, PlaylistItem, PlaylistMedia, PlaylistWindow, with_version
 from tests.control_plane.devices.test_fleet import pair
@@ -36,6 +38,15 @@ def make_playlist(screen_id: str, sha: str, creative: str = "crv_1") -> Playlist
         timeline=[PlaylistWindow(start=T0, end=T0 + timedelta(hours=1), loop=[item] * 6)]))
 
 
+def publish(app, playlist: Playlist, bridge=None) -> int:
+    """Roll one playlist out as a build would; how many changed."""
+    with app.state.sessionmaker() as session:
+        out = rollout.Rollout(session=session, bridge=bridge, public_url="http://testserver",
+                              built_at=datetime.now(UTC))
+        out.add(ScreenPlan(playlist.screen_id, (), {}), playlist)
+        return out.finish()
+
+
 @pytest.fixture
 def fleet(settings):
     app = create_app(with_settings(settings, run_broker=True, mqtt_port=free_port()))
@@ -50,30 +61,41 @@ def test_version_is_the_hash_of_the_content():
     assert make_playlist("scr_1", sha, creative="crv_2").version != one.version
 
 
-def test_publish_stores_and_announces_only_changes(fleet):
+def test_a_rollout_keeps_and_announces_only_changes(fleet):
     app, client = fleet
     _, screen, creds = pair(client)
     inbox: queue.Queue[bytes] = queue.Queue()
     device = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     device.username_pw_set(creds["mqtt"]["username"], creds["mqtt"]["password"])
-    device.on_message = lambda c, u, msg: inbox.put(msg.payload)
+
+    def on_message(_c, _u, msg):
+        # by the time a device hears of a version, it is committed: the API serves it
+        with app.state.sessionmaker() as session:
+            served = publication.read(session=session, screen_id=screen["id"])
+        inbox.put(json.dumps({"heard": json.loads(msg.payload),
+                              "served": served and served.version}).encode())
+
+    device.on_message = on_message
     host, port = creds["mqtt"]["url"].removeprefix("mqtt://").split(":")
-    store, bridge = app.state.object_store, app.state.bridge
+    bridge = app.state.bridge
     playlist = make_playlist(screen["id"], "b" * 64)
-    assert publication.publish(store, bridge, playlist, public_url="http://testserver")
-    assert not publication.publish(store, bridge, make_playlist(screen["id"], "b" * 64),
-                                   public_url="http://testserver")
+    assert publish(app, playlist, bridge) == 1
+    assert publish(app, make_playlist(screen["id"], "b" * 64), bridge) == 0
     # a device that connects later still gets the retained announcement
     device.connect(host, int(port))
     device.loop_start()
     try:
         device.subscribe(topics.playlist(screen["id"]), qos=1)
         message = json.loads(inbox.get(timeout=5))
-        assert message["version"] == playlist.version
-        assert message["url"] == "http://testserver/v1/device/playlist"
+        assert message["heard"]["version"] == playlist.version
+        assert message["heard"]["url"] == "http://testserver/v1/device/playlist"
+        assert message["served"] == playlist.version
         changed = make_playlist(screen["id"], "c" * 64)
-        assert publication.publish(store, bridge, changed, public_url="http://testserver")
-        assert json.loads(inbox.get(timeout=5))["version"] == changed.version
+        assert publish(app, changed, bridge) == 1
+        message = json.loads(inbox.get(timeout=5))
+        assert message["heard"]["version"] == changed.version
+        assert message["served"] == changed.version
+        assert inbox.empty()  # the unchanged one was never announced
     finally:
         device.disconnect()
         device.loop_stop()
@@ -85,7 +107,7 @@ def test_device_playlist_etag_and_304(client, app):
     r = client.get("/v1/device/playlist", headers=device)
     assert r.status_code == 404 and error_code(r) == "no_playlist"
     playlist = make_playlist(screen["id"], "d" * 64)
-    publication.publish(app.state.object_store, None, playlist, public_url="http://testserver")
+    publish(app, playlist)
     r = client.get("/v1/device/playlist", headers=device)
     assert r.status_code == 200 and r.headers["etag"] == f'"{playlist.version}"'
     assert Playlist.model_validate(r.json()).version == playlist.version
@@ -108,8 +130,7 @@ def test_device_media_redirects_only_to_its_playlists_files(client, app):
         session.commit()
     r = client.get(f"/v1/device/media/{sha}", headers=device, follow_redirects=False)
     assert r.status_code == 404 and error_code(r) == "media_not_found"  # not in its playlist
-    publication.publish(store, None, make_playlist(screen["id"], sha),
-                        public_url="http://testserver")
+    publish(app, make_playlist(screen["id"], sha))
     r = client.get(f"/v1/device/media/{sha}", headers=device, follow_redirects=False)
     assert r.status_code == 307
     assert client.get(r.headers["location"]).content == data

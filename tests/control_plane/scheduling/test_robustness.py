@@ -124,7 +124,9 @@ def test_one_bad_stored_campaign_costs_only_itself_its_schedule(client, app):
                     end_at=datetime(9999, 12, 31, 23, 59, tzinfo=UTC))
 
     _rebuild(app)
-    playlist = publication.read(app.state.jobs.context.object_store, screen["id"])
+    with app.state.sessionmaker() as session:
+        published = publication.read(session=session, screen_id=screen["id"])
+    playlist = published.playlist() if published else None
     assert playlist is not None
     played = {i.campaign_id for w in playlist.timeline for i in w.loop}
     assert good in played and bad not in played

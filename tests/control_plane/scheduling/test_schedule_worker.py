@@ -15,6 +15,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from control_plane.app import create_app
 from control_plane.orgs import service as orgs_service
+from control_plane.scheduling import publication
 from shared import topics
 from shared.playlist import Playlist
 from tests import media_samples
@@ -103,8 +104,10 @@ def test_approve_publish_poll_pause(stack, tmp_path):
         r304 = client.get("/v1/device/playlist",
                           headers={**device, "If-None-Match": r.headers["etag"]})
         assert r304.status_code == 304 and r304.content == b""
-        stored = app.state.object_store.get(f"playlists/{screen['id']}.json")
-        assert Playlist.model_validate_json(stored).version == announced["version"]
+        with app.state.sessionmaker() as session:
+            stored = publication.read(session=session, screen_id=screen["id"])
+        assert stored is not None and stored.version == announced["version"]
+        assert Playlist.model_validate_json(stored.body).version == announced["version"]
 
         client.post(f"{url}/pause", headers=advertiser.headers)
         paused = json.loads(inbox.get(timeout=30))
