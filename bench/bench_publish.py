@@ -1,9 +1,9 @@
 """Benchmark: a campaign approved → the retained playlist announcement reaching every screen.
 
 Embedded defaults (SQLite, then PostgreSQL; local object store, huey, the embedded Mosquitto),
-1,000 screens. One MQTT subscriber listens on every screen's `playlist` topic; the clock starts when
-the super-admin's approval is accepted and stops, per screen, when that screen's new version
-arrives. Printed next to the broker's own baseline measured in the same run: 1,000 retained
+1,000 screens. One MQTT subscriber, in a process of its own, listens on every screen's `playlist`
+topic; the clock starts when the super-admin's approval is accepted and stops, per screen, when
+that screen's new version arrives. Printed next to the broker's own baseline measured in the same run: 1,000 retained
 messages published by a client straight to the same broker, timed the same way.
 Run: .venv/bin/python bench/bench_publish.py [--screens 1000] [--engines sqlite,postgresql]
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import secrets
 import socket
 import statistics
@@ -20,6 +21,7 @@ import tempfile
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -55,43 +57,73 @@ def percentiles(samples: list[float]) -> tuple[float, float, float]:
     return (statistics.median(ordered), ordered[int(0.99 * (len(ordered) - 1))], ordered[-1])
 
 
-class Listener:
-    """Every screen's playlist topic; arrival times of versions not seen before."""
+def _listen(url: str, username: str, password: str, topic: str, conn: Connection) -> None:
+    """The listener's process: record when each screen's new version arrives; answer
+    ("wait", count, since, timeout_s) with the arrivals since then, or an error."""
+    arrivals: dict[str, float] = {}
+    seen: dict[str, str] = {}
+    lock = threading.Lock()
 
-    def __init__(self, url: str, username: str, password: str, topic: str) -> None:
-        self.arrivals: dict[str, float] = {}
-        self.seen: dict[str, str] = {}
-        self.lock = threading.Lock()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-        self.client.username_pw_set(username, password)
-        self.client.on_message = self._on_message
-        host, port = url.removeprefix("mqtt://").split(":")
-        self.client.connect(host, int(port))
-        self.client.loop_start()
-        self.client.subscribe(topic, qos=1)
-
-    def _on_message(self, _c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
-        now = time.perf_counter()
+    def on_message(_c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
+        now = time.perf_counter()  # CLOCK_MONOTONIC: the same clock in every process
         screen = msg.topic.split("/")[3]
         version = json.loads(msg.payload).get("version", msg.payload.decode())
-        with self.lock:
-            if self.seen.get(screen) != version:
-                self.seen[screen] = version
-                self.arrivals[screen] = now
+        with lock:
+            if seen.get(screen) != version:
+                seen[screen] = version
+                arrivals[screen] = now
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.username_pw_set(username, password)
+    client.on_message = on_message
+    host, port = url.removeprefix("mqtt://").split(":")
+    client.connect(host, int(port))
+    client.loop_start()
+    client.subscribe(topic, qos=1)
+    conn.send("ready")
+    while True:
+        ask = conn.recv()
+        if ask == "stop":
+            break
+        _, count, since, timeout_s = ask
+        deadline = time.monotonic() + timeout_s
+        got: list[float] = []
+        while time.monotonic() < deadline:
+            with lock:
+                got = [t - since for t in arrivals.values() if t >= since]
+            if len(got) >= count:
+                break
+            time.sleep(0.01)
+        conn.send(got if len(got) >= count
+                  else f"only {len(got)} of {count} screens heard within {timeout_s} s")
+    client.disconnect()
+    client.loop_stop()
+
+
+class Listener:
+    """Every screen's playlist topic, from a process of its own (as screens are: a listener
+    inside the control plane's process would take the interpreter from the build it times);
+    arrival times of versions not seen before."""
+
+    def __init__(self, url: str, username: str, password: str, topic: str) -> None:
+        context = multiprocessing.get_context("spawn")  # never fork a process with threads
+        self.conn, theirs = context.Pipe()
+        self.process = context.Process(target=_listen, daemon=True,
+                                       args=(url, username, password, topic, theirs))
+        self.process.start()
+        if not self.conn.poll(60) or self.conn.recv() != "ready":
+            raise SystemExit("the listener did not start")
 
     def wait(self, count: int, since: float, timeout_s: float) -> list[float]:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            with self.lock:
-                got = [t - since for t in self.arrivals.values() if t >= since]
-            if len(got) >= count:
-                return got
-            time.sleep(0.01)
-        raise SystemExit(f"only {len(got)} of {count} screens heard within {timeout_s} s")
+        self.conn.send(("wait", count, since, timeout_s))
+        got = self.conn.recv()
+        if isinstance(got, str):
+            raise SystemExit(got)
+        return list(got)
 
     def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+        self.conn.send("stop")
+        self.process.join(10)
 
 
 def seed(app: object, screens: int) -> tuple[str, str]:

@@ -1,18 +1,19 @@
 """Rolling a build out: each screen's playlist kept and announced soon after its plan is made,
-beside the plan for its timeline.
+then the plans kept for the timelines.
 
 The build plans screens one after another (`engine.plan_each`); the first screens' playlists go
 out while the last are still being planned. Each playlist is written into its screen's row of
-`screen_plans` with the plan that made it; the rows are written a batch at a time (at most
-`BATCH`, and at least every `FLUSH_S` once one is waiting), each batch committed and then
-announced on MQTT, so that no device is told of a version it cannot read yet and no screen waits
-for the build's slowest part. A playlist whose version is the one the screen already has is not
-written or announced again: only its plan is (explanations change with the budgets spent). The
-versions are read from `screen_plans` in one query.
+`screen_plans` a batch at a time (at most `BATCH`, and at least every `FLUSH_S` once one is
+waiting), each batch committed and then announced on MQTT, so that no device is told of a
+version it cannot read yet. A playlist whose version is the one the screen already has is not
+written or announced again; the versions are read from `screen_plans` in one query.
 
-A crash between a batch's commit and its announcements costs those screens only latency: their
-next poll reads the new version, and the broker's retained messages are put back from the rows
-(`published_versions`).
+The plans, explanations included, are packed and written once every playlist is out: they serve
+the timeline, not the screens, so they do not delay them. A crash in between leaves those rows
+with the previous build's plan until the job's retry, which finds the versions published and
+writes only the plans. A crash between a batch's commit and its announcements costs those
+screens only latency: their next poll reads the new version, and the broker's retained messages
+are put back from the rows (`published_versions`).
 """
 
 from __future__ import annotations
@@ -40,55 +41,71 @@ FLUSH_S = 0.05
 
 
 class Rollout:
-    """The playlists of one build on their way out, with their plans."""
+    """The playlists of one build on their way out, then their plans."""
 
     def __init__(self, *, session: Session, bridge: MqttPublisher | None, public_url: str,
                  built_at: datetime) -> None:
         self.session, self.bridge, self.public_url = session, bridge, public_url
         self.built_at = built_at
-        self.known: dict[str, str] = {
-            screen_id: version for screen_id, version in session.execute(
-                select(ScreenPlanRow.screen_id, ScreenPlanRow.version)
-                .where(ScreenPlanRow.playlist_zlib.is_not(None)))}
+        self.kept: set[str] = set()  # screens with a row
+        self.known: dict[str, str] = {}  # their published versions
+        for screen_id, version, published in session.execute(select(
+                ScreenPlanRow.screen_id, ScreenPlanRow.version,
+                ScreenPlanRow.playlist_zlib.is_not(None))):
+            self.kept.add(screen_id)
+            if published:
+                self.known[screen_id] = version
         self.changed = 0
         self.unannounced: list[str] = []
-        self._new: list[dict[str, Any]] = []  # rows of playlists that changed
-        self._same: list[dict[str, Any]] = []  # plans of playlists that did not
+        self._plans: list[ScreenPlan] = []  # of screens with a row: kept once all are out
+        self._pending: list[dict[str, Any]] = []  # playlists to write and announce
         self._since = time.monotonic()
 
     def add(self, plan: ScreenPlan, playlist: Playlist) -> None:
-        """Keep this screen's plan, and its playlist unless the screen has it already; the
-        batch goes out when it is full or has waited `FLUSH_S`."""
-        row = {"screen_id": playlist.screen_id, "version": playlist.version,
-               "built_at": self.built_at, "plan_zlib": zlib.compress(packed(plan), 1)}
-        if self.known.get(playlist.screen_id) == playlist.version:
-            self._same.append(row)
-        else:
-            row["playlist_zlib"] = publication.body_of(playlist)
-            self._new.append(row)
-        if (len(self._new) + len(self._same) >= BATCH
-                or (self._new and time.monotonic() - self._since >= FLUSH_S)):
+        """Send this screen's playlist on its way unless the screen has it already (the batch
+        goes out when it is full or has waited `FLUSH_S`); its plan is kept at the end."""
+        screen_id = playlist.screen_id
+        if self.known.get(screen_id) != playlist.version:
+            row = {"screen_id": screen_id, "version": playlist.version,
+                   "built_at": self.built_at, "playlist_zlib": publication.body_of(playlist)}
+            if screen_id not in self.kept:  # a new row: its plan goes with it
+                row["plan_zlib"] = zlib.compress(packed(plan), 1)
+            self._pending.append(row)
+        if screen_id in self.kept:
+            self._plans.append(plan)
+        if self._pending and (len(self._pending) >= BATCH
+                              or time.monotonic() - self._since >= FLUSH_S):
             self._flush()
 
     def finish(self) -> int:
-        """Write and announce what is left; how many playlists changed."""
+        """Write and announce what is left, then keep the plans; how many playlists
+        changed."""
         self._flush()
+        session = self.session
+        for k in range(0, len(self._plans), BATCH):
+            session.execute(update(ScreenPlanRow), [  # by primary key, a batch at once
+                {"screen_id": plan.screen_id, "built_at": self.built_at,
+                 "plan_zlib": zlib.compress(packed(plan), 1)}
+                for plan in self._plans[k:k + BATCH]])
+        session.commit()
         return self.changed
 
     def _flush(self) -> None:
-        session, new, same = self.session, self._new, self._same
-        self._new, self._same = [], []
-        if new:
-            session.execute(delete(ScreenPlanRow).where(
-                ScreenPlanRow.screen_id.in_([r["screen_id"] for r in new])))
-            session.execute(insert(ScreenPlanRow), new)
-        if same:
-            session.execute(update(ScreenPlanRow), same)  # by primary key, a batch at once
-        session.commit()
+        session, pending = self.session, self._pending
+        self._pending = []
         self._since = time.monotonic()
-        self.changed += len(new)
-        for row in new:
+        if not pending:
+            return
+        new = [r for r in pending if "plan_zlib" in r]
+        if new:
+            session.execute(insert(ScreenPlanRow), new)
+        if len(new) < len(pending):
+            session.execute(update(ScreenPlanRow), [r for r in pending if "plan_zlib" not in r])
+        session.commit()
+        self.changed += len(pending)
+        for row in pending:
             self.known[row["screen_id"]] = row["version"]
+            self.kept.add(row["screen_id"])
             if self.bridge is None:
                 continue
             try:
