@@ -3,8 +3,9 @@
 Embedded defaults (SQLite, then PostgreSQL; local object store, huey, the embedded Mosquitto),
 1,000 screens. One MQTT subscriber, in a process of its own, listens on every screen's `playlist`
 topic; the clock starts when the super-admin's approval is accepted and stops, per screen, when
-that screen's new version arrives. Printed next to the broker's own baseline measured in the same run: 1,000 retained
-messages published by a client straight to the same broker, timed the same way.
+that screen's new version arrives. Printed next to the broker's own baseline measured in the
+same run: 1,000 retained messages published by a client straight to the same broker, timed the
+same way.
 Run: .venv/bin/python bench/bench_publish.py [--screens 1000] [--engines sqlite,postgresql]
 """
 
