@@ -63,11 +63,6 @@ def read(*, session: Session, screen_id: str) -> Published | None:
     return Published(found.version, found.playlist_zlib)
 
 
-def announcement(playlist: Playlist, public_url: str) -> bytes:
-    """The retained MQTT message that tells a screen a new version exists."""
-    return announcement_of(playlist.screen_id, playlist.version, public_url)
-
-
 def announcement_of(screen_id: str, version: str, public_url: str) -> bytes:
     """The announcement of a screen's playlist by its version."""
     return json.dumps({"schema": ANNOUNCE_SCHEMA, "screen_id": screen_id, "version": version,

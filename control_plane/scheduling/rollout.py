@@ -56,7 +56,7 @@ class Rollout:
             if published:
                 self.known[screen_id] = version
         self.changed = 0
-        self.unannounced: list[str] = []
+        self.unannounced = 0  # playlists written but not announced (the broker away)
         self._plans: list[ScreenPlan] = []  # of screens with a row: kept once all are out
         self._pending: list[dict[str, Any]] = []  # playlists to write and announce
         self._since = time.monotonic()
@@ -103,11 +103,9 @@ class Rollout:
             session.execute(update(ScreenPlanRow), [r for r in pending if "plan_zlib" not in r])
         session.commit()
         self.changed += len(pending)
+        if self.bridge is None:
+            return
         for row in pending:
-            self.known[row["screen_id"]] = row["version"]
-            self.kept.add(row["screen_id"])
-            if self.bridge is None:
-                continue
             try:
                 self.bridge.publish(topics.playlist(row["screen_id"]), publication.announcement_of(
                     row["screen_id"], row["version"], self.public_url), qos=1, retain=True,
@@ -115,7 +113,7 @@ class Rollout:
             except Exception:  # the screen's next poll reads it; the others are told
                 log.exception("schedule: the playlist of screen %s was not announced",
                               row["screen_id"])
-                self.unannounced.append(row["screen_id"])
+                self.unannounced += 1
 
 
 PACKING = 1

@@ -389,7 +389,7 @@ def _rebuild(ctx: JobContext) -> None:
         changed = out.finish()
         log.info("schedule rebuilt: %d screens, %d playlists changed, %d left out%s",
                  len(world.screens), changed, len(world.skipped),
-                 f", {len(out.unannounced)} not announced (their next poll reads them)"
+                 f", {out.unannounced} not announced (their next poll reads them)"
                  if out.unannounced else "")
         if failed:
             # asked for again, so the job's retry (or the next tick) publishes them
