@@ -176,6 +176,14 @@ class AsapPool:
             self._last[h] = window
             if heap:
                 tops.append((heap[0], h))
+        if len(tops) == 1 and len(heaps[tops[0][1]]) == 1:
+            return self._alone(heaps[tops[0][1]], room, share, loops, hour)
+        return self._stride(tops, room, share, loops, hour)
+
+    def _stride(self, tops: list[tuple[tuple[float, int], int]], room: int, share: LoopShare,
+                loops: int, hour: int) -> dict[int, int]:
+        """`take` by stride over the heads of the active heaps (`tops`: (head, heap))."""
+        heaps, floor = self._heaps, self._pass
         heapify(tops)
         got: dict[int, int] = {}
         limits: dict[int, int] = {}
@@ -203,3 +211,26 @@ class AsapPool:
         for h, entry in aside:
             heappush(heaps[h], entry)
         return got
+
+    def _alone(self, heap: list[tuple[float, int]], room: int, share: LoopShare, loops: int,
+               hour: int) -> dict[int, int]:
+        """`take` when one asap campaign is active: what `_stride` does then, without the
+        heaps (it takes item after item while its limit and the room allow)."""
+        pass_, campaign = heap[0]
+        limit = share.limit(campaign, loops, hour)[0]
+        have, spent = 0, False
+        while room > 0:
+            size = share.step(campaign, have)
+            if have >= limit or size > room:
+                # the budget buys no play anywhere any more: the campaign leaves the pool
+                spent = share.left(campaign) < share.multiplier
+                break
+            have += 1
+            room -= size
+        if have:
+            self._pass = pass_ + have - 1
+        if spent:
+            heap.clear()
+        elif have:
+            heap[0] = (pass_ + have, campaign)
+        return {campaign: have} if have else {}

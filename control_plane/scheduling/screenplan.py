@@ -61,6 +61,22 @@ def _house_fill(free: int, turn: int, house: Sequence[SlotItem],
     return out, turn
 
 
+def _apart(got: dict[int, int], groups: Sequence[str | None], room: int) -> bool:
+    """Whether the loop's campaign items, as served, need no separating (`arrange` keeps them
+    in that order): one campaign fills the loop, or no two of them share a group."""
+    if len(got) == 1 and not room:
+        return True
+    seen: set[str] = set()
+    for i, m in got.items():
+        group = groups[i]
+        if group is None or not m:
+            continue
+        if m > 1 or group in seen:
+            return False
+        seen.add(group)
+    return True
+
+
 def _count(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
 
@@ -301,25 +317,33 @@ class ScreenPlanner:
             for i, m in pool.take(k, room, share, loops, hour).items():
                 got[i], rank[i] = m, 2
                 room -= cost(i, m)
-        pieces = []
+        groups = fleet.groups
+        served: list[SlotItem] = []
         for i, m in got.items():
-            items, group, r = fleet.items[i], fleet.groups[i], rank[i]
-            at_ = share.rotation.get(i, 0)
-            pieces += [Piece(i, group, r, items[(at_ + j) % len(items)]) for j in range(m)]
-        while True:
+            items, at_ = fleet.items[i], share.rotation.get(i, 0)
+            served += [items[(at_ + j) % len(items)] for j in range(m)]
+        if _apart(got, groups, room):  # nothing to keep apart: `arrange` would keep it so
             filler, next_turn = _house_fill(room, turn, house, fleet.default)
-            if not pieces:
-                order = [Piece(-1, None, 3, h) for h in filler]
-                break
-            found = arrange(pieces + [Piece(-1, None, 3, h) for h in filler])
-            if found is not None:
-                order = found
-                break
-            dropped = pieces.pop(victim(pieces))
-            room += dropped.item.slots
-            got[dropped.campaign] -= 1
-            explain.append(f"{ids[dropped.campaign]}: one item dropped to keep competitive "
-                           f"separation ({dropped.group})")
+            order = served + filler
+        else:
+            pieces: list[Piece] = []
+            for i, m in got.items():
+                pieces += [Piece(i, groups[i], rank[i], item)
+                           for item in served[len(pieces):len(pieces) + m]]
+            while True:
+                filler, next_turn = _house_fill(room, turn, house, fleet.default)
+                if not pieces:
+                    order = filler
+                    break
+                found = arrange(pieces + [Piece(-1, None, 3, h) for h in filler])
+                if found is not None:
+                    order = [p.item for p in found]
+                    break
+                dropped = pieces.pop(victim(pieces))
+                room += dropped.item.slots
+                got[dropped.campaign] -= 1
+                explain.append(f"{ids[dropped.campaign]}: one item dropped to keep competitive "
+                               f"separation ({dropped.group})")
         granted_asap = 0
         for i, m in got.items():
             if not m:
@@ -340,4 +364,4 @@ class ScreenPlanner:
         if room:
             explain.append(f"house content: {_count(room, 'slot', 'slots')}" if house else
                            f"default card: {_count(room, 'slot', 'slots')} (no house content)")
-        return tuple(p.item for p in order), explain, next_turn
+        return tuple(order), explain, next_turn

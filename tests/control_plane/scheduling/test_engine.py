@@ -17,6 +17,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from control_plane.scheduling import screenplan
+from control_plane.scheduling.allocate import AsapPool
 from control_plane.scheduling.eligibility import eligibility
 from control_plane.scheduling.engine import (
     ScreenPlan,
@@ -250,6 +252,25 @@ def test_no_campaign_is_planned_beyond_what_its_budget_buys(world):
         assert bought.get(c.id, 0.0) <= left * (1 + 1e-9) + 1e-9
 
 
+@settings(max_examples=400, deadline=None)
+@given(worlds())
+def test_the_shortcuts_plan_what_the_general_steps_plan(world):
+    """A lone asap campaign served without the stride heaps, and a loop that needs no
+    separating kept as served without `arrange`: the plans, explanations included, are those
+    the general steps make."""
+    screens, campaigns, params = world
+    fast = build(screens, campaigns, params)
+
+    def by_stride(pool, heap, room, share, loops, hour):
+        h = next(h for h, x in enumerate(pool._heaps) if x is heap)
+        return pool._stride([(heap[0], h)], room, share, loops, hour)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(AsapPool, "_alone", by_stride)
+        patch.setattr(screenplan, "_apart", lambda got, groups, room: False)
+        assert build(screens, campaigns, params) == fast
+
+
 # --- the cases people ask about --------------------------------------------------------------
 
 NOW = datetime(2026, 3, 27, 12, 0, tzinfo=UTC)  # a Friday; Paris springs forward on Sunday
@@ -404,6 +425,18 @@ def test_a_budget_that_runs_out_in_the_horizon_reaches_every_screen(pacing):
     assert sum(per_screen) >= 2_400 * 0.9
     assert min(per_screen) >= 60, per_screen  # every screen got at least an item for an hour
     assert max(per_screen) <= 2 * 2_400 / 20 + 60, per_screen
+
+
+def test_an_asap_campaign_whose_budget_is_spent_leaves_the_pool():
+    # 120 impressions: two items for the first hour's 60 loops, then nothing is left
+    spent = ad("spent", pacing="asap", budget_cents=120, cpm_cents=1000)
+    plan = plan_of([venue(timezone="UTC")], [spent], horizon_h=3)
+    assert [plays(w, 60).get("spent", 0) for w in plan.windows] == [120, 0, 0]
+    # the next window finds its budget spent, and the one after no longer counts it
+    asap = [[line for line in w.explain if "asap" in line] for w in plan.windows]
+    assert asap[1] == ["1 asap campaign got nothing here: no slots left, or no budget or "
+                       "hourly cap left"]
+    assert asap[2] == []
 
 
 def test_max_plays_per_hour_caps_a_screen():
