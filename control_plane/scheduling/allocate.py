@@ -218,19 +218,20 @@ class AsapPool:
         heaps (it takes item after item while its limit and the room allow)."""
         pass_, campaign = heap[0]
         limit = share.limit(campaign, loops, hour)[0]
-        have, spent = 0, False
-        while room > 0:
-            size = share.step(campaign, have)
-            if have >= limit or size > room:
-                # the budget buys no play anywhere any more: the campaign leaves the pool
-                spent = share.left(campaign) < share.multiplier
-                break
-            have += 1
-            room -= size
-        if have:
-            self._pass = pass_ + have - 1
-        if spent:
-            heap.clear()
+        sizes = share.creative_slots[campaign]
+        if len(sizes) == 1:  # items of one size: as many as the limit and the room allow
+            have = min(limit, room // sizes[0])
+            room -= have * sizes[0]
+        else:
+            have = 0
+            while room > 0 and have < limit and (size := share.step(campaign, have)) <= room:
+                have += 1
+                room -= size
+        # room left: stopped by its limit or an item too big, where its budget may be spent
+        if room > 0 and share.left(campaign) < share.multiplier:
+            heap.clear()  # the budget buys no play anywhere any more: it leaves the pool
         elif have:
             heap[0] = (pass_ + have, campaign)
+        if have:
+            self._pass = pass_ + have - 1
         return {campaign: have} if have else {}
