@@ -52,15 +52,16 @@ def merged(windows: Sequence[Window], slot_s: int
     """(start, end, loop) of the windows, those that follow one another with the same loop as
     one where the first lasts a whole number of loops (as the agent counts a loop's length)."""
     out: list[tuple[datetime, datetime, tuple[SlotItem, ...]]] = []
+    length_s = 0  # of the last one's loop
     for window in windows:
         if out:
             start, end, loop = out[-1]
-            length_s = sum(max(item.slots, 1) for item in loop) * slot_s
             if (end == window.start and loop == window.loop and length_s
                     and (end - start).total_seconds() % length_s == 0):
                 out[-1] = (start, window.end, loop)
                 continue
         out.append((window.start, window.end, window.loop))
+        length_s = sum(max(item.slots, 1) for item in window.loop) * slot_s
     return out
 
 
