@@ -157,10 +157,16 @@ class AsapPool:
             self._heaps.append(heap)
         self._last = [-2] * len(self._heaps)  # the last window each heap was live in
         self._pass = 0.0  # the pass of the latest item given
+        self._spent: dict[int, int] = {}  # heap -> its campaigns that left, their budget spent
 
     def size(self, window: int) -> int:
         """How many asap campaigns are active in a window."""
         return sum(len(self._heaps[h]) for h in self._by_window[window])
+
+    def spent(self, window: int) -> int:
+        """How many asap campaigns that would be active in a window left, their budget spent."""
+        spent = self._spent
+        return sum(spent.get(h, 0) for h in self._by_window[window]) if spent else 0
 
     def take(self, window: int, room: int, share: LoopShare, loops: int,
              hour: int) -> dict[int, int]:
@@ -177,7 +183,7 @@ class AsapPool:
             if heap:
                 tops.append((heap[0], h))
         if len(tops) == 1 and len(heaps[tops[0][1]]) == 1:
-            return self._alone(heaps[tops[0][1]], room, share, loops, hour)
+            return self._alone(tops[0][1], room, share, loops, hour)
         return self._stride(tops, room, share, loops, hour)
 
     def _stride(self, tops: list[tuple[tuple[float, int], int]], room: int, share: LoopShare,
@@ -204,7 +210,8 @@ class AsapPool:
                 heappush(heap, (pass_ + 1.0, campaign))
             elif share.left(campaign) >= share.multiplier:
                 aside.append((h, entry))  # may fit in another window
-            # else the budget buys no play anywhere any more: the campaign leaves the pool
+            else:  # the budget buys no play anywhere any more: the campaign leaves the pool
+                self._spent[h] = self._spent.get(h, 0) + 1
             if heap:
                 heappush(tops, (heap[0], h))
         self._pass = floor
@@ -212,10 +219,11 @@ class AsapPool:
             heappush(heaps[h], entry)
         return got
 
-    def _alone(self, heap: list[tuple[float, int]], room: int, share: LoopShare, loops: int,
+    def _alone(self, h: int, room: int, share: LoopShare, loops: int,
                hour: int) -> dict[int, int]:
         """`take` when one asap campaign is active: what `_stride` does then, without the
         heaps (it takes item after item while its limit and the room allow)."""
+        heap = self._heaps[h]
         pass_, campaign = heap[0]
         limit = share.limit(campaign, loops, hour)[0]
         sizes = share.creative_slots[campaign]
@@ -230,6 +238,7 @@ class AsapPool:
         # room left: stopped by its limit or an item too big, where its budget may be spent
         if room > 0 and share.left(campaign) < share.multiplier:
             heap.clear()  # the budget buys no play anywhere any more: it leaves the pool
+            self._spent[h] = self._spent.get(h, 0) + 1
         elif have:
             heap[0] = (pass_ + have, campaign)
         if have:

@@ -206,15 +206,19 @@ class ScreenPlanner:
         for k, window in enumerate(windows):
             loops = timeline.loops(window)
             sov, even = due[0][k], due[1][k]
-            active_asap = pool.size(k)
+            active_asap, spent = pool.size(k), pool.spent(k)
             loop, explain, turn = self._window(k, loops, window[0] // 60, sov, even, pool,
                                                share, house, turn, wanted, why, multiplier,
                                                active_asap)
-            idle = always + active_here[k] - len(sov) - len(even) - active_asap
+            idle = always + active_here[k] - len(sov) - len(even) - active_asap - spent
             if idle > 0:
                 explain.append(_count(idle, "more eligible campaign", "more eligible campaigns")
                                + " had no play due here (paced below one item per loop; the "
                                "rounding draw fell on other windows)")
+            if spent:
+                explain.append("1 asap campaign has spent its budget: nothing left buys a play"
+                               if spent == 1 else f"{spent} asap campaigns have spent their "
+                               "budgets: nothing left buys a play")
             outside = len(eligible) - always - active_here[k]
             for line, served in heard.get(k, ()):
                 explain.append(line)

@@ -261,9 +261,8 @@ def test_the_shortcuts_plan_what_the_general_steps_plan(world):
     screens, campaigns, params = world
     fast = build(screens, campaigns, params)
 
-    def by_stride(pool, heap, room, share, loops, hour):
-        h = next(h for h, x in enumerate(pool._heaps) if x is heap)
-        return pool._stride([(heap[0], h)], room, share, loops, hour)
+    def by_stride(pool, h, room, share, loops, hour):
+        return pool._stride([(pool._heaps[h][0], h)], room, share, loops, hour)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(AsapPool, "_alone", by_stride)
@@ -432,11 +431,12 @@ def test_an_asap_campaign_whose_budget_is_spent_leaves_the_pool():
     spent = ad("spent", pacing="asap", budget_cents=120, cpm_cents=1000)
     plan = plan_of([venue(timezone="UTC")], [spent], horizon_h=3)
     assert [plays(w, 60).get("spent", 0) for w in plan.windows] == [120, 0, 0]
-    # the next window finds its budget spent, and the one after no longer counts it
+    # the next window finds its budget spent, and the one after says so
     asap = [[line for line in w.explain if "asap" in line] for w in plan.windows]
     assert asap[1] == ["1 asap campaign got nothing here: no slots left, or no budget or "
                        "hourly cap left"]
-    assert asap[2] == []
+    assert asap[2] == ["1 asap campaign has spent its budget: nothing left buys a play"]
+    assert not [line for line in plan.windows[2].explain if "rounding draw" in line]
 
 
 def test_max_plays_per_hour_caps_a_screen():
