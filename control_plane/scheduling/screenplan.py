@@ -98,8 +98,19 @@ class ScreenPlanner:
                 self.reserved[i] += amount
         self.max_per_hour = [c.max_plays_per_hour for c in fleet.campaigns]
         self._clock: dict[int, datetime] = {}
+        self._shapes: dict[int, list[tuple[datetime, datetime, int, int]]] = {}
         self._walls: dict[tuple[str, int], int] = {}
         self._zones: dict[str, ZoneInfo] = {}
+
+    def _shape(self, window_id: int) -> list[tuple[datetime, datetime, int, int]]:
+        """Each window's start and end instants, its loop count and its UTC hour (shared by
+        the screens with the same windows)."""
+        found = self._shapes.get(window_id)
+        if found is None:
+            found = self._shapes[window_id] = [
+                (self._at(s), self._at(e), self.timeline.loops((s, e)), s // 60)
+                for s, e in self.timeline.windows(window_id)]
+        return found
 
     def _at(self, minute: int) -> datetime:
         found = self._clock.get(minute)
@@ -202,14 +213,11 @@ class ScreenPlanner:
         out = []
         turn = 0
         why: dict[int, str] = {}
-        at_ = self._at
-        for k, window in enumerate(windows):
-            loops = timeline.loops(window)
+        for k, (start, end, loops, hour) in enumerate(self._shape(window_id)):
             sov, even = due[0][k], due[1][k]
             active_asap, spent = pool.size(k), pool.spent(k)
-            loop, explain, turn = self._window(k, loops, window[0] // 60, sov, even, pool,
-                                               share, house, turn, wanted, why, multiplier,
-                                               active_asap)
+            loop, explain, turn = self._window(k, loops, hour, sov, even, pool, share, house,
+                                               turn, wanted, why, multiplier, active_asap)
             idle = always + active_here[k] - len(sov) - len(even) - active_asap - spent
             if idle > 0:
                 explain.append(_count(idle, "more eligible campaign", "more eligible campaigns")
@@ -229,7 +237,7 @@ class ScreenPlanner:
             if dormant:
                 explain.insert(0, f"{dormant}: this is what it would play; its pacing and "
                                   "budget go to the screens that play")
-            out.append(Window(at_(window[0]), at_(window[1]), loop, tuple(explain)))
+            out.append(Window(start, end, loop, tuple(explain)))
         return ScreenPlan(screen_id, tuple(out), exclusions)
 
     def _audience_lines(self, tz: str, window_id: int, viewers: Viewers,
