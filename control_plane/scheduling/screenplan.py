@@ -332,8 +332,12 @@ class ScreenPlanner:
         groups = fleet.groups
         served: list[SlotItem] = []
         for i, m in got.items():
-            items, at_ = fleet.items[i], share.rotation.get(i, 0)
-            served += [items[(at_ + j) % len(items)] for j in range(m)]
+            items = fleet.items[i]
+            if len(items) == 1:
+                served += items * m
+            else:
+                at_ = share.rotation.get(i, 0)
+                served += [items[(at_ + j) % len(items)] for j in range(m)]
         if _apart(got, groups, room):  # nothing to keep apart: `arrange` would keep it so
             filler, next_turn = _house_fill(room, turn, house, fleet.default)
             order = served + filler
