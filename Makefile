@@ -60,7 +60,7 @@ bench: bootstrap
 bench-quick: bootstrap
 	@export ADSBIN_BENCH_RESULTS=bench/results/quick; \
 	$(BIN)/python bench/bench_pop_ingest.py --records 16000 --repeat 1 && \
-	$(BIN)/python bench/bench_publish.py --screens 100 && \
+	$(BIN)/python bench/bench_publish.py --screens 100 --repeat 1 && \
 	$(BIN)/python bench/bench_schedule.py --sizes 200,400 --campaigns 100 && \
 	$(BIN)/python bench/bench_notifications.py --recipients 500 && \
 	$(BIN)/python bench/bench_reports.py --repeat 5 --plays 100000 && \

@@ -6,7 +6,10 @@ topic; the clock starts when the super-admin's approval is accepted and stops, p
 that screen's new version arrives. Printed next to the broker's own baseline measured in the
 same run: 1,000 retained messages published by a client straight to the same broker, timed the
 same way.
+The approval is made --repeat times (the campaign back to review in between, every screen told
+so first); the figures are the medians of the runs' p50 and p99, each run's listed beside.
 Run: .venv/bin/python bench/bench_publish.py [--screens 1000] [--engines sqlite,postgresql]
+[--repeat 3]
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -159,8 +163,10 @@ def seed(app: object, screens: int) -> tuple[str, str]:
         return campaign.id, venue_org.id
 
 
-def run(engine: str, screens: int) -> tuple[list[float], list[float]]:
-    """(approval → arrival per screen, broker-alone publish → arrival per screen), in s."""
+def run(engine: str, screens: int, repeat: int) -> list[tuple[list[float], list[float]]]:
+    """Per run: (approval → arrival per screen, broker-alone publish → arrival per screen),
+    in s. Between runs the campaign goes back to review and every screen hears that first."""
+    out = []
     with tempfile.TemporaryDirectory() as tmp, database(engine, Path(tmp), "publish") as url:
         data = Path(tmp)
         settings = Settings(data_dir=data, mqtt_port=free_port(), run_scheduler=False,
@@ -174,62 +180,88 @@ def run(engine: str, screens: int) -> tuple[list[float], list[float]]:
             campaign_id, _ = seed(app, screens)
             print(f"[{engine}] seeded {screens} screens; first playlists...", flush=True)
             listener = Listener(broker.url, "bench", password, "adsbin/v1/screens/+/playlist")
+            host, port = broker.url.removeprefix("mqtt://").split(":")
             start = time.perf_counter()
             with app.state.sessionmaker() as session:
                 scheduling_service.request_rebuild(session=session, queue=app.state.jobs)
             listener.wait(screens, start, 300)
-            print(f"[{engine}] approving the campaign...", flush=True)
-            with app.state.sessionmaker() as session:
-                campaign = session.get(Campaign, campaign_id)
-                t0 = time.perf_counter()
-                campaigns_service.approve(session=session, campaign=campaign, reviewer_id=None)
-                scheduling_service.request_rebuild(session=session, queue=app.state.jobs)
-            latencies = listener.wait(screens, t0, 300)
+            for r in range(repeat):
+                if r:  # back to review: every screen drops it, and hears so before the next run
+                    with app.state.sessionmaker() as session:
+                        session.get(Campaign, campaign_id).status = "pending_review"
+                        session.commit()
+                        start = time.perf_counter()
+                        scheduling_service.request_rebuild(session=session, queue=app.state.jobs)
+                    listener.wait(screens, start, 300)
+                    time.sleep(1)  # the build's plans are kept after its announcements
+                print(f"[{engine}] run {r + 1} of {repeat}: approving the campaign...",
+                      flush=True)
+                with app.state.sessionmaker() as session:
+                    campaign = session.get(Campaign, campaign_id)
+                    t0 = time.perf_counter()
+                    campaigns_service.approve(session=session, campaign=campaign,
+                                              reviewer_id=None)
+                    scheduling_service.request_rebuild(session=session, queue=app.state.jobs)
+                latencies = listener.wait(screens, t0, 300)
+                time.sleep(1)
 
-            print(f"[{engine}] baseline: the broker alone...", flush=True)
-            direct = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-            direct.username_pw_set("bench", password)
-            host, port = broker.url.removeprefix("mqtt://").split(":")
-            direct.connect(host, int(port))
-            direct.loop_start()
-            b0 = time.perf_counter()
-            for i in range(screens):
-                direct.publish(f"adsbin/v1/screens/bench{i}/playlist",
-                               json.dumps({"version": f"b{i}"}), qos=1, retain=True)
-            baseline = listener.wait(screens, b0, 60)
-            direct.disconnect()
-            direct.loop_stop()
+                print(f"[{engine}] run {r + 1} of {repeat}: the broker alone...", flush=True)
+                direct = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+                direct.username_pw_set("bench", password)
+                direct.connect(host, int(port))
+                direct.loop_start()
+                b0 = time.perf_counter()
+                for i in range(screens):
+                    direct.publish(f"adsbin/v1/screens/bench{i}/playlist",
+                                   json.dumps({"version": f"b{r}-{i}"}), qos=1, retain=True)
+                baseline = listener.wait(screens, b0, 60)
+                direct.disconnect()
+                direct.loop_stop()
+                out.append((latencies, baseline))
             listener.close()
-    return latencies, baseline
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--screens", type=int, default=1000)
     parser.add_argument("--engines", default="sqlite,postgresql")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="approvals per engine; the figures are their medians")
     args = parser.parse_args()
     goal_s = 1.0 if args.screens <= 1000 else 5.0
-    rows = [(engine, *run(engine, args.screens)) for engine in args.engines.split(",")]
+    rows = [(engine, run(engine, args.screens, args.repeat))
+            for engine in args.engines.split(",")]
     print()
     print(f"{'engine':<11} {'what':<44} {'p50 ms':>9} {'p99 ms':>9} {'max ms':>9}")
     figures = []
-    for engine, latencies, baseline in rows:
-        p50, p99, worst = percentiles(latencies)
-        b50, b99, bworst = percentiles(baseline)
-        print(f"{engine:<11} {'approval → retained playlist message':<44} {p50 * 1000:9.1f} "
-              f"{p99 * 1000:9.1f} {worst * 1000:9.1f}")
-        print(f"{engine:<11} {'baseline: publish → arrival, broker alone':<44} "
-              f"{b50 * 1000:9.1f} {b99 * 1000:9.1f} {bworst * 1000:9.1f}")
+    for engine, runs in rows:
+        for latencies, baseline in runs:
+            p50, p99, worst = percentiles(latencies)
+            b50, b99, bworst = percentiles(baseline)
+            print(f"{engine:<11} {'approval → retained playlist message':<44} "
+                  f"{p50 * 1000:9.1f} {p99 * 1000:9.1f} {worst * 1000:9.1f}")
+            print(f"{engine:<11} {'baseline: publish → arrival, broker alone':<44} "
+                  f"{b50 * 1000:9.1f} {b99 * 1000:9.1f} {bworst * 1000:9.1f}")
+        ours = [percentiles(latencies) for latencies, _ in runs]
+        alone = [percentiles(baseline) for _, baseline in runs]
+        p99 = results.median_figure(
+            f"approval → every screen, p99 ({args.screens} screens)",
+            [p[1] * 1000 for p in ours], "ms", better="lower",
+            baseline_name="broker alone, p99", baselines=[b[1] * 1000 for b in alone],
+            goal=f"p99 <= {goal_s * 1000:.0f} ms", engine=engine)
         figures += [
-            results.Figure(f"approval → every screen, p50 ({args.screens} screens)", p50 * 1000,
-                           "ms", "lower", "broker alone, p50", b50 * 1000, engine=engine),
-            results.Figure(f"approval → every screen, p99 ({args.screens} screens)", p99 * 1000,
-                           "ms", "lower", "broker alone, p99", b99 * 1000,
-                           goal=f"p99 <= {goal_s * 1000:.0f} ms", met=p99 <= goal_s,
-                           engine=engine)]
+            results.median_figure(
+                f"approval → every screen, p50 ({args.screens} screens)",
+                [p[0] * 1000 for p in ours], "ms", better="lower",
+                baseline_name="broker alone, p50", baselines=[b[0] * 1000 for b in alone],
+                engine=engine),
+            replace(p99, met=p99.value <= goal_s * 1000)]
+        print(f"{engine:<11} median of {len(runs)}: p50 {figures[-2].value:.1f} ms, p99 "
+              f"{p99.value:.1f} ms (broker alone: p99 {p99.baseline:.1f} ms)")
     print(f"\n{args.screens} screens, embedded defaults (local store, huey on the database's "
           "engine, Mosquitto); the approval latency includes the schedule rebuild. Goal: p99 ≤ "
-          f"{goal_s:g} s.")
+          f"{goal_s:g} s, as the median of {args.repeat} approvals.")
     results.save(f"bench_publish_{args.screens}", figures, args=args)
 
 
