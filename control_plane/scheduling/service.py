@@ -12,11 +12,13 @@ keeps it beside the plan in `screen_plans` and announces it if its version chang
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import secrets
 import time as clock
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any, TypeVar
@@ -359,8 +361,21 @@ def rebuild(ctx: JobContext, payload: dict[str, Any]) -> None:
         _release_lease(ctx.sessionmaker, holder)
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector held off (a build makes no cycles, only plenty of objects:
+    its passes over the process's live objects took a fifth of a build's time)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _rebuild(ctx: JobContext) -> None:
-    with ctx.sessionmaker() as session:
+    with ctx.sessionmaker() as session, _collector_paused():
         wanted = set(session.scalars(select(ScheduleRequest.screen_id)))
         session.execute(delete(ScheduleRequest).where(ScheduleRequest.screen_id.in_(wanted)))
         session.commit()

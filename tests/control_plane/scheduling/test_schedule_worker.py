@@ -181,3 +181,38 @@ def test_one_build_at_a_time(app):
     assert second_has_it.wait(5)
     _release_lease(sessions, "second")
     thread.join()
+
+
+def test_a_build_holds_the_collector_off_and_gives_it_back(app, monkeypatch):
+    """The cyclic collector is off while a build plans (its passes over every live object
+    cost a fifth of the build), and back on after it, whether the build ends or fails."""
+    import gc
+
+    from control_plane.scheduling import service as scheduling_service
+    from control_plane.scheduling.models import ScheduleRequest
+
+    seen: list[bool] = []
+    real = scheduling_service.build_each
+
+    def watched(*args, **kwargs):
+        seen.append(gc.isenabled())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(scheduling_service, "build_each", watched)
+    context = app.state.jobs.context
+    with app.state.sessionmaker() as session:
+        session.merge(ScheduleRequest(screen_id=scheduling_service.ALL_SCREENS))
+        session.commit()
+    scheduling_service._rebuild(context)
+    assert seen == [False] and gc.isenabled()
+
+    def failing(*args, **kwargs):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(scheduling_service, "build_each", failing)
+    with app.state.sessionmaker() as session:
+        session.merge(ScheduleRequest(screen_id=scheduling_service.ALL_SCREENS))
+        session.commit()
+    with pytest.raises(RuntimeError):
+        scheduling_service._rebuild(context)
+    assert gc.isenabled()
