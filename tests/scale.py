@@ -43,6 +43,7 @@ def external_mosquitto(folder: Path) -> Iterator[str]:
         # as root it would switch to the `mosquitto` user, who cannot read this folder
         f"user {pwd.getpwuid(os.geteuid()).pw_name}\n"
         f"plugin {DYNSEC_PLUGIN}\nplugin_opt_config_file {state}\n"
+        "max_queued_messages 100000\n"  # as docs/scaling.md says
         f"log_dest file {folder / 'mosquitto.log'}\n")
     with (folder / "mosquitto.out").open("ab") as out:
         proc = subprocess.Popen(["/usr/sbin/mosquitto", "-c", str(folder / "mosquitto.conf")],

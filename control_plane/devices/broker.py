@@ -67,6 +67,7 @@ LOG_TAIL_LINES = 20
 LOG_TAIL_BYTES = 8192
 
 log = logging.getLogger(__name__)
+MAX_QUEUED = 100_000  # QoS 1 messages the broker holds per client beyond those in flight
 
 
 def _acls(kinds: tuple[str, ...], *names: str) -> list[dict[str, Any]]:
@@ -349,6 +350,9 @@ class EmbeddedBroker(DynsecAccounts):
             f"per_listener_settings false\nallow_anonymous false\nuser {user}\n"
             f"listener {self.port} {self.host}\n"
             f"persistence true\npersistence_location {self.dir}\n"
+            # the bridge's one subscription takes every screen's heartbeats and proof of play:
+            # past Mosquitto's default of 1,000 waiting for it, the broker drops the rest
+            f"max_queued_messages {MAX_QUEUED}\n"
             f"log_dest file {self.log_file}\nlog_timestamp_format %Y-%m-%dT%H:%M:%S\n"
             f"plugin {self.plugin}\nplugin_opt_config_file {self.state_file}\n"
         )

@@ -321,6 +321,22 @@ def test_a_retained_playlist_reaches_a_device_that_connects_later(embedded_broke
         assert dev.messages[0].payload == b'{"version":"v1"}' and dev.messages[0].retain
 
 
+def test_a_subscriber_that_falls_behind_loses_nothing(embedded_broker, service):
+    """The bridge's one subscription takes every screen's messages; Mosquitto holds only 1,000
+    for a client that has not caught up by default, and drops the rest."""
+    screen = f"scr_{secrets.token_hex(4)}"
+    count = 3 * 1000
+    with peer(embedded_broker, *service, subscribe=(topics.any_screen("heartbeat"),)) as slow, \
+            peer(embedded_broker, *service) as fleet:
+        slow.client.loop_stop()  # reads nothing now: the broker has to hold what comes
+        for n in range(count - 1):
+            fleet.client.publish(topics.heartbeat(screen), str(n).encode(), qos=1)
+        assert ok(fleet.publish(topics.heartbeat(screen), b"last"))
+        slow.client.loop_start()
+        assert slow.wait(lambda: len(slow.messages) >= count, timeout=30), len(slow.messages)
+        assert len({m.payload for m in slow.messages}) == count
+
+
 def test_accounts_and_retained_messages_survive_a_restart(embedded_broker, service):
     a, b = new_device(embedded_broker), new_device(embedded_broker)
     with peer(embedded_broker, *service) as svc:
