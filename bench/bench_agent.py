@@ -30,6 +30,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import results
 
 from player_agent.cache import MediaCache
 from player_agent.clock import Clock
@@ -176,7 +179,7 @@ AGENT_ENV = {"ADSBIN_AGENT_HEADLESS": "true"}
 NULL_GOAL_MB = 45.0
 
 
-def memory(dir: Path, seconds: float) -> None:
+def memory(dir: Path, seconds: float) -> dict[str, float]:
     videos = [(p, d) for p, d in files(dir) if p.suffix == ".mp4"]
     agent = agent_argv(offline_unit(dir / "agent", videos), "vlc")
     bare = [sys.executable, "-c", BARE_VLC, *[str(p) for p, _ in videos]]
@@ -184,15 +187,18 @@ def memory(dir: Path, seconds: float) -> None:
     print(f"\n2. resident memory playing {len(videos)} videos (1080p and 720p H.264, software "
           f"decoding), {seconds:.0f} s of samples each")
     one_thread = {"ADSBIN_AGENT_VLC_OPTIONS": '["--avcodec-threads=1"]'}
+    medians: dict[str, float] = {}
     for label, argv, extra in (
             ("baseline: bare python-vlc script", bare, {}),
             ("agent, null renderer (Python side)", [*agent[:-1], "null"], {}),
             ("agent, VLC", agent, {}),
             ("agent, VLC --avcodec-threads=1", agent, one_thread)):
         rss = rss_samples(argv, seconds, env | extra)
+        medians[label] = statistics.median(rss)
         print(f"   {label:40s} median {statistics.median(rss):6.1f} MB   max {max(rss):6.1f} MB")
     print(f"   goals: null renderer ≤ {NULL_GOAL_MB:.0f} MB; the VLC agent no higher than bare "
           "VLC; flat over a long run: --minutes")
+    return medians
 
 
 def slope_mb_per_hour(points: list[tuple[float, float]]) -> float:
@@ -251,7 +257,7 @@ def soak(dir: Path, minutes: float, every_s: float = 2.0) -> None:
           "(VLC's own swings as files open and close make a short run's slope noisy)")
 
 
-def sync(dir: Path, seconds: float) -> None:
+def sync(dir: Path, seconds: float) -> tuple[float, float]:
     """Polls of an unchanged playlist against a real control plane, and the downloads."""
     import httpx
 
@@ -356,6 +362,7 @@ def sync(dir: Path, seconds: float) -> None:
           f"bytes, median {full[2]:.1f} ms")
     print(f"   agent: {stats['polls']} polls, {stats['not_modified']} answered 304; "
           f"{downloads} downloads for {files_} distinct files (target: one per hash)")
+    return unchanged[2], full[2]
 
 
 def main() -> None:
@@ -379,10 +386,24 @@ def main() -> None:
         print(f"   baseline (one player, on end):    {summary(naive)}")
         print("   target: agent median ≤ 50 ms")
         (root / "m").mkdir()
-        memory(root / "m", min(args.seconds, 20))
+        rss = memory(root / "m", min(args.seconds, 20))
         (root / "s").mkdir()
-        sync(root / "s", min(args.seconds, 20))
+        unchanged_ms, full_ms = sync(root / "s", min(args.seconds, 20))
         shutil.rmtree(root, ignore_errors=True)
+    gap = statistics.median(ours)
+    bare, null, vlc = (rss["baseline: bare python-vlc script"],
+                       rss["agent, null renderer (Python side)"], rss["agent, VLC"])
+    results.save("bench_agent", [
+        results.Figure("gap between items, median", gap, "ms", "lower",
+                       "one player, started on end, median", statistics.median(naive),
+                       goal="<= 50 ms", met=gap <= 50),
+        results.Figure("agent RSS, null renderer (Python side), median", null, "MB", "lower",
+                       "bare python-vlc script", bare, goal=f"<= {NULL_GOAL_MB:.0f} MB",
+                       met=null <= NULL_GOAL_MB),
+        results.Figure("agent RSS, VLC, median", vlc, "MB", "lower", "bare python-vlc script",
+                       bare, goal="<= bare VLC", met=vlc <= bare),
+        results.Figure("unchanged playlist poll (304), median", unchanged_ms, "ms", "lower",
+                       "full poll (200), median", full_ms)], args=args)
 
 
 if __name__ == "__main__":
