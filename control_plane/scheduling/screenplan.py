@@ -25,7 +25,7 @@ from control_plane.scheduling.audience import AudienceIndex
 from control_plane.scheduling.fleet import Fleet, phase
 from control_plane.scheduling.inputs import NO_PROFILE, Viewers
 from control_plane.scheduling.plan import ScreenPlan, SlotItem, Window
-from control_plane.scheduling.separation import Piece, arrange, victim
+from control_plane.scheduling.separation import Piece, arrange, as_served, victim
 from control_plane.scheduling.timeline import ALWAYS, NEVER, Timeline
 from control_plane.scheduling.weekly import Week, at, minute_of_week
 
@@ -59,22 +59,6 @@ def _house_fill(free: int, turn: int, house: Sequence[SlotItem],
             out.append(default)
             free -= default.slots
     return out, turn
-
-
-def _apart(got: dict[int, int], groups: Sequence[str | None], room: int) -> bool:
-    """Whether the loop's campaign items, as served, need no separating (`arrange` keeps them
-    in that order): one campaign fills the loop, or no two of them share a group."""
-    if len(got) == 1 and not room:
-        return True
-    seen: set[str] = set()
-    for i, m in got.items():
-        group = groups[i]
-        if group is None or not m:
-            continue
-        if m > 1 or group in seen:
-            return False
-        seen.add(group)
-    return True
 
 
 def _count(n: int, one: str, many: str) -> str:
@@ -338,7 +322,7 @@ class ScreenPlanner:
             else:
                 at_ = share.rotation.get(i, 0)
                 served += [items[(at_ + j) % len(items)] for j in range(m)]
-        if _apart(got, groups, room):  # nothing to keep apart: `arrange` would keep it so
+        if as_served([(groups[i], m) for i, m in got.items()], house=room > 0):
             filler, next_turn = _house_fill(room, turn, house, fleet.default)
             order = served + filler
         else:

@@ -51,13 +51,31 @@ def _blocks(pieces: list[P], count: int) -> list[list[P]]:
     return out
 
 
+def as_served(campaigns: Sequence[tuple[str | None, int]], *, house: bool) -> bool:
+    """Whether a loop keeps the rule in the order it was served, from each campaign's (group,
+    items) and whether house content is in it: one campaign fills the loop, or no two
+    campaign items share a group (the order `arrange` then returns as it came)."""
+    if len(campaigns) == 1 and not house:
+        return True
+    seen: set[str] = set()
+    for group, items in campaigns:
+        if group is None or not items:
+            continue
+        if items > 1 or group in seen:
+            return False
+        seen.add(group)
+    return True
+
+
 def arrange(pieces: Sequence[P]) -> list[P] | None:
     """The pieces in a separated circular order, or None when no order keeps the rule."""
-    groups = [p.group for p in pieces if p.group is not None]
-    if len(set(groups)) == len(groups):
-        return list(pieces)  # no two campaign pieces share a group: any order keeps the rule
-    if len(groups) == len(pieces) and len({p.campaign for p in pieces}) == 1:
-        return list(pieces)  # one campaign fills the loop: one block, as it came
+    counts: dict[int, tuple[str, int]] = {}
+    for p in pieces:
+        if p.group is not None:
+            counts[p.campaign] = (p.group, counts.get(p.campaign, (p.group, 0))[1] + 1)
+    if as_served(list(counts.values()),
+                 house=sum(n for _, n in counts.values()) < len(pieces)):
+        return list(pieces)
     own: dict[int, list[P]] = {}
     house: list[P] = []
     campaigns_of: dict[str, list[int]] = {}

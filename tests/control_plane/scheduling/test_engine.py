@@ -266,7 +266,7 @@ def test_the_shortcuts_plan_what_the_general_steps_plan(world):
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(AsapPool, "_alone", by_stride)
-        patch.setattr(screenplan, "_apart", lambda got, groups, room: False)
+        patch.setattr(screenplan, "as_served", lambda campaigns, house: False)
         assert build(screens, campaigns, params) == fast
 
 
